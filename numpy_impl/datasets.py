@@ -1,0 +1,196 @@
+"""MNIST and Fashion-MNIST from their IDX files, parsed by hand like the book's
+dataset/mnist.py, cached as .npz (never pickle).
+
+Where the files are looked for, in order: the `data_dir` argument, the
+environment variable DLFS_DATA_DIR (the folder itself or its `<dataset>`
+subfolder), and Debian's `/usr/share/datasets/<dataset>` (the package
+`dataset-fashion-mnist`). Each file may be gzipped (`.gz`) or not.
+"""
+import gzip
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = ("fashion-mnist", "mnist")
+DATA_DIR_ENV = "DLFS_DATA_DIR"
+CACHE_DIR_ENV = "DLFS_CACHE_DIR"
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")
+FILES = {
+    "train_img": "train-images-idx3-ubyte",
+    "train_label": "train-labels-idx1-ubyte",
+    "test_img": "t10k-images-idx3-ubyte",
+    "test_label": "t10k-labels-idx1-ubyte",
+}
+IDX_UBYTE = 0x08
+IMAGE_SHAPE = (1, 28, 28)
+NUM_CLASSES = 10
+
+
+class DatasetError(ValueError):
+    """A dataset file is malformed; the message names the file."""
+
+
+def candidate_dirs(dataset, data_dir=None):
+    """The folders searched for `dataset`'s files, in order."""
+    dirs = []
+    if data_dir is not None:
+        dirs.append(Path(data_dir))
+    if os.environ.get(DATA_DIR_ENV):
+        env_dir = Path(os.environ[DATA_DIR_ENV])
+        dirs += [env_dir / dataset, env_dir]
+    dirs.append(SYSTEM_DATA_DIR / dataset)
+    return dirs
+
+
+def _file_in(folder, stem):
+    for name in (stem + ".gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def find_dataset_files(dataset="fashion-mnist", data_dir=None):
+    """{'train_img': Path, ...} for the first folder holding all four IDX files."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+    searched = candidate_dirs(dataset, data_dir)
+    for folder in searched:
+        files = {key: _file_in(folder, stem) for key, stem in FILES.items()}
+        if all(files.values()):
+            return files
+    how = ("install Debian's package: sudo apt-get install dataset-fashion-mnist"
+           if dataset == "fashion-mnist" else
+           "download the four MNIST files (e.g. from https://ossci-datasets.s3.amazonaws.com/mnist/)")
+    raise FileNotFoundError(
+        f"{dataset} not found: no folder among {[str(d) for d in searched]} holds all of "
+        f"{[stem + '[.gz]' for stem in FILES.values()]}. To get it, {how}, "
+        f"then pass data_dir= or set {DATA_DIR_ENV} to the folder."
+    )
+
+
+def read_idx(path, expected_ndim):
+    """Parse an IDX file of unsigned bytes into an array with the file's shape.
+
+    Raises DatasetError naming the file on a bad magic number, a wrong number
+    of dimensions, or a data section shorter or longer than the header says.
+    """
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as error:
+        raise DatasetError(f"{path}: cannot be read ({error})") from error
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != IDX_UBYTE:
+        raise DatasetError(
+            f"{path}: bad magic number {raw[:4].hex() or '(empty file)'}; an IDX file of unsigned "
+            f"bytes starts with 0x000008 followed by its number of dimensions"
+        )
+    ndim = raw[3]
+    if ndim != expected_ndim:
+        raise DatasetError(f"{path}: holds {ndim}-D data; expected {expected_ndim}-D")
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise DatasetError(f"{path}: truncated header ({len(raw)} bytes, expected {header_size})")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected_size = int(np.prod(shape))
+    data_size = len(raw) - header_size
+    if data_size != expected_size:
+        state = "truncated" if data_size < expected_size else "has trailing bytes"
+        raise DatasetError(
+            f"{path}: data {state}: {data_size} bytes after the header, which declares shape "
+            f"{shape} ({expected_size} bytes)"
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(shape)
+
+
+def read_dataset(files):
+    """Raw uint8 arrays {'train_img': (N, 28, 28), 'train_label': (N,), ...} from IDX files."""
+    arrays = {key: read_idx(path, 3 if key.endswith("img") else 1) for key, path in files.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_img"], arrays[f"{split}_label"]
+        if len(images) != len(labels):
+            raise DatasetError(
+                f"{files[f'{split}_img']} holds {len(images)} images but "
+                f"{files[f'{split}_label']} holds {len(labels)} labels"
+            )
+        if images.shape[1:] != IMAGE_SHAPE[1:]:
+            raise DatasetError(f"{files[f'{split}_img']}: images are {images.shape[1:]}; expected 28x28")
+        if len(labels) and labels.max() >= NUM_CLASSES:
+            raise DatasetError(f"{files[f'{split}_label']}: label {labels.max()} is not in 0..9")
+    return arrays
+
+
+def default_cache_dir():
+    return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "dlfs-twins")
+
+
+def cache_path(dataset, files, cache_dir=None):
+    """The .npz cache for these files: its name changes with their location, size and mtime."""
+    fingerprint = hashlib.sha256()
+    for key in sorted(files):
+        stat = files[key].stat()
+        fingerprint.update(f"{files[key].resolve()}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return folder / f"{dataset}-{fingerprint.hexdigest()[:16]}.npz"
+
+
+def write_npz_atomically(path, arrays):
+    """Write arrays to path via a temporary file, so no half-written cache is ever left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".npz.part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp_name, path)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
+def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None):
+    """uint8 arrays {'train_img', 'train_label', 'test_img', 'test_label'}, from the cache when valid."""
+    files = find_dataset_files(dataset, data_dir)
+    cache = cache_path(dataset, files, cache_dir)
+    if cache.is_file():
+        try:
+            with np.load(cache, allow_pickle=False) as saved:
+                return {key: saved[key] for key in FILES}
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable cache: rebuild it from the IDX files below
+    arrays = read_dataset(files)
+    try:
+        write_npz_atomically(cache, arrays)
+    except OSError:
+        pass  # a read-only cache folder only costs the parse next time
+    return arrays
+
+
+def to_one_hot(labels, num_classes=NUM_CLASSES):
+    one_hot = np.zeros((labels.size, num_classes))
+    one_hot[np.arange(labels.size), labels] = 1
+    return one_hot
+
+
+def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashion-mnist",
+               data_dir=None, cache_dir=None):
+    """Load MNIST or Fashion-MNIST as the book's load_mnist does.
+
+    normalize: images as float32 in [0, 1] (else uint8 0..255).
+    flatten: images as (N, 784) (else (N, 1, 28, 28)).
+    one_hot_label: labels as float64 one-hot (N, 10) (else int64 (N,); the
+    book's are uint8, widened here so they index and compare without surprise).
+    Returns ((x_train, t_train), (x_test, t_test)).
+    """
+    raw = load_raw(dataset, data_dir, cache_dir)
+    result = []
+    for split in ("train", "test"):
+        x = raw[f"{split}_img"]
+        x = x.astype(np.float32) / 255.0 if normalize else x.copy()
+        x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), *IMAGE_SHAPE)
+        t = raw[f"{split}_label"].astype(np.int64)
+        result.append((x, to_one_hot(t) if one_hot_label else t))
+    return tuple(result)

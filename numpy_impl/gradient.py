@@ -1,0 +1,45 @@
+"""Numerical differentiation and gradient descent (the book's chapter 4)."""
+import numpy as np
+
+
+def numerical_diff(f, x, h=1e-4):
+    """Central difference (f(x+h) - f(x-h)) / 2h of a scalar function."""
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def numerical_gradient(f, x, h=1e-4):
+    """Central-difference gradient of scalar f with respect to array x, any ndim.
+
+    Like the book, each element of x is nudged in place and restored, so f may
+    ignore its argument and read x through a closure (as the networks do with
+    their `params`).
+    """
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        idx = it.multi_index
+        original = x[idx]
+        x[idx] = original + h
+        f_plus = f(x)
+        x[idx] = original - h
+        f_minus = f(x)
+        grad[idx] = (f_plus - f_minus) / (2 * h)
+        x[idx] = original
+        it.iternext()
+    return grad
+
+
+def gradient_descent(f, init_x, lr=0.01, step_num=100, return_history=False):
+    """Minimise f from init_x with step_num steps of x -= lr * grad.
+
+    init_x is not modified. Returns the final x; with return_history=True also
+    an array (step_num, *x.shape) of the points visited before each step.
+    """
+    x = np.array(init_x, dtype=np.float64)
+    history = []
+    for _ in range(step_num):
+        history.append(x.copy())
+        x -= lr * numerical_gradient(f, x)
+    if return_history:
+        return x, np.array(history)
+    return x

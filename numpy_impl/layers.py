@@ -1,0 +1,419 @@
+"""Backprop layers of the book (common/layers.py): a forward/backward pair each.
+
+Each layer caches what its backward pass needs on the object, as in the book.
+Parameter arrays are held by reference, so an optimizer updating a network's
+`params` in place updates the layers too. Every layer keeps its input's dtype.
+"""
+import numpy as np
+
+from .functions import check_labels, cross_entropy_error, softmax
+from .util import check_window, col2im, im2col
+
+
+class Relu:
+    """max(0, x). Shapes: any -> same."""
+
+    def __init__(self):
+        self.mask = None
+
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
+
+    def backward(self, dout):
+        dx = dout.copy()  # the book zeroes dout in place; a copy leaves the caller's array alone
+        dx[self.mask] = 0
+        return dx
+
+
+class LeakyRelu:
+    """x for x > 0, alpha*x otherwise. Shapes: any -> same."""
+
+    def __init__(self, alpha=0.01):
+        self.alpha = alpha
+        self.mask = None
+
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] *= self.alpha
+        return out
+
+    def backward(self, dout):
+        dx = dout.copy()
+        dx[self.mask] *= self.alpha
+        return dx
+
+
+class Sigmoid:
+    """1 / (1 + exp(-x)). Shapes: any -> same."""
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        self.out = 1 / (1 + np.exp(-x))
+        return self.out
+
+    def backward(self, dout):
+        return dout * (1.0 - self.out) * self.out
+
+
+class Tanh:
+    """tanh(x). Shapes: any -> same."""
+
+    def __init__(self):
+        self.out = None
+
+    def forward(self, x):
+        self.out = np.tanh(x)
+        return self.out
+
+    def backward(self, dout):
+        return dout * (1.0 - self.out ** 2)
+
+
+ACTIVATIONS = {"relu": Relu, "sigmoid": Sigmoid, "tanh": Tanh, "leaky_relu": LeakyRelu}
+
+
+def activation_layer(name):
+    """A new activation layer by name: 'relu', 'sigmoid', 'tanh' or 'leaky_relu'."""
+    try:
+        return ACTIVATIONS[str(name).lower()]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None
+
+
+class Affine:
+    """x @ W + b. W: (D, M), b: (M,).
+
+    Shapes: x (N, D) or (N, d1, d2, ...) with d1*d2*... == D -> (N, M); the
+    input is flattened per sample like the book, and dx gets the input's shape.
+    """
+
+    def __init__(self, W, b):
+        self.W = W
+        self.b = b
+        self.x = None
+        self.original_x_shape = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        if x.ndim < 2 or int(np.prod(x.shape[1:])) != self.W.shape[0]:
+            raise ValueError(
+                f"Affine expects input of width {self.W.shape[0]} per sample (W is "
+                f"{self.W.shape}); got input of shape {x.shape}"
+            )
+        self.original_x_shape = x.shape
+        self.x = x.reshape(x.shape[0], self.W.shape[0])
+        return np.dot(self.x, self.W) + self.b
+
+    def backward(self, dout):
+        dx = np.dot(dout, self.W.T)
+        self.dW = np.dot(self.x.T, dout)
+        self.db = np.sum(dout, axis=0)
+        return dx.reshape(*self.original_x_shape)
+
+
+class SoftmaxWithLoss:
+    """Softmax followed by the cross-entropy loss.
+
+    forward(x (N, C), t one-hot (N, C) or integer (N,)) -> scalar loss.
+    backward(dout=1) -> (N, C), the gradient (y - t) / N.
+    """
+
+    def __init__(self):
+        self.loss = None
+        self.y = None
+        self.t = None
+
+    def forward(self, x, t):
+        if x.ndim != 2:
+            raise ValueError(f"SoftmaxWithLoss expects scores of shape (N, C); got {x.shape}")
+        check_labels(x, t)
+        self.t = np.asarray(t)
+        self.y = softmax(x)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout=1):
+        batch_size = self.t.shape[0]
+        if self.t.size == self.y.size:
+            dx = (self.y - self.t) / batch_size
+        else:
+            dx = self.y.copy()
+            dx[np.arange(batch_size), self.t] -= 1
+            dx = dx / batch_size
+        return dx * dout
+
+
+class Dropout:
+    """Randomly zero units during training (http://arxiv.org/abs/1207.0580).
+
+    Book semantics (default): train `x * mask`, test `x * (1 - dropout_ratio)`.
+    inverted=True gives PyTorch's: train `x * mask / (1 - dropout_ratio)`, test `x`.
+    The keep-mask is drawn from `rng` (a numpy Generator; by default NumPy's
+    global state, like the book), or passed to `forward` to make it deterministic.
+    Shapes: any -> same.
+    """
+
+    def __init__(self, dropout_ratio=0.5, inverted=False, rng=None):
+        if not 0 <= dropout_ratio < 1:
+            raise ValueError(f"dropout_ratio must be in [0, 1); got {dropout_ratio}")
+        self.dropout_ratio = dropout_ratio
+        self.inverted = inverted
+        self.rng = rng
+        self.mask = None
+
+    def _train_scale(self):
+        return 1.0 / (1.0 - self.dropout_ratio) if self.inverted else 1.0
+
+    def draw_mask(self, shape):
+        """A boolean keep-mask: True with probability 1 - dropout_ratio."""
+        uniform = np.random.rand(*shape) if self.rng is None else self.rng.random(shape)
+        return uniform > self.dropout_ratio
+
+    def forward(self, x, train_flg=True, mask=None):
+        if not train_flg:
+            return x if self.inverted else x * (1.0 - self.dropout_ratio)
+        if mask is None:
+            mask = self.draw_mask(x.shape)
+        elif mask.shape != x.shape:
+            raise ValueError(f"dropout mask has shape {mask.shape}; expected the input's {x.shape}")
+        self.mask = np.asarray(mask, dtype=bool)
+        return x * self.mask * self._train_scale()
+
+    def backward(self, dout):
+        return dout * self.mask * self._train_scale()
+
+
+class BatchNormalization:
+    """Batch normalisation (http://arxiv.org/abs/1502.03167).
+
+    gamma, beta: (D,). Input (N, D), or (N, C, H, W), which the book flattens to
+    (N, C*H*W) so that D = C*H*W.
+
+    Options beyond the book:
+    - per_channel=True normalises 4-D input per channel over (N, H, W), like
+      `nn.BatchNorm2d`; gamma and beta are then (C,).
+    - running_stats='torch' keeps PyTorch's running statistics: running_var
+      starts at 1 and is updated with the unbiased batch variance. The book's
+      ('book') starts it at 0 and uses the biased variance. Training outputs and
+      gradients are the same either way.
+    `momentum` keeps the book's meaning: running = momentum*running + (1-momentum)*batch,
+    i.e. PyTorch's momentum is 1 - momentum.
+    """
+
+    def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
+                 eps=1e-6, running_stats="book", per_channel=False):
+        if running_stats not in ("book", "torch"):
+            raise ValueError(f"running_stats must be 'book' or 'torch'; got {running_stats!r}")
+        self.gamma = gamma
+        self.beta = beta
+        self.momentum = momentum
+        self.eps = eps  # the book writes 10e-7
+        self.running_stats = running_stats
+        self.per_channel = per_channel
+        self.input_shape = None
+        self.running_mean = running_mean
+        self.running_var = running_var
+        self.batch_size = None
+        self.xc = None
+        self.xn = None
+        self.std = None
+        self.dgamma = None
+        self.dbeta = None
+
+    def _to_rows(self, x):
+        if self.per_channel and x.ndim == 4:
+            return x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
+        return x.reshape(x.shape[0], -1)
+
+    def _from_rows(self, rows):
+        if self.per_channel and len(self.input_shape) == 4:
+            N, C, H, W = self.input_shape
+            return rows.reshape(N, H, W, C).transpose(0, 3, 1, 2)
+        return rows.reshape(*self.input_shape)
+
+    def forward(self, x, train_flg=True):
+        self.input_shape = x.shape
+        rows = self._to_rows(x)
+        if rows.shape[1] != self.gamma.shape[0]:
+            layout = "channels" if self.per_channel else "features per sample"
+            raise ValueError(
+                f"BatchNormalization has {self.gamma.shape[0]} {layout}; got input of shape {x.shape}"
+            )
+        return self._from_rows(self.__forward(rows, train_flg))
+
+    def __forward(self, x, train_flg):
+        if self.running_mean is None:
+            D = x.shape[1]
+            self.running_mean = np.zeros(D, dtype=x.dtype)
+            init_var = np.ones if self.running_stats == "torch" else np.zeros
+            self.running_var = init_var(D, dtype=x.dtype)
+
+        if train_flg:
+            mu = x.mean(axis=0)
+            xc = x - mu
+            var = np.mean(xc ** 2, axis=0)
+            std = np.sqrt(var + self.eps)
+            xn = xc / std
+
+            self.batch_size = x.shape[0]
+            self.xc = xc
+            self.xn = xn
+            self.std = std
+            running_update_var = var
+            if self.running_stats == "torch":
+                n = x.shape[0]
+                running_update_var = var * (n / (n - 1)) if n > 1 else var
+            self.running_mean[...] = self.momentum * self.running_mean + (1 - self.momentum) * mu
+            self.running_var[...] = self.momentum * self.running_var + (1 - self.momentum) * running_update_var
+        else:
+            xc = x - self.running_mean
+            xn = xc / np.sqrt(self.running_var + self.eps)
+
+        return self.gamma * xn + self.beta
+
+    def backward(self, dout):
+        return self._from_rows(self.__backward(self._to_rows(dout)))
+
+    def __backward(self, dout):
+        dbeta = dout.sum(axis=0)
+        dgamma = np.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        dstd = -np.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+        dvar = 0.5 * dstd / self.std
+        dxc += (2.0 / self.batch_size) * self.xc * dvar
+        dmu = np.sum(dxc, axis=0)
+        dx = dxc - dmu / self.batch_size
+
+        self.dgamma = dgamma
+        self.dbeta = dbeta
+        return dx
+
+
+class Convolution:
+    """2-D convolution (cross-correlation) through im2col and one matrix product.
+
+    W: (FN, C, FH, FW), b: (FN,). Shapes: x (N, C, H, W) -> (N, FN, out_h, out_w)
+    with out_h = (H + 2*pad - FH) // stride + 1.
+    """
+
+    def __init__(self, W, b, stride=1, pad=0):
+        self.W = W
+        self.b = b
+        self.stride = stride
+        self.pad = pad
+        self.x = None
+        self.col = None
+        self.col_W = None
+        self.dW = None
+        self.db = None
+
+    def forward(self, x):
+        FN, C, FH, FW = self.W.shape
+        if x.ndim != 4 or x.shape[1] != C:
+            raise ValueError(
+                f"Convolution with W of shape {self.W.shape} expects input (N, {C}, H, W); got {x.shape}"
+            )
+        N = x.shape[0]
+        out_h, out_w = check_window(x.shape, FH, FW, self.stride, self.pad)
+
+        col = im2col(x, FH, FW, self.stride, self.pad)
+        col_W = self.W.reshape(FN, -1).T
+        out = np.dot(col, col_W) + self.b
+        out = out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
+
+        self.x = x
+        self.col = col
+        self.col_W = col_W
+        return out
+
+    def backward(self, dout):
+        FN, C, FH, FW = self.W.shape
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+
+        self.db = np.sum(dout, axis=0)
+        self.dW = np.dot(self.col.T, dout)
+        self.dW = self.dW.transpose(1, 0).reshape(FN, C, FH, FW)
+
+        dcol = np.dot(dout, self.col_W.T)
+        return col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad)
+
+
+class Pooling:
+    """Max or average pooling over pool_h x pool_w windows, per channel.
+
+    Shapes: x (N, C, H, W) -> (N, C, out_h, out_w). The windows must tile the
+    padded input: (H + 2*pad - pool_h) must be a multiple of stride (likewise W).
+    Max pooling pads with -inf (as `nn.MaxPool2d`; the book pads with 0, which
+    lets a pad win over negative inputs); average pooling pads with 0 and divides
+    by the window size (`nn.AvgPool2d`'s count_include_pad=True). Ties in max
+    pooling go to the first maximum in window order.
+    """
+
+    def __init__(self, pool_h, pool_w, stride=1, pad=0, mode="max"):
+        if mode not in ("max", "avg"):
+            raise ValueError(f"pooling mode must be 'max' or 'avg'; got {mode!r}")
+        self.pool_h = pool_h
+        self.pool_w = pool_w
+        self.stride = stride
+        self.pad = pad
+        self.mode = mode
+        self.x = None
+        self.arg_max = None
+
+    def _output_size(self, x):
+        out_h, out_w = check_window(x.shape, self.pool_h, self.pool_w, self.stride, self.pad,
+                                    what="pooling window")
+        _, _, H, W = x.shape
+        for axis, size, window in (("height", H, self.pool_h), ("width", W, self.pool_w)):
+            if (size + 2 * self.pad - window) % self.stride:
+                raise ValueError(
+                    f"pooling window {window} with stride {self.stride} and pad {self.pad} "
+                    f"does not tile input {axis} {size}: ({size} + 2*{self.pad} - {window}) "
+                    f"is not a multiple of {self.stride}"
+                )
+        return out_h, out_w
+
+    def _padded(self, x):
+        if self.pad == 0:
+            return x
+        fill = -np.inf if self.mode == "max" else 0
+        p = self.pad
+        return np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)], "constant", constant_values=fill)
+
+    def forward(self, x):
+        N, C = x.shape[:2]
+        out_h, out_w = self._output_size(x)
+        self.x = x
+
+        col = im2col(self._padded(x), self.pool_h, self.pool_w, self.stride, 0)
+        col = col.reshape(-1, self.pool_h * self.pool_w)
+        if self.mode == "max":
+            self.arg_max = np.argmax(col, axis=1)
+            out = np.max(col, axis=1)
+        else:
+            out = np.mean(col, axis=1)
+        return out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        dout = dout.transpose(0, 2, 3, 1)
+        pool_size = self.pool_h * self.pool_w
+        if self.mode == "max":
+            dcol = np.zeros((dout.size, pool_size), dtype=dout.dtype)
+            dcol[np.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
+        else:
+            dcol = np.repeat(dout.reshape(-1, 1) / pool_size, pool_size, axis=1)
+        dcol = dcol.reshape(dout.shape[0] * dout.shape[1] * dout.shape[2], -1)
+
+        N, C, H, W = self.x.shape
+        p = self.pad
+        padded_shape = (N, C, H + 2 * p, W + 2 * p)
+        dx = col2im(dcol, padded_shape, self.pool_h, self.pool_w, self.stride, 0)
+        return dx[:, :, p:p + H, p:p + W]

@@ -1,0 +1,159 @@
+"""What the book's networks share: a stack of layers ending in SoftmaxWithLoss.
+
+A network subclass builds `self.params` (the book's `W1, b1, gamma1, ...`),
+`self.layers` (an ordered dict of layers holding those arrays) and
+`self.grad_sources`, which says for every parameter key which layer attribute
+holds its gradient after backward. Everything else lives here once.
+"""
+import os
+import tempfile
+from collections import OrderedDict
+
+import numpy as np
+
+from ..gradient import numerical_gradient
+from ..layers import BatchNormalization, Dropout, SoftmaxWithLoss
+
+TRAIN_MODE_LAYERS = (Dropout, BatchNormalization)
+
+
+def normal_init(shape, scale, dtype, rng=None):
+    """scale * standard normal of `shape`, drawn from `rng` or NumPy's global state like the book."""
+    sample = np.random.randn(*shape) if rng is None else rng.standard_normal(shape)
+    return (scale * sample).astype(dtype)
+
+
+def init_scale(weight_init_std, fan_in):
+    """The book's weight scale: 'he'/'relu' sqrt(2/fan_in), 'xavier'/'sigmoid' sqrt(1/fan_in), or a number."""
+    name = str(weight_init_std).lower()
+    if name in ("relu", "he"):
+        return np.sqrt(2.0 / fan_in)
+    if name in ("sigmoid", "xavier"):
+        return np.sqrt(1.0 / fan_in)
+    if isinstance(weight_init_std, (int, float, np.number)) and not isinstance(weight_init_std, bool):
+        return float(weight_init_std)
+    raise ValueError(
+        f"unknown weight_init_std {weight_init_std!r}; expected 'he', 'relu', 'xavier', 'sigmoid' or a number"
+    )
+
+
+class LayerNet:
+    """Base of the book's networks. Subclasses fill params, layers and grad_sources."""
+
+    weight_decay_lambda = 0
+
+    def __init__(self, dtype=np.float64):
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64; got {self.dtype}")
+        self.params = {}
+        self.layers = OrderedDict()
+        self.grad_sources = {}
+        self.last_layer = SoftmaxWithLoss()
+
+    def predict(self, x, train_flg=False):
+        """Class scores (N, output_size); train_flg switches dropout and batch norm."""
+        x = np.asarray(x, dtype=self.dtype)
+        for layer in self.layers.values():
+            x = layer.forward(x, train_flg) if isinstance(layer, TRAIN_MODE_LAYERS) else layer.forward(x)
+        return x
+
+    def weight_decay(self):
+        """0.5 * lambda * sum(W**2) over the weights W1, W2, ... (not biases, gamma or beta)."""
+        if not self.weight_decay_lambda:
+            return 0
+        return sum(0.5 * self.weight_decay_lambda * np.sum(W ** 2)
+                   for key, W in self.params.items() if key.startswith("W"))
+
+    def loss(self, x, t, train_flg=False):
+        y = self.predict(x, train_flg)
+        return self.last_layer.forward(y, t) + self.weight_decay()
+
+    def accuracy(self, x, t, batch_size=100):
+        """Fraction of samples whose highest score is the label (t integer or one-hot)."""
+        t = np.asarray(t)
+        if t.ndim != 1:
+            t = np.argmax(t, axis=1)
+        if len(x) != len(t):
+            raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
+        correct = 0
+        for start in range(0, len(x), batch_size):
+            y = self.predict(x[start:start + batch_size])
+            correct += int(np.sum(np.argmax(y, axis=1) == t[start:start + batch_size]))
+        return correct / len(x)
+
+    def gradient(self, x, t):
+        """Gradients of the training-mode loss by backpropagation, keyed like params."""
+        self.loss(x, t, train_flg=True)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(self.layers.values()):
+            dout = layer.backward(dout)
+        grads = {}
+        for key, (layer_name, attribute) in self.grad_sources.items():
+            grads[key] = getattr(self.layers[layer_name], attribute)
+            if key.startswith("W") and self.weight_decay_lambda:
+                grads[key] = grads[key] + self.weight_decay_lambda * self.params[key]
+        return grads
+
+    def numerical_gradient(self, x, t):
+        """Gradients of the training-mode loss by central differences (slow; for checking)."""
+        def loss_w(_):
+            return self.loss(x, t, train_flg=True)
+        return {key: numerical_gradient(loss_w, self.params[key]) for key in self.params}
+
+    def batchnorm_layers(self):
+        """{index: BatchNormalization layer} for layers named 'BatchNorm{index}'."""
+        return {name[len("BatchNorm"):]: layer for name, layer in self.layers.items()
+                if isinstance(layer, BatchNormalization)}
+
+    def buffers(self):
+        """Running statistics of the batch-norm layers: {'running_mean1': ..., 'running_var1': ...}."""
+        found = {}
+        for index, layer in self.batchnorm_layers().items():
+            if layer.running_mean is not None:
+                found[f"running_mean{index}"] = layer.running_mean
+                found[f"running_var{index}"] = layer.running_var
+        return found
+
+    def set_buffer(self, name, value):
+        """Set a running statistic ('running_mean1', 'running_var2', ...) by name."""
+        for prefix in ("running_mean", "running_var"):
+            index = name[len(prefix):]
+            if name.startswith(prefix) and index in self.batchnorm_layers():
+                setattr(self.batchnorm_layers()[index], prefix, np.array(value, dtype=self.dtype))
+                return
+        raise KeyError(f"{type(self).__name__} has no buffer {name!r}")
+
+    def save_params(self, file_name="params.npz"):
+        """Write params and running statistics to an .npz file (no pickle), atomically."""
+        directory = os.path.dirname(os.path.abspath(file_name))
+        fd, tmp_path = tempfile.mkstemp(suffix=".npz", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **self.params, **self.buffers())
+            os.replace(tmp_path, file_name)
+        except BaseException:
+            os.unlink(tmp_path)
+            raise
+
+    def load_params(self, file_name="params.npz"):
+        """Read params (and running statistics) saved by save_params, in place.
+
+        The arrays are copied into the existing ones, so layers and optimizers
+        that hold them see the new values.
+        """
+        with np.load(file_name, allow_pickle=False) as saved:
+            missing = sorted(set(self.params) - set(saved.files))
+            if missing:
+                raise ValueError(f"{file_name} lacks parameters {missing} of {type(self).__name__}")
+            for key, param in self.params.items():
+                if saved[key].shape != param.shape:
+                    raise ValueError(
+                        f"{file_name}: parameter {key} has shape {saved[key].shape}; "
+                        f"this network expects {param.shape}"
+                    )
+            for key, param in self.params.items():
+                param[...] = saved[key]
+            for name in saved.files:
+                if name not in self.params:
+                    self.set_buffer(name, saved[name])

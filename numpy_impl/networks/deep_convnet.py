@@ -1,0 +1,81 @@
+"""DeepConvNet of the book's chapter 8 (a VGG-like net):
+
+    conv - relu - conv - relu - pool -
+    conv - relu - conv - relu - pool -
+    conv - relu - conv - relu - pool -
+    affine - relu - dropout - affine - dropout - softmax
+"""
+import numpy as np
+
+from ..layers import Affine, Convolution, Dropout, Pooling, Relu
+from ..util import conv_output_size
+from .base import LayerNet, normal_init
+
+DEFAULT_CONV_PARAMS = (
+    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 32, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 32, "filter_size": 3, "pad": 2, "stride": 1},
+    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
+)
+
+
+class DeepConvNet(LayerNet):
+    """Six 3x3 convolutions with He initialisation, three 2x2 max poolings,
+    two affine layers with dropout. Params W1..W8, b1..b8.
+
+    dropout_ratio (0.5 in the book, fixed there) is a constructor argument here
+    so the network can be run without dropout, e.g. to check gradients.
+    The loss is taken in training mode, as the book does.
+    """
+
+    def __init__(self, input_dim=(1, 28, 28),
+                 conv_param_1=DEFAULT_CONV_PARAMS[0], conv_param_2=DEFAULT_CONV_PARAMS[1],
+                 conv_param_3=DEFAULT_CONV_PARAMS[2], conv_param_4=DEFAULT_CONV_PARAMS[3],
+                 conv_param_5=DEFAULT_CONV_PARAMS[4], conv_param_6=DEFAULT_CONV_PARAMS[5],
+                 hidden_size=50, output_size=10, dropout_ratio=0.5, dtype=np.float64, rng=None):
+        super().__init__(dtype)
+        conv_params = [conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6]
+        channels, height, width = input_dim
+        layers = []
+        for idx, conv_param in enumerate(conv_params, start=1):
+            fs, pad, stride = conv_param["filter_size"], conv_param.get("pad", 0), conv_param.get("stride", 1)
+            W = normal_init((conv_param["filter_num"], channels, fs, fs),
+                            np.sqrt(2.0 / (channels * fs * fs)), self.dtype, rng)
+            self.params[f"W{idx}"] = W
+            self.params[f"b{idx}"] = np.zeros(conv_param["filter_num"], dtype=self.dtype)
+            layers += [(f"Conv{idx}", Convolution(W, self.params[f"b{idx}"], stride, pad)),
+                       (f"Relu{idx}", Relu())]
+            channels = conv_param["filter_num"]
+            height = conv_output_size(height, fs, stride, pad)
+            width = conv_output_size(width, fs, stride, pad)
+            if idx % 2 == 0:
+                if height % 2 or width % 2:
+                    raise ValueError(
+                        f"DeepConvNet on input {input_dim}: the feature map before pooling {idx // 2} "
+                        f"is {height}x{width}; the 2x2 pooling with stride 2 needs even sides"
+                    )
+                layers.append((f"Pool{idx // 2}", Pooling(pool_h=2, pool_w=2, stride=2)))
+                height, width = height // 2, width // 2
+
+        for idx, (fan_in, fan_out) in ((7, (channels * height * width, hidden_size)),
+                                       (8, (hidden_size, output_size))):
+            self.params[f"W{idx}"] = normal_init((fan_in, fan_out), np.sqrt(2.0 / fan_in), self.dtype, rng)
+            self.params[f"b{idx}"] = np.zeros(fan_out, dtype=self.dtype)
+        layers += [("Affine1", Affine(self.params["W7"], self.params["b7"])),
+                   ("Relu7", Relu()),
+                   ("Dropout1", Dropout(dropout_ratio)),
+                   ("Affine2", Affine(self.params["W8"], self.params["b8"])),
+                   ("Dropout2", Dropout(dropout_ratio))]
+        self.layers.update(layers)
+
+        for idx in range(1, 7):
+            self.grad_sources[f"W{idx}"] = (f"Conv{idx}", "dW")
+            self.grad_sources[f"b{idx}"] = (f"Conv{idx}", "db")
+        for idx, name in ((7, "Affine1"), (8, "Affine2")):
+            self.grad_sources[f"W{idx}"] = (name, "dW")
+            self.grad_sources[f"b{idx}"] = (name, "db")
+
+    def loss(self, x, t, train_flg=True):
+        return super().loss(x, t, train_flg)

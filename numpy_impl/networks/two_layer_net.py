@@ -1,0 +1,26 @@
+"""TwoLayerNet of the book's chapter 5: Affine - Relu - Affine - SoftmaxWithLoss."""
+import numpy as np
+
+from ..layers import Affine, Relu
+from .base import LayerNet, normal_init
+
+
+class TwoLayerNet(LayerNet):
+    """input_size -> hidden_size (ReLU) -> output_size.
+
+    Weights are weight_init_std * N(0, 1), biases zero; params W1, b1, W2, b2.
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01,
+                 dtype=np.float64, rng=None):
+        super().__init__(dtype)
+        self.params["W1"] = normal_init((input_size, hidden_size), weight_init_std, self.dtype, rng)
+        self.params["b1"] = np.zeros(hidden_size, dtype=self.dtype)
+        self.params["W2"] = normal_init((hidden_size, output_size), weight_init_std, self.dtype, rng)
+        self.params["b2"] = np.zeros(output_size, dtype=self.dtype)
+
+        self.layers["Affine1"] = Affine(self.params["W1"], self.params["b1"])
+        self.layers["Relu1"] = Relu()
+        self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
+        self.grad_sources = {"W1": ("Affine1", "dW"), "b1": ("Affine1", "db"),
+                             "W2": ("Affine2", "dW"), "b2": ("Affine2", "db")}

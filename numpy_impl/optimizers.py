@@ -1,0 +1,134 @@
+"""Parameter update rules of the book (common/optimizer.py).
+
+Each optimizer's `update(params, grads)` changes the arrays of the `params`
+dict in place (the network's layers hold the same arrays) and keeps per-key
+state created on the first call, shaped and typed like the parameter.
+"""
+import numpy as np
+
+ADAPTIVE_EPS = 1e-7  # the book adds this outside the square root
+
+
+class SGD:
+    """p -= lr * g"""
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+
+    def update(self, params, grads):
+        for key in params.keys():
+            params[key] -= self.lr * grads[key]
+
+
+class Momentum:
+    """v = momentum*v - lr*g; p += v"""
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr = lr
+        self.momentum = momentum
+        self.v = None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params.keys():
+            self.v[key] = self.momentum * self.v[key] - self.lr * grads[key]
+            params[key] += self.v[key]
+
+
+class Nesterov:
+    """Nesterov's accelerated gradient (http://arxiv.org/abs/1212.0901).
+
+    p += momentum**2 * v - (1 + momentum) * lr * g, then v = momentum*v - lr*g.
+
+    Fix of the book's code: it updates v first and then moves p with the new v,
+    which is not Nesterov's method (its first step is already 1.43x too long at
+    momentum 0.9). Moving p with the previous velocity is the corrected form,
+    equal to `torch.optim.SGD(nesterov=True)`.
+    """
+
+    def __init__(self, lr=0.01, momentum=0.9):
+        self.lr = lr
+        self.momentum = momentum
+        self.v = None
+
+    def update(self, params, grads):
+        if self.v is None:
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params.keys():
+            params[key] += self.momentum * self.momentum * self.v[key]
+            params[key] -= (1 + self.momentum) * self.lr * grads[key]
+            self.v[key] *= self.momentum
+            self.v[key] -= self.lr * grads[key]
+
+
+class AdaGrad:
+    """h += g*g; p -= lr * g / (sqrt(h) + 1e-7)"""
+
+    def __init__(self, lr=0.01):
+        self.lr = lr
+        self.h = None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params.keys():
+            self.h[key] += grads[key] * grads[key]
+            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + ADAPTIVE_EPS)
+
+
+class RMSprop:
+    """h = decay_rate*h + (1-decay_rate)*g*g; p -= lr * g / (sqrt(h) + 1e-7)"""
+
+    def __init__(self, lr=0.01, decay_rate=0.99):
+        self.lr = lr
+        self.decay_rate = decay_rate
+        self.h = None
+
+    def update(self, params, grads):
+        if self.h is None:
+            self.h = {key: np.zeros_like(val) for key, val in params.items()}
+        for key in params.keys():
+            self.h[key] *= self.decay_rate
+            self.h[key] += (1 - self.decay_rate) * grads[key] * grads[key]
+            params[key] -= self.lr * grads[key] / (np.sqrt(self.h[key]) + ADAPTIVE_EPS)
+
+
+class Adam:
+    """Adam (http://arxiv.org/abs/1412.6980v8), in the book's form.
+
+    m += (1-beta1)*(g-m); v += (1-beta2)*(g*g-v);
+    p -= lr_t * m / (sqrt(v) + 1e-7) with lr_t = lr*sqrt(1-beta2**t)/(1-beta1**t).
+    """
+
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        self.lr = lr
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.iter = 0
+        self.m = None
+        self.v = None
+
+    def update(self, params, grads):
+        if self.m is None:
+            self.m = {key: np.zeros_like(val) for key, val in params.items()}
+            self.v = {key: np.zeros_like(val) for key, val in params.items()}
+        self.iter += 1
+        lr_t = self.lr * float(np.sqrt(1.0 - self.beta2 ** self.iter)) / (1.0 - self.beta1 ** self.iter)
+        for key in params.keys():
+            self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
+            self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
+            params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + ADAPTIVE_EPS)
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov,
+              "adagrad": AdaGrad, "rmsprop": RMSprop, "adam": Adam}
+
+
+def make_optimizer(name, **hyperparams):
+    """An optimizer by its name, case-insensitive ('SGD', 'adam', 'rmsprop', ...)."""
+    try:
+        optimizer_class = OPTIMIZERS[str(name).lower()]
+    except KeyError:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}") from None
+    return optimizer_class(**hyperparams)

@@ -1,0 +1,101 @@
+"""The book's Trainer (common/trainer.py): mini-batch training with learning curves."""
+import numpy as np
+
+from .optimizers import make_optimizer
+
+
+def draw_batch_indices(rng, train_size, batch_size, steps):
+    """Row indices of `steps` mini-batches, drawn with replacement like the book.
+
+    One row per step, drawn one call per step, so that a trainer drawing lazily
+    and one drawing everything up front (the torch trainer) see the same batches.
+    """
+    rows = [rng.choice(train_size, batch_size) for _ in range(steps)]
+    return np.array(rows, dtype=np.int64).reshape(steps, batch_size)
+
+
+class Trainer:
+    """Train `network` with mini-batches drawn at random (with replacement).
+
+    optimizer: a name ('SGD', 'Momentum', 'Nesterov', 'AdaGrad', 'RMSprop',
+    'Adam'; the book's code misspells 'rmsprop' and cannot select it) with its
+    hyper-parameters in optimizer_param. After train(): train_loss_list (one
+    loss per step, taken after the update, as in the book), train_acc_list and
+    test_acc_list (one per epoch, on at most evaluate_sample_num_per_epoch
+    samples). `seed` makes the batch order reproducible.
+    """
+
+    def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
+                 optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
+                 verbose=True, seed=None, progress=None):
+        for name, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
+            if len(x) != len(t):
+                raise ValueError(f"x_{name} has {len(x)} samples but t_{name} has {len(t)}")
+        if len(x_train) == 0:
+            raise ValueError("x_train is empty")
+        if mini_batch_size < 1:
+            raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
+        self.network = network
+        self.verbose = verbose
+        self.x_train, self.t_train = x_train, t_train
+        self.x_test, self.t_test = x_test, t_test
+        self.epochs = epochs
+        self.batch_size = mini_batch_size
+        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
+        self.optimizer = make_optimizer(optimizer, **optimizer_param)
+        self.rng = np.random.default_rng(seed)
+        self.progress = progress
+
+        self.train_size = x_train.shape[0]
+        self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
+        self.max_iter = int(epochs * self.iter_per_epoch)
+        self.current_iter = 0
+        self.current_epoch = 0
+
+        self.train_loss_list = []
+        self.train_acc_list = []
+        self.test_acc_list = []
+
+    def evaluation_samples(self):
+        """(x_train, t_train, x_test, t_test), cut to evaluate_sample_num_per_epoch if set."""
+        samples = (self.x_train, self.t_train, self.x_test, self.t_test)
+        if self.evaluate_sample_num_per_epoch is None:
+            return samples
+        return tuple(a[:self.evaluate_sample_num_per_epoch] for a in samples)
+
+    def train_step(self):
+        batch_mask = self.rng.choice(self.train_size, self.batch_size)
+        x_batch = self.x_train[batch_mask]
+        t_batch = self.t_train[batch_mask]
+
+        grads = self.network.gradient(x_batch, t_batch)
+        self.optimizer.update(self.network.params, grads)
+
+        loss = float(self.network.loss(x_batch, t_batch))
+        self.train_loss_list.append(loss)
+
+        if self.current_iter % self.iter_per_epoch == 0:
+            self.current_epoch += 1
+            x_train_sample, t_train_sample, x_test_sample, t_test_sample = self.evaluation_samples()
+            train_acc = self.network.accuracy(x_train_sample, t_train_sample)
+            test_acc = self.network.accuracy(x_test_sample, t_test_sample)
+            self.train_acc_list.append(train_acc)
+            self.test_acc_list.append(test_acc)
+            if self.verbose:
+                print(f"=== epoch:{self.current_epoch}, train acc:{train_acc:.4f}, test acc:{test_acc:.4f} ===")
+        self.current_iter += 1
+        return loss
+
+    def train(self):
+        """Run all steps; returns the final test accuracy on the whole test set.
+
+        `progress`, if given, is called as progress(step, max_iter, loss) after each step.
+        """
+        for _ in range(self.max_iter):
+            loss = self.train_step()
+            if self.progress is not None:
+                self.progress(self.current_iter, self.max_iter, loss)
+        test_acc = self.network.accuracy(self.x_test, self.t_test)
+        if self.verbose:
+            print(f"=============== Final Test Accuracy ===============\ntest acc:{test_acc:.4f}")
+        return test_acc

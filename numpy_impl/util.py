@@ -1,0 +1,87 @@
+"""Helpers of the book (common/util.py): im2col/col2im, curve smoothing, shuffling."""
+import numpy as np
+
+
+def conv_output_size(input_size, filter_size, stride=1, pad=0):
+    """Output length of a convolution or pooling window sliding over one axis.
+
+    The book returns a float here; the integer (floor) is what every caller
+    needs, and what PyTorch computes.
+    """
+    return (input_size + 2 * pad - filter_size) // stride + 1
+
+
+def check_window(input_shape, filter_h, filter_w, stride, pad, what="filter"):
+    """Validate a (filter_h, filter_w) window over a 4-D input shape (N, C, H, W).
+
+    Returns (out_h, out_w). Raises ValueError naming the offending value.
+    """
+    if len(input_shape) != 4:
+        raise ValueError(f"input must be 4-D (N, C, H, W); got shape {tuple(input_shape)}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1; got {stride}")
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0; got {pad}")
+    _, _, H, W = input_shape
+    if filter_h > H + 2 * pad or filter_w > W + 2 * pad:
+        raise ValueError(
+            f"{what} {filter_h}x{filter_w} is larger than the padded input "
+            f"{H + 2 * pad}x{W + 2 * pad} (input {H}x{W}, pad {pad})"
+        )
+    return conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
+
+
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """Unfold every filter window of a batch of images into a row.
+
+    input_data: (N, C, H, W). Returns (N*out_h*out_w, C*filter_h*filter_w),
+    rows ordered (n, y, x), columns ordered (c, fy, fx): the book's layout.
+    """
+    N, C, H, W = input_data.shape
+    out_h, out_w = check_window(input_data.shape, filter_h, filter_w, stride, pad)
+    img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
+    col = np.zeros((N, C, filter_h, filter_w, out_h, out_w), dtype=input_data.dtype)
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            col[:, :, y, x, :, :] = img[:, :, y:y_max:stride, x:x_max:stride]
+    return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, -1)
+
+
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The adjoint of im2col: scatter-add rows of windows back into images.
+
+    col: (N*out_h*out_w, C*filter_h*filter_w). Returns an array of input_shape.
+    """
+    N, C, H, W = input_shape
+    out_h, out_w = check_window(input_shape, filter_h, filter_w, stride, pad)
+    expected = (N * out_h * out_w, C * filter_h * filter_w)
+    if col.shape != expected:
+        raise ValueError(f"col has shape {col.shape}; expected {expected} for input {tuple(input_shape)}")
+    col = col.reshape(N, out_h, out_w, C, filter_h, filter_w).transpose(0, 3, 4, 5, 1, 2)
+    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
+    for y in range(filter_h):
+        y_max = y + stride * out_h
+        for x in range(filter_w):
+            x_max = x + stride * out_w
+            img[:, :, y:y_max:stride, x:x_max:stride] += col[:, :, y, x, :, :]
+    return img[:, :, pad:H + pad, pad:W + pad]
+
+
+def smooth_curve(x):
+    """Smooth a loss curve with an 11-point Kaiser window, as the book's figures do."""
+    window_len = 11
+    s = np.r_[x[window_len - 1:0:-1], x, x[-1:-window_len:-1]]
+    w = np.kaiser(window_len, 2)
+    y = np.convolve(w / w.sum(), s, mode="valid")
+    return y[5:len(y) - 5]
+
+
+def shuffle_dataset(x, t, rng=None):
+    """Shuffle samples x and labels t along the first axis with one permutation."""
+    if len(x) != len(t):
+        raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
+    rng = np.random.default_rng() if rng is None else rng
+    permutation = rng.permutation(x.shape[0])
+    return x[permutation], t[permutation]

@@ -1,0 +1,1 @@
+"""The parity harness: feeds identical weights and batches to numpy_impl and torch_impl."""

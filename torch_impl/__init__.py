@@ -1,0 +1,1 @@
+"""Idiomatic PyTorch twins of numpy_impl (nn.Module layers, torch.optim, CUDA)."""
