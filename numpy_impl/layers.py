@@ -142,7 +142,7 @@ class SoftmaxWithLoss:
     def backward(self, dout=1):
         batch_size = self.t.shape[0]
         if self.t.size == self.y.size:
-            dx = (self.y - self.t) / batch_size
+            dx = (self.y - self.t.astype(self.y.dtype)) / batch_size
         else:
             dx = self.y.copy()
             dx[np.arange(batch_size), self.t] -= 1

@@ -70,12 +70,21 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
 
 
 def smooth_curve(x):
-    """Smooth a loss curve with an 11-point Kaiser window, as the book's figures do."""
-    window_len = 11
+    """Smooth a loss curve with an 11-point Kaiser window, as the book's figures do.
+
+    The ends are mirrored, so the result is as long as x. Curves shorter than
+    the window get the longest odd window that fits (the book's code returns a
+    shorter or empty array for them).
+    """
+    x = np.asarray(x)
+    if len(x) == 0:
+        return x.copy()
+    window_len = min(11, len(x) - (1 - len(x) % 2))
+    half = window_len // 2
     s = np.r_[x[window_len - 1:0:-1], x, x[-1:-window_len:-1]]
     w = np.kaiser(window_len, 2)
     y = np.convolve(w / w.sum(), s, mode="valid")
-    return y[5:len(y) - 5]
+    return y[half:len(y) - half]
 
 
 def shuffle_dataset(x, t, rng=None):

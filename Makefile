@@ -1,0 +1,39 @@
+# make test: create .venv, install the project and the data, run the test suite.
+# make demo: the same set-up, then the demo run (figures under runs/).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DATA_PACKAGE := dataset-fashion-mnist
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo setup data clean
+
+setup: $(STAMP) data
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+data:
+	@if [ -d /usr/share/datasets/fashion-mnist ] || [ -n "$$DLFS_DATA_DIR" ]; then \
+		echo "Fashion-MNIST: found"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && apt-get install -y -q $(DATA_PACKAGE); \
+	else \
+		echo "Fashion-MNIST is not installed and this is not a root Debian/Ubuntu shell."; \
+		echo "  Debian/Ubuntu: sudo apt-get install $(DATA_PACKAGE)"; \
+		echo "  elsewhere: put the four Fashion-MNIST IDX files (train-images-idx3-ubyte.gz, ...)"; \
+		echo "  in a folder and export DLFS_DATA_DIR=/that/folder"; \
+		echo "Tests that need the real images will be skipped; the demo needs them."; \
+	fi
+
+test: setup
+	$(PY) -m pytest
+
+demo: setup
+	$(PY) -m experiments.demo
+
+clean:
+	rm -rf $(VENV) runs .hypothesis

@@ -1,0 +1,221 @@
+"""Every layer's backward against the numerical gradient of its forward."""
+import numpy as np
+import pytest
+
+from helpers import assert_close, numerical_grad_check
+from numpy_impl.layers import (Affine, BatchNormalization, Convolution, Dropout, LeakyRelu, Pooling, Relu,
+                               Sigmoid, SoftmaxWithLoss, Tanh, activation_layer)
+
+GRAD_RTOL = 1e-6
+
+
+def check_layer(layer, x, params=(), rng=None, train_flg=None):
+    """Backprop through `layer` against central differences of sum(forward(x) * dout)."""
+    rng = rng or np.random.default_rng(0)
+    forward = (lambda: layer.forward(x)) if train_flg is None else (lambda: layer.forward(x, train_flg))
+    dout = rng.standard_normal(forward().shape)
+
+    def f():
+        return np.sum(forward() * dout)
+
+    forward()
+    dx = layer.backward(dout.copy())
+    grads = {"x": (x, dx)}
+    for name, grad_name in params:
+        grads[name] = (getattr(layer, name), getattr(layer, grad_name))
+    numerical_grad_check(f, grads, GRAD_RTOL, type(layer).__name__)
+
+
+@pytest.mark.parametrize("layer_class", [Relu, Sigmoid, Tanh, LeakyRelu])
+def test_activation_backward(layer_class):
+    x = np.random.default_rng(1).standard_normal((4, 5))
+    x[np.abs(x) < 1e-2] = 0.5  # keep kinks away from the finite-difference step
+    check_layer(layer_class(), x)
+
+
+def test_relu_backward_does_not_touch_dout():
+    relu = Relu()
+    relu.forward(np.array([-1.0, 2.0]))
+    dout = np.array([5.0, 5.0])
+    np.testing.assert_array_equal(relu.backward(dout), [0.0, 5.0])
+    np.testing.assert_array_equal(dout, [5.0, 5.0])
+
+
+@pytest.mark.parametrize("shape", [(3, 6), (3, 2, 3), (2, 1, 2, 3)])
+def test_affine_backward_any_ndim(shape):
+    rng = np.random.default_rng(2)
+    layer = Affine(rng.standard_normal((6, 4)), rng.standard_normal(4))
+    x = rng.standard_normal(shape)
+    assert layer.forward(x).shape == (shape[0], 4)
+    check_layer(layer, x, [("W", "dW"), ("b", "db")])
+
+
+def test_affine_bad_width_names_the_shapes():
+    layer = Affine(np.zeros((6, 4)), np.zeros(4))
+    with pytest.raises(ValueError, match=r"width 6.*\(3, 5\)"):
+        layer.forward(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_softmax_with_loss_backward(one_hot):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 4))
+    t = rng.integers(0, 4, 5)
+    if one_hot:
+        t = np.eye(4)[t]
+    labels = t.argmax(axis=1) if one_hot else t
+    layer = SoftmaxWithLoss()
+    loss = layer.forward(x, t)
+    dx = layer.backward()
+
+    y_t = np.exp(-exact_loss_per_row(x, labels))
+    assert loss == pytest.approx(-np.mean(np.log(y_t + 1e-7)), rel=1e-12)
+    # the gradient is that of the loss without the book's 1e-7 inside the log
+    numerical_grad_check(lambda: np.mean(exact_loss_per_row(x, labels)), {"x": (x, dx)}, 1e-8, "SoftmaxWithLoss")
+
+
+def exact_loss_per_row(x, labels):
+    """-log softmax(x)[label] per row, computed stably."""
+    shifted = x - x.max(axis=1, keepdims=True)
+    return np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(x)), labels]
+
+
+def test_softmax_with_loss_rejects_bad_labels():
+    with pytest.raises(ValueError, match="labels"):
+        SoftmaxWithLoss().forward(np.zeros((2, 3)), np.array([0, 3]))
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_dropout_semantics_with_injected_mask(inverted):
+    x = np.arange(1.0, 7.0).reshape(2, 3)
+    mask = np.array([[True, False, True], [False, True, True]])
+    layer = Dropout(0.25, inverted=inverted)
+    scale = 1 / 0.75 if inverted else 1.0
+    np.testing.assert_allclose(layer.forward(x, True, mask=mask), x * mask * scale)
+    np.testing.assert_allclose(layer.backward(np.ones_like(x)), mask * scale)
+    np.testing.assert_allclose(layer.forward(x, False), x if inverted else x * 0.75)
+
+
+def test_dropout_rng_is_deterministic_and_keeps_the_right_share():
+    x = np.ones((200, 100))
+    a = Dropout(0.3, rng=np.random.default_rng(5)).forward(x)
+    b = Dropout(0.3, rng=np.random.default_rng(5)).forward(x)
+    np.testing.assert_array_equal(a, b)
+    assert abs(a.mean() - 0.7) < 0.01
+
+
+def test_dropout_rejects_bad_ratio_and_mask():
+    with pytest.raises(ValueError, match="dropout_ratio"):
+        Dropout(1.0)
+    with pytest.raises(ValueError, match="mask"):
+        Dropout(0.5).forward(np.ones((2, 3)), mask=np.ones((3, 2), dtype=bool))
+
+
+@pytest.mark.parametrize("shape, per_channel", [((6, 4), False), ((4, 2, 3, 3), False), ((4, 2, 3, 3), True)])
+@pytest.mark.parametrize("running_stats", ["book", "torch"])
+def test_batchnorm_backward(shape, per_channel, running_stats):
+    rng = np.random.default_rng(4)
+    features = shape[1] if per_channel else int(np.prod(shape[1:]))
+    layer = BatchNormalization(rng.standard_normal(features), rng.standard_normal(features),
+                               per_channel=per_channel, running_stats=running_stats)
+    x = rng.standard_normal(shape) * 3 + 1
+    check_layer(layer, x, [("gamma", "dgamma"), ("beta", "dbeta")], train_flg=True)
+
+
+def test_batchnorm_training_output_is_normalised_per_channel():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((8, 3, 4, 5)) * 4 + 2
+    layer = BatchNormalization(np.ones(3), np.zeros(3), per_channel=True)
+    y = layer.forward(x, True)
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), x.var(axis=(0, 2, 3)) / (x.var(axis=(0, 2, 3)) + 1e-6))
+
+
+def test_batchnorm_running_statistics_book_and_torch():
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.standard_normal((2, 5, 3))
+    book = BatchNormalization(np.ones(3), np.zeros(3))
+    torch_like = BatchNormalization(np.ones(3), np.zeros(3), running_stats="torch")
+    for layer in (book, torch_like):
+        layer.forward(x1, True)
+        layer.forward(x2, True)
+    mean = 0.9 * 0.1 * x1.mean(0) + 0.1 * x2.mean(0)
+    np.testing.assert_allclose(book.running_mean, mean)
+    np.testing.assert_allclose(torch_like.running_mean, mean)
+    np.testing.assert_allclose(book.running_var, 0.9 * 0.1 * x1.var(0) + 0.1 * x2.var(0))
+    np.testing.assert_allclose(torch_like.running_var,
+                               0.81 + 0.9 * 0.1 * x1.var(0, ddof=1) + 0.1 * x2.var(0, ddof=1))
+    y = book.forward(x1, False)
+    np.testing.assert_allclose(y, (x1 - book.running_mean) / np.sqrt(book.running_var + 1e-6))
+
+
+def test_batchnorm_bad_width_and_option():
+    with pytest.raises(ValueError, match="3 features per sample"):
+        BatchNormalization(np.ones(3), np.zeros(3)).forward(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="running_stats"):
+        BatchNormalization(np.ones(3), np.zeros(3), running_stats="keras")
+
+
+@pytest.mark.parametrize("stride, pad, size", [(1, 0, (5, 5)), (2, 1, (7, 6)), (3, 2, (6, 8)), (1, 1, (4, 3))])
+def test_convolution_backward(stride, pad, size):
+    rng = np.random.default_rng(8)
+    layer = Convolution(rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3), stride, pad)
+    check_layer(layer, rng.standard_normal((2, 2) + size), [("W", "dW"), ("b", "db")])
+
+
+def test_convolution_errors_name_the_problem():
+    layer = Convolution(np.zeros((2, 3, 5, 5)), np.zeros(2), pad=1)
+    with pytest.raises(ValueError, match=r"filter 5x5 is larger than the padded input 4x4"):
+        layer.forward(np.zeros((1, 3, 2, 2)))
+    with pytest.raises(ValueError, match=r"expects input \(N, 3, H, W\)"):
+        layer.forward(np.zeros((1, 2, 8, 8)))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("pool, stride, pad, size", [(2, 2, 0, (6, 4)), (3, 2, 0, (7, 5)), (3, 1, 1, (4, 5))])
+def test_pooling_backward(mode, pool, stride, pad, size):
+    x = np.random.default_rng(9).permutation(2 * 3 * size[0] * size[1]).reshape((2, 3) + size) * 0.1 - 10
+    check_layer(Pooling(pool, pool, stride, pad, mode=mode), x)
+
+
+def test_max_pooling_pads_with_minus_infinity_and_avg_with_zero():
+    x = -np.ones((1, 1, 2, 2))
+    np.testing.assert_array_equal(Pooling(2, 2, 2, 1, mode="max").forward(x), -np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(Pooling(2, 2, 2, 1, mode="avg").forward(x), -0.25 * np.ones((1, 1, 2, 2)))
+
+
+def test_max_pooling_ties_go_to_the_first_maximum():
+    pool = Pooling(2, 2, 2)
+    pool.forward(np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 1, 1)))[0, 0], [[1, 0], [0, 0]])
+
+
+def test_pooling_errors_name_the_problem():
+    with pytest.raises(ValueError, match="does not tile input height 7"):
+        Pooling(2, 2, 2).forward(np.zeros((1, 1, 7, 8)))
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        Pooling(3, 3, 1).forward(np.zeros((1, 1, 2, 2)))
+    with pytest.raises(ValueError, match="mode"):
+        Pooling(2, 2, mode="median")
+
+
+def test_unknown_activation_is_named():
+    with pytest.raises(ValueError, match="'swish'.*relu"):
+        activation_layer("swish")
+
+
+def test_layers_keep_float32():
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 2, 6, 6)).astype(np.float32)
+    W = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    layers = [Convolution(W, np.zeros(3, np.float32), 1, 1), Relu(), Pooling(2, 2, 2),
+              BatchNormalization(np.ones(27, np.float32), np.zeros(27, np.float32)), Dropout(0.5),
+              Affine(rng.standard_normal((27, 4)).astype(np.float32), np.zeros(4, np.float32))]
+    out = x
+    for layer in layers:
+        out = layer.forward(out)
+        assert out.dtype == np.float32, type(layer).__name__
+    dout = np.ones_like(out)
+    for layer in reversed(layers):
+        dout = layer.backward(dout)
+        assert dout.dtype == np.float32, type(layer).__name__

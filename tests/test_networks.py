@@ -1,0 +1,148 @@
+"""Every network: backprop against the numerical gradient, float32, save/load, errors."""
+import numpy as np
+import pytest
+
+from helpers import assert_close, golden_images, load_golden
+from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
+from numpy_impl.optimizers import Adam
+
+# The loss's 1e-7 inside the log is not in the backprop gradient (nor in PyTorch's): it
+# shifts the numerical gradient by about 1e-7 / y_label relative, up to ~2e-6 here.
+NETWORK_GRAD_RTOL = 1e-5
+TINY_DEEP = dict(input_dim=(1, 8, 8), hidden_size=6, output_size=3,
+                 **{f"conv_param_{i}": {"filter_num": 2, "filter_size": 3, "pad": 1, "stride": 1}
+                    for i in range(1, 7)})
+
+
+def small_networks(dtype=np.float64, rng=None):
+    """name -> (network, x, t): every network at a size a numerical gradient can afford."""
+    rng = rng or np.random.default_rng(0)
+    flat = rng.random((4, 12))
+    images = rng.random((3, 1, 8, 8))
+    return {
+        "TwoLayerNet": (TwoLayerNet(12, 5, 3, weight_init_std=0.5, dtype=dtype, rng=rng), flat, np.array([0, 1, 2, 1])),
+        "MultiLayerNet": (MultiLayerNet(12, [5, 4], 3, activation="sigmoid", weight_init_std="xavier",
+                                        weight_decay_lambda=0.1, dtype=dtype, rng=rng), flat, np.eye(3)[[2, 0, 1, 1]]),
+        "MultiLayerNetExtend": (MultiLayerNetExtend(12, [5, 4], 3, activation="tanh", weight_decay_lambda=0.05,
+                                                    use_batchnorm=True, dtype=dtype, rng=rng), flat, np.array([1, 0, 2, 2])),
+        "SimpleConvNet": (SimpleConvNet((1, 8, 8), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1},
+                                        hidden_size=5, output_size=3, weight_init_std=0.3, dtype=dtype, rng=rng),
+                          images, np.array([0, 2, 1])),
+        "DeepConvNet": (DeepConvNet(**TINY_DEEP, dropout_ratio=0, dtype=dtype, rng=rng), images, np.array([2, 1, 0])),
+    }
+
+
+@pytest.mark.parametrize("name", list(small_networks()))
+def test_backprop_matches_numerical_gradient(name):
+    net, x, t = small_networks()[name]
+    grads = net.gradient(x, t)
+    numerical = net.numerical_gradient(x, t)
+    assert set(grads) == set(net.params) == set(numerical)
+    for key in net.params:
+        assert_close(grads[key], numerical[key], NETWORK_GRAD_RTOL, f"{name} {key}")
+
+
+def test_dropout_network_gradient_with_fixed_masks():
+    rng = np.random.default_rng(1)
+    net = MultiLayerNetExtend(12, [6, 5], 3, use_dropout=True, dropout_ration=0.3, rng=rng)
+    x, t = rng.random((4, 12)), np.array([0, 1, 2, 0])
+    masks = {name: rng.random((4, layer_size)) > 0.3
+             for name, layer_size in (("Dropout1", 6), ("Dropout2", 5))}
+    for name, mask in masks.items():
+        net.layers[name].draw_mask = lambda shape, mask=mask: mask
+    grads, numerical = net.gradient(x, t), net.numerical_gradient(x, t)
+    for key in net.params:
+        assert_close(grads[key], numerical[key], NETWORK_GRAD_RTOL, key)
+
+
+@pytest.mark.parametrize("name", list(small_networks()))
+def test_float32_networks_train_and_stay_float32(name):
+    net, x, t = small_networks(np.float32, np.random.default_rng(2))[name]
+    assert all(p.dtype == np.float32 for p in net.params.values())
+    optimizer = Adam(lr=0.01)
+    first = float(net.loss(x, t))
+    for _ in range(30):
+        grads = net.gradient(x, t)
+        assert all(g.dtype == np.float32 for g in grads.values()), name
+        optimizer.update(net.params, grads)
+    assert net.predict(x).dtype == np.float32
+    assert all(p.dtype == np.float32 for p in net.params.values())
+    assert float(net.loss(x, t)) < first
+
+
+def test_float32_simple_convnet_on_real_images():
+    g = load_golden("simple_convnet")
+    x = golden_images(g, flatten=False).astype(np.float32)[:64]
+    t = g["t"][:64]
+    net = SimpleConvNet(conv_param={"filter_num": 8, "filter_size": 5, "pad": 0, "stride": 1}, hidden_size=32,
+                        dtype=np.float32, rng=np.random.default_rng(3))
+    optimizer = Adam(lr=0.003)
+    first = float(net.loss(x, t))
+    for _ in range(20):
+        optimizer.update(net.params, net.gradient(x, t))
+    assert float(net.loss(x, t)) < 0.8 * first
+    assert net.params["W1"].dtype == np.float32
+
+
+@pytest.mark.parametrize("name", list(small_networks()))
+def test_save_and_load_params_round_trip(name, tmp_path):
+    nets = small_networks()
+    net, x, t = nets[name]
+    net.gradient(x, t)  # creates batch-norm running statistics where there are any
+    path = tmp_path / "params.npz"
+    net.save_params(path)
+    fresh, _, _ = small_networks(rng=np.random.default_rng(99))[name]
+    held = fresh.params["W1"]
+    fresh.load_params(path)
+    assert fresh.params["W1"] is held  # loaded in place: layers and optimizers keep their arrays
+    for key in net.params:
+        np.testing.assert_array_equal(fresh.params[key], net.params[key])
+    for key, value in net.buffers().items():
+        np.testing.assert_array_equal(fresh.buffers()[key], value)
+    np.testing.assert_array_equal(fresh.predict(x), net.predict(x))
+    assert [p.name for p in tmp_path.iterdir()] == ["params.npz"]
+
+
+def test_load_params_rejects_other_shapes(tmp_path):
+    TwoLayerNet(12, 5, 3).save_params(tmp_path / "a.npz")
+    with pytest.raises(ValueError, match=r"W1 has shape \(12, 5\); this network expects \(12, 6\)"):
+        TwoLayerNet(12, 6, 3).load_params(tmp_path / "a.npz")
+
+
+def test_weight_init_scales():
+    net = MultiLayerNet(400, [300], 10, weight_init_std="he", rng=np.random.default_rng(4))
+    assert net.params["W1"].std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    net = MultiLayerNet(400, [300], 10, weight_init_std="xavier", rng=np.random.default_rng(4))
+    assert net.params["W1"].std() == pytest.approx(np.sqrt(1 / 400), rel=0.02)
+    net = MultiLayerNet(400, [300], 10, weight_init_std=0.01, rng=np.random.default_rng(4))
+    assert net.params["W1"].std() == pytest.approx(0.01, rel=0.02)
+
+
+def test_seeded_construction_is_reproducible():
+    a = DeepConvNet(rng=np.random.default_rng(5))
+    b = DeepConvNet(rng=np.random.default_rng(5))
+    for key in a.params:
+        np.testing.assert_array_equal(a.params[key], b.params[key])
+    assert a.params["W7"].shape == (1024, 50)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: MultiLayerNet(4, [3], 2, activation="swish"), "activation 'swish'"),
+    (lambda: MultiLayerNet(4, [3], 2, weight_init_std="lecun"), "weight_init_std 'lecun'"),
+    (lambda: TwoLayerNet(4, 3, 2, dtype=np.int32), "dtype"),
+    (lambda: SimpleConvNet((1, 9, 9), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}), "7x7"),
+    (lambda: DeepConvNet(input_dim=(1, 10, 10)), "pooling 2"),
+])
+def test_bad_constructor_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_bad_batches_are_named():
+    net = TwoLayerNet(12, 5, 3)
+    with pytest.raises(ValueError, match="width 12"):
+        net.loss(np.zeros((2, 10)), np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        net.gradient(np.zeros((2, 12)), np.array([0, 3]))
+    with pytest.raises(ValueError, match="2 samples but t has 3"):
+        net.accuracy(np.zeros((2, 12)), np.array([0, 1, 2]))

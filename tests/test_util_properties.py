@@ -1,0 +1,78 @@
+"""Property tests over random shapes, strides and pads (hypothesis)."""
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import assert_close
+from numpy_impl.layers import Convolution, Pooling
+from numpy_impl.util import col2im, conv_output_size, im2col, smooth_curve
+
+
+@st.composite
+def windows(draw):
+    """(input shape, filter_h, filter_w, stride, pad) with the filter fitting the padded input."""
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pad, stride = draw(st.integers(0, 2)), draw(st.integers(1, 3))
+    H, W = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    fh = draw(st.integers(1, H + 2 * pad))
+    fw = draw(st.integers(1, W + 2 * pad))
+    return (N, C, H, W), fh, fw, stride, pad
+
+
+def direct_convolution(x, W, b, stride, pad):
+    """Cross-correlation written as loops over output positions, the textbook definition."""
+    xp = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    FN, _, FH, FW = W.shape
+    out_h = conv_output_size(x.shape[2], FH, stride, pad)
+    out_w = conv_output_size(x.shape[3], FW, stride, pad)
+    out = np.empty((x.shape[0], FN, out_h, out_w))
+    for i in range(out_h):
+        for j in range(out_w):
+            patch = xp[:, :, i * stride:i * stride + FH, j * stride:j * stride + FW]
+            out[:, :, i, j] = np.einsum("nchw,fchw->nf", patch, W) + b
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(windows(), st.integers(0, 2 ** 32 - 1))
+def test_col2im_is_the_adjoint_of_im2col(window, seed):
+    shape, fh, fw, stride, pad = window
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    col = im2col(x, fh, fw, stride, pad)
+    c = rng.standard_normal(col.shape)
+    # <im2col(x), c> == <x, col2im(c)> for every x and c
+    lhs, rhs = np.sum(col * c), np.sum(x * col2im(c, shape, fh, fw, stride, pad))
+    assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
+
+
+@settings(max_examples=40, deadline=None)
+@given(windows(), st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
+def test_convolution_equals_the_direct_definition(window, filters, seed):
+    shape, fh, fw, stride, pad = window
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    W, b = rng.standard_normal((filters, shape[1], fh, fw)), rng.standard_normal(filters)
+    assert_close(Convolution(W, b, stride, pad).forward(x), direct_convolution(x, W, b, stride, pad),
+                 1e-12, "convolution")
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+       st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
+def test_pooling_equals_the_direct_definition(n, c, pool, stride, out_h, out_w, seed):
+    H, W = (out_h - 1) * stride + pool, (out_w - 1) * stride + pool  # windows that tile
+    x = np.random.default_rng(seed).standard_normal((n, c, H, W))
+    for mode, reduce in (("max", np.max), ("avg", np.mean)):
+        expected = np.empty((n, c, out_h, out_w))
+        for i in range(out_h):
+            for j in range(out_w):
+                expected[:, :, i, j] = reduce(x[:, :, i * stride:i * stride + pool, j * stride:j * stride + pool],
+                                              axis=(2, 3))
+        assert_close(Pooling(pool, pool, stride, mode=mode).forward(x), expected, 1e-12, mode)
+
+
+@given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=60))
+def test_smooth_curve_keeps_length_and_constants(values):
+    assert len(smooth_curve(np.array(values))) == len(values)
+    np.testing.assert_allclose(smooth_curve(np.full(len(values), 3.0)), 3.0)
