@@ -1,0 +1,69 @@
+"""Moving parameters between a numpy_impl network and its torch_impl twin.
+
+The torch network names its tensors in the book's terms through `book_keys()`:
+`W1` is `layers.1.weight` transposed for a Linear layer (the book's Affine W is
+(in, out), nn.Linear.weight is (out, in)) and as is for a Conv2d (both
+(out, in, kh, kw)); `gamma1`/`beta1` are a batch norm's weight/bias and
+`running_mean1`/`running_var1` its buffers. Values are copied in place, so
+optimizers holding the parameters keep working, and cast to the receiving
+side's dtype; the round trip is exact when the dtypes match.
+"""
+import numpy as np
+import torch
+
+
+def _check_same_architecture(numpy_net, torch_net):
+    book_keys = torch_net.book_keys()
+    numpy_params = set(numpy_net.params)
+    torch_params = {key for key in book_keys if not key.startswith("running_")}
+    if numpy_params != torch_params:
+        raise ValueError(
+            f"{type(numpy_net).__name__} and {type(torch_net).__name__} do not match: parameters only in "
+            f"NumPy {sorted(numpy_params - torch_params)}, only in torch {sorted(torch_params - numpy_params)}"
+        )
+    return book_keys
+
+
+def _book_layout(tensor, transposed):
+    return tensor.T if transposed else tensor
+
+
+@torch.no_grad()
+def numpy_to_torch(numpy_net, torch_net):
+    """Copy numpy_net's params and running statistics into torch_net, in place.
+
+    Running statistics the NumPy side has not created yet (before its first
+    training-mode forward) are left as they are on the torch side.
+    """
+    book_keys = _check_same_architecture(numpy_net, torch_net)
+    state = torch_net.state_dict(keep_vars=True)
+    sources = {**numpy_net.params, **numpy_net.buffers()}
+    for book_key, (torch_key, transposed) in book_keys.items():
+        if book_key not in sources:
+            continue
+        target = state[torch_key]
+        value = torch.as_tensor(np.ascontiguousarray(sources[book_key]))
+        value = _book_layout(value, transposed)
+        if value.shape != target.shape:
+            raise ValueError(f"{book_key}: NumPy shape {tuple(sources[book_key].shape)} does not fit "
+                             f"torch {torch_key} of shape {tuple(target.shape)} (transposed={transposed})")
+        target.copy_(value)
+    return torch_net
+
+
+@torch.no_grad()
+def torch_to_numpy(torch_net, numpy_net):
+    """Copy torch_net's parameters and running statistics into numpy_net, in place."""
+    book_keys = _check_same_architecture(numpy_net, torch_net)
+    state = torch_net.state_dict()
+    for book_key, (torch_key, transposed) in book_keys.items():
+        value = _book_layout(state[torch_key], transposed).detach().cpu().numpy()
+        if book_key in numpy_net.params:
+            target = numpy_net.params[book_key]
+            if value.shape != target.shape:
+                raise ValueError(f"{book_key}: torch {torch_key} gives shape {value.shape}; "
+                                 f"NumPy expects {target.shape}")
+            target[...] = value
+        else:
+            numpy_net.set_buffer(book_key, value)
+    return numpy_net

@@ -1,0 +1,72 @@
+"""MNIST and Fashion-MNIST through torchvision.datasets, from the same files numpy_impl reads.
+
+torchvision wants the four IDX files uncompressed under
+`<root>/<FashionMNIST|MNIST>/raw/`; they are unpacked once into the cache
+folder next to numpy_impl's `.npz` cache. Nothing is downloaded unless
+`download=True` is asked for and the files are not on disk.
+"""
+import gzip
+import os
+import shutil
+import tempfile
+
+import torch
+import torch.nn.functional as F
+from torchvision import datasets as tv_datasets
+
+from numpy_impl.datasets import FILES, IMAGE_SHAPE, NUM_CLASSES, cache_path, default_cache_dir, find_dataset_files
+
+TORCHVISION_CLASSES = {"fashion-mnist": tv_datasets.FashionMNIST, "mnist": tv_datasets.MNIST}
+
+
+def _unpack(source, target):
+    """Copy (gunzipping if needed) source to target via a temporary file: never half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, (gzip.open if source.suffix == ".gz" else open)(source, "rb") as f:
+            shutil.copyfileobj(f, out)
+        os.replace(tmp_name, target)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
+def torchvision_root(dataset="fashion-mnist", data_dir=None, cache_dir=None):
+    """A torchvision root folder holding `dataset`'s local IDX files, unpacked on first use."""
+    files = find_dataset_files(dataset, data_dir)
+    root = cache_path(dataset, files, cache_dir).with_suffix("")
+    raw = root / TORCHVISION_CLASSES[dataset].__name__ / "raw"
+    for key, source in files.items():
+        target = raw / FILES[key]
+        if not target.is_file():
+            _unpack(source, target)
+    return root
+
+
+def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashion-mnist", data_dir=None,
+               cache_dir=None, device="cpu", download=False):
+    """Like numpy_impl.datasets.load_mnist, as tensors on `device`.
+
+    Returns ((x_train, t_train), (x_test, t_test)); x float32 in [0, 1] (or
+    uint8), (N, 784) or (N, 1, 28, 28); t int64 (N,) or float64 one-hot (N, 10):
+    element by element what the NumPy loader returns.
+    download=True lets torchvision fetch the files when none are on disk.
+    """
+    if dataset not in TORCHVISION_CLASSES:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {tuple(TORCHVISION_CLASSES)}")
+    try:
+        root = torchvision_root(dataset, data_dir, cache_dir)
+    except FileNotFoundError:
+        if not download:
+            raise
+        root = default_cache_dir() if cache_dir is None else cache_dir
+    result = []
+    for train in (True, False):
+        split = TORCHVISION_CLASSES[dataset](str(root), train=train, download=download)
+        x, t = split.data, split.targets
+        x = x.float() / 255.0 if normalize else x.clone()
+        x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), *IMAGE_SHAPE)
+        t = F.one_hot(t, NUM_CLASSES).double() if one_hot_label else t.long()
+        result.append((x.to(device), t.to(device)))
+    return tuple(result)

@@ -1,0 +1,143 @@
+"""What the torch twins of the book's networks share.
+
+A subclass builds `self.layers`, an `nn.Sequential` of stock modules, and
+calls `self.reset_parameters()`. From the order of its Linear, Conv2d and
+BatchNorm modules this class derives the book's parameter names (W1, b1,
+gamma1, ...), which `parity.convert` uses to move weights across.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
+BATCHNORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def init_book_weight_(weight, weight_init_std):
+    """Initialise a weight in place with the book's meaning of weight_init_std.
+
+    'he'/'relu': N(0, 2/fan_in), `kaiming_normal_(nonlinearity='relu')`.
+    'xavier'/'sigmoid': N(0, 1/fan_in), `kaiming_normal_(nonlinearity='linear')`;
+    the book's "Xavier" is not `xavier_normal_`, which uses 2/(fan_in + fan_out).
+    A number: N(0, number**2).
+    """
+    name = str(weight_init_std).lower()
+    if name in ("relu", "he"):
+        return nn.init.kaiming_normal_(weight, nonlinearity="relu")
+    if name in ("sigmoid", "xavier"):
+        return nn.init.kaiming_normal_(weight, nonlinearity="linear")
+    if isinstance(weight_init_std, (int, float)) and not isinstance(weight_init_std, bool):
+        return nn.init.normal_(weight, 0.0, float(weight_init_std))
+    raise ValueError(
+        f"unknown weight_init_std {weight_init_std!r}; expected 'he', 'relu', 'xavier', 'sigmoid' or a number"
+    )
+
+
+def check_labels(t, batch_size, num_classes):
+    """Raise ValueError unless t holds batch_size integer labels in [0, num_classes)."""
+    if t.shape != (batch_size,) or t.is_floating_point() or t.is_complex():
+        raise ValueError(f"labels t must be integer class indices of shape ({batch_size},); "
+                         f"got {t.dtype} of shape {tuple(t.shape)}")
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
+        raise ValueError(f"labels t must lie in [0, {num_classes}) for {num_classes} classes; "
+                         f"got values from {int(t.min())} to {int(t.max())}")
+
+
+class BookNet(nn.Module):
+    """Base of the torch networks. forward(x) returns class scores (N, output_size)."""
+
+    weight_decay_lambda = 0.0
+    # the book's networks take their loss in evaluation mode, except DeepConvNet
+    loss_in_train_mode = False
+
+    def __init__(self, input_shape):
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        self.layers = nn.Sequential()
+
+    def forward(self, x):
+        if len(self.input_shape) == 1:  # fully connected: any per-sample shape of the right size, like Affine
+            fits = x.dim() >= 2 and x.shape[1:].numel() == self.input_shape[0]
+        else:
+            fits = tuple(x.shape[1:]) == self.input_shape
+        if not fits:
+            raise ValueError(f"{type(self).__name__} expects input of shape (N, "
+                             f"{', '.join(map(str, self.input_shape))}); got {tuple(x.shape)}")
+        return self.layers(x)
+
+    def book_keys(self):
+        """{book name: (state_dict key, transposed)}: 'W1' -> ('layers.1.weight', True), ...
+
+        Weights and biases of Linear and Conv2d are numbered 1, 2, ... in order;
+        a batch norm takes the number of the layer before it (gamma1, beta1,
+        running_mean1, running_var1). Linear weights are (out, in), the
+        transpose of the book's Affine W (in, out).
+        """
+        keys, index = {}, 0
+        for name, module in self.layers.named_children():
+            prefix = f"layers.{name}."
+            if isinstance(module, WEIGHT_LAYERS):
+                index += 1
+                keys[f"W{index}"] = (prefix + "weight", isinstance(module, nn.Linear))
+                keys[f"b{index}"] = (prefix + "bias", False)
+            elif isinstance(module, BATCHNORM_LAYERS):
+                for book, torch_name in (("gamma", "weight"), ("beta", "bias"),
+                                         ("running_mean", "running_mean"), ("running_var", "running_var")):
+                    keys[f"{book}{index}"] = (prefix + torch_name, False)
+        return keys
+
+    def decayed_weights(self):
+        """The weights that the book's L2 penalty covers: those of Linear and Conv2d, not biases, gamma or beta."""
+        return [module.weight for module in self.layers if isinstance(module, WEIGHT_LAYERS)]
+
+    def weight_decay_penalty(self):
+        """0.5 * lambda * sum(W**2), the term the book adds to its loss."""
+        weights = self.decayed_weights()
+        if not self.weight_decay_lambda:
+            return torch.zeros((), dtype=weights[0].dtype, device=weights[0].device)
+        return 0.5 * self.weight_decay_lambda * sum(torch.sum(w ** 2) for w in weights)
+
+    @property
+    def output_size(self):
+        return [m for m in self.layers if isinstance(m, nn.Linear)][-1].out_features
+
+    def loss(self, x, t):
+        """Cross-entropy of the scores in the module's current mode, plus the book's L2 penalty.
+
+        The penalty is added as a detached value: its gradient lambda*W comes from
+        the optimizer's weight_decay (see make_optimizer), as usual in PyTorch, so
+        backward() on this loss does not decay twice.
+        F.cross_entropy has no 1e-7 inside the log: this is larger than the book's
+        loss by (1/N) * sum(log(1 + 1e-7 / y_label)); the gradients are equal.
+        """
+        scores = self(x)
+        check_labels(t, len(scores), scores.shape[1])
+        return F.cross_entropy(scores, t.long()) + self.weight_decay_penalty().detach()
+
+    @torch.no_grad()
+    def accuracy(self, x, t, batch_size=100):
+        """Fraction of samples whose highest score is the label, in evaluation mode."""
+        if len(x) != len(t):
+            raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
+        was_training = self.training
+        self.eval()
+        try:
+            correct = sum((self(x[i:i + batch_size]).argmax(dim=1) == t[i:i + batch_size]).sum()
+                          for i in range(0, len(x), batch_size))
+        finally:
+            self.train(was_training)
+        return float(correct) / len(x)
+
+    def reset_parameters(self):
+        """Book initialisation: weights by `self.weight_init_std_for(index, module)`, biases zero."""
+        index = 0
+        for module in self.layers:
+            if isinstance(module, WEIGHT_LAYERS):
+                index += 1
+                init_book_weight_(module.weight, self.weight_init_std_for(index, module))
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, BATCHNORM_LAYERS):
+                module.reset_parameters()
+
+    def weight_init_std_for(self, index, module):
+        raise NotImplementedError(f"{type(self).__name__} must say how its weights are initialised")

@@ -1,0 +1,12 @@
+"""MultiLayerNet: MultiLayerNetExtend without dropout and batch norm."""
+from .multi_layer_net_extend import MultiLayerNetExtend
+
+
+class MultiLayerNet(MultiLayerNetExtend):
+    """input_size -> hidden_size_list... -> output_size; Linear and activation per hidden layer."""
+
+    def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
+                 weight_decay_lambda=0, dtype=None, device=None):
+        super().__init__(input_size, hidden_size_list, output_size, activation=activation,
+                         weight_init_std=weight_init_std, weight_decay_lambda=weight_decay_lambda,
+                         dtype=dtype, device=device)

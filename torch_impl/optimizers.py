@@ -1,0 +1,101 @@
+"""The book's optimizers as configured `torch.optim` optimizers.
+
+| book | torch.optim | why it is the same update |
+| --- | --- | --- |
+| SGD(lr) | SGD(lr) | p -= lr*g |
+| Momentum(lr, momentum) | SGD(lr, momentum) | torch's buf = m*buf + g is the book's v = m*v - lr*g with v = -lr*buf |
+| Nesterov(lr, momentum) | SGD(lr, momentum, nesterov=True) | the corrected book form, p += m*m*v - (1+m)*lr*g |
+| AdaGrad(lr) | Adagrad(lr, eps=1e-7) | the book's eps is 1e-7, outside the sqrt as in torch |
+| RMSprop(lr, decay_rate) | RMSprop(lr, alpha=decay_rate, eps=1e-7) | likewise |
+| Adam(lr, beta1, beta2) | BookAdam: Adam with eps 1e-7/sqrt(1 - beta2**t) at step t | the book adds 1e-7 to sqrt(v), torch adds eps to sqrt(v_hat) |
+
+The model's `weight_decay_lambda` goes to a parameter group of the weights
+(Linear and Conv2d), so biases, gamma and beta are not decayed, as in the book.
+"""
+import math
+
+import torch
+
+BOOK_EPS = 1e-7
+
+
+class BookAdam(torch.optim.Adam):
+    """torch.optim.Adam with the book's epsilon.
+
+    The book's step is lr_t * m / (sqrt(v) + 1e-7) with lr_t = lr*sqrt(1-b2^t)/(1-b1^t);
+    torch's is lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). They are equal when
+    eps = 1e-7/sqrt(1-b2^t), which this class sets on every group before each step.
+    """
+
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), book_eps=BOOK_EPS, weight_decay=0.0):
+        super().__init__(params, lr=lr, betas=betas, eps=book_eps, weight_decay=weight_decay)
+        self.book_eps = book_eps
+        self.book_step = 0
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        self.book_step += 1
+        for group in self.param_groups:
+            beta2 = group["betas"][1]
+            group["eps"] = self.book_eps / math.sqrt(1.0 - beta2 ** self.book_step)
+        return super().step(closure)
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["book_step"] = self.book_step
+        return state
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict)
+        self.book_step = int(state_dict.pop("book_step", 0))
+        super().load_state_dict(state_dict)
+
+
+OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+HYPERPARAMS = {"sgd": {"lr": 0.01}, "momentum": {"lr": 0.01, "momentum": 0.9},
+               "nesterov": {"lr": 0.01, "momentum": 0.9}, "adagrad": {"lr": 0.01},
+               "rmsprop": {"lr": 0.01, "decay_rate": 0.99}, "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999}}
+
+
+def parameter_groups(model, weight_decay_lambda):
+    """Two groups: the model's decayed weights with weight_decay, and the rest without."""
+    weights = list(model.decayed_weights()) if hasattr(model, "decayed_weights") else []
+    weight_ids = {id(p) for p in weights}
+    rest = [p for p in model.parameters() if id(p) not in weight_ids]
+    groups = [{"params": weights, "weight_decay": weight_decay_lambda}] if weights else []
+    if rest:
+        groups.append({"params": rest, "weight_decay": 0.0})
+    return groups
+
+
+def make_optimizer(name, model, weight_decay_lambda=None, book_eps=True, **hparams):
+    """A torch.optim optimizer doing the book's update `name` with the book's hyper-parameter names.
+
+    name: 'SGD', 'Momentum', 'Nesterov', 'AdaGrad', 'RMSprop' or 'Adam' (any case).
+    hparams: lr, and momentum / decay_rate / beta1, beta2 as in numpy_impl.optimizers.
+    weight_decay_lambda: defaults to the model's own.
+    book_eps=False keeps torch's own eps values (1e-10, 1e-8, 1e-8) instead of the book's.
+    """
+    key = str(name).lower()
+    if key not in HYPERPARAMS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZER_NAMES)}")
+    unknown = set(hparams) - set(HYPERPARAMS[key])
+    if unknown:
+        raise ValueError(f"{name} takes {sorted(HYPERPARAMS[key])}; got unexpected {sorted(unknown)}")
+    hp = {**HYPERPARAMS[key], **hparams}
+    if weight_decay_lambda is None:
+        weight_decay_lambda = getattr(model, "weight_decay_lambda", 0.0)
+    groups = parameter_groups(model, float(weight_decay_lambda))
+    if key == "sgd":
+        return torch.optim.SGD(groups, lr=hp["lr"])
+    if key in ("momentum", "nesterov"):
+        return torch.optim.SGD(groups, lr=hp["lr"], momentum=hp["momentum"], nesterov=key == "nesterov")
+    if key == "adagrad":
+        return torch.optim.Adagrad(groups, lr=hp["lr"], **({"eps": BOOK_EPS} if book_eps else {}))
+    if key == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=hp["lr"], alpha=hp["decay_rate"],
+                                   **({"eps": BOOK_EPS} if book_eps else {}))
+    betas = (hp["beta1"], hp["beta2"])
+    if book_eps:
+        return BookAdam(groups, lr=hp["lr"], betas=betas)
+    return torch.optim.Adam(groups, lr=hp["lr"], betas=betas)

@@ -1,0 +1,146 @@
+"""A torch Trainer with the NumPy Trainer's interface, on any device."""
+import os
+import tempfile
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from numpy_impl.trainer import draw_batch_indices
+
+from .devices import resolve_device
+from .networks.base import check_labels
+from .optimizers import make_optimizer
+
+
+class Trainer:
+    """Train a torch_impl network as numpy_impl.trainer.Trainer trains its twin.
+
+    The same arguments, plus `device` ('cpu', 'cuda', 'auto'). The data are
+    moved to the device once; the batch order is drawn up front from the same
+    NumPy generator the NumPy trainer uses (so equal seeds give equal batches)
+    and indexed on the device, so a step does no host work. Losses stay on the
+    device until an epoch ends. After train(): train_loss_list, train_acc_list,
+    test_acc_list as in the NumPy trainer. `progress(step, max_iter, loss)` is
+    called after each step with the loss as a 0-d tensor (float() syncs).
+    """
+
+    def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
+                 optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
+                 verbose=True, seed=None, progress=None, device="auto"):
+        for name, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
+            if len(x) != len(t):
+                raise ValueError(f"x_{name} has {len(x)} samples but t_{name} has {len(t)}")
+        if len(x_train) == 0:
+            raise ValueError("x_train is empty")
+        if mini_batch_size < 1:
+            raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
+        self.device = resolve_device(device)
+        self.network = network.to(self.device)
+        dtype = next(network.parameters()).dtype
+        self.x_train, self.x_test = (torch.as_tensor(x, device=self.device, dtype=dtype) for x in (x_train, x_test))
+        self.t_train, self.t_test = (torch.as_tensor(t, device=self.device) for t in (t_train, t_test))
+        for name in ("t_train", "t_test"):
+            t = getattr(self, name)
+            if t.dim() == 2:  # one-hot labels, as the book allows
+                t = t.argmax(dim=1)
+                setattr(self, name, t)
+            check_labels(t, len(t), network.output_size)
+        self.verbose = verbose
+        self.epochs = epochs
+        self.batch_size = mini_batch_size
+        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
+        self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
+        self.progress = progress
+
+        self.train_size = len(x_train)
+        self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
+        self.max_iter = int(epochs * self.iter_per_epoch)
+        self.batch_indices = torch.as_tensor(
+            draw_batch_indices(np.random.default_rng(seed), self.train_size, mini_batch_size, self.max_iter),
+            device=self.device)
+        self.current_iter = 0
+        self.current_epoch = 0
+        self._pending_losses = []
+
+        self.train_loss_list = []
+        self.train_acc_list = []
+        self.test_acc_list = []
+
+    def evaluation_samples(self):
+        samples = (self.x_train, self.t_train, self.x_test, self.t_test)
+        if self.evaluate_sample_num_per_epoch is None:
+            return samples
+        return tuple(a[:self.evaluate_sample_num_per_epoch] for a in samples)
+
+    def _flush_losses(self):
+        if self._pending_losses:
+            self.train_loss_list += torch.stack(self._pending_losses).tolist()
+            self._pending_losses = []
+
+    def train_step(self):
+        batch_mask = self.batch_indices[self.current_iter]
+        x_batch, t_batch = self.x_train[batch_mask], self.t_train[batch_mask]
+
+        self.network.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(self.network(x_batch), t_batch).backward()
+        self.optimizer.step()
+
+        # the book records the loss after the update, in its network's loss mode
+        self.network.train(self.network.loss_in_train_mode)
+        with torch.no_grad():
+            loss = F.cross_entropy(self.network(x_batch), t_batch) + self.network.weight_decay_penalty()
+        self._pending_losses.append(loss)
+
+        if self.current_iter % self.iter_per_epoch == 0:
+            self.current_epoch += 1
+            self._flush_losses()
+            x_train_sample, t_train_sample, x_test_sample, t_test_sample = self.evaluation_samples()
+            train_acc = self.network.accuracy(x_train_sample, t_train_sample)
+            test_acc = self.network.accuracy(x_test_sample, t_test_sample)
+            self.train_acc_list.append(train_acc)
+            self.test_acc_list.append(test_acc)
+            if self.verbose:
+                print(f"=== epoch:{self.current_epoch}, train acc:{train_acc:.4f}, test acc:{test_acc:.4f} ===")
+        self.current_iter += 1
+        return loss
+
+    def train(self):
+        """Run all steps; returns the final test accuracy on the whole test set."""
+        try:
+            for _ in range(self.current_iter, self.max_iter):
+                loss = self.train_step()
+                if self.progress is not None:
+                    self.progress(self.current_iter, self.max_iter, loss)
+        finally:
+            self._flush_losses()
+        test_acc = self.network.accuracy(self.x_test, self.t_test)
+        if self.verbose:
+            print(f"=============== Final Test Accuracy ===============\ntest acc:{test_acc:.4f}")
+        return test_acc
+
+    def save_checkpoint(self, path):
+        """Write model and optimizer state and the step reached with torch.save, atomically."""
+        self._flush_losses()
+        checkpoint = {"model": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
+                      "current_iter": self.current_iter, "current_epoch": self.current_epoch,
+                      "train_loss_list": self.train_loss_list, "train_acc_list": self.train_acc_list,
+                      "test_acc_list": self.test_acc_list}
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp_name = tempfile.mkstemp(suffix=".pt.part", dir=directory)
+        os.close(fd)
+        try:
+            torch.save(checkpoint, tmp_name)
+            os.replace(tmp_name, path)
+        except BaseException:
+            os.unlink(tmp_name)
+            raise
+
+    def load_checkpoint(self, path):
+        """Restore what save_checkpoint wrote (torch.load with weights_only=True); training resumes there."""
+        checkpoint = torch.load(path, map_location=self.device, weights_only=True)
+        self.network.load_state_dict(checkpoint["model"])
+        self.optimizer.load_state_dict(checkpoint["optimizer"])
+        for key in ("current_iter", "current_epoch", "train_loss_list", "train_acc_list", "test_acc_list"):
+            setattr(self, key, checkpoint[key])
