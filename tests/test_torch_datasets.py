@@ -1,0 +1,40 @@
+"""torch_impl.datasets (torchvision) returns what numpy_impl.datasets returns, element by element."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from numpy_impl import datasets as numpy_datasets
+from test_datasets import make_dataset
+from torch_impl.datasets import load_mnist
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv(numpy_datasets.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(numpy_datasets.DATA_DIR_ENV, raising=False)
+    return tmp_path / "cache"
+
+
+def assert_same(torch_result, numpy_result):
+    for (x, t), (x_np, t_np) in zip(torch_result, numpy_result):
+        assert x.dtype == torch.from_numpy(x_np).dtype and t.dtype == torch.from_numpy(t_np).dtype
+        assert torch.equal(x, torch.from_numpy(x_np)) and torch.equal(t, torch.from_numpy(t_np))
+
+
+@pytest.mark.parametrize("normalize, flatten, one_hot", list(itertools.product([True, False], repeat=3)))
+def test_small_dataset_every_option(tmp_path, cache_dir, normalize, flatten, one_hot):
+    make_dataset(tmp_path / "data")
+    options = dict(normalize=normalize, flatten=flatten, one_hot_label=one_hot, data_dir=tmp_path / "data")
+    assert_same(load_mnist(**options), numpy_datasets.load_mnist(**options))
+
+
+def test_missing_files_are_not_downloaded(tmp_path, cache_dir, monkeypatch):
+    monkeypatch.setattr(numpy_datasets, "SYSTEM_DATA_DIR", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
+        load_mnist(data_dir=tmp_path)
+
+
+def test_real_fashion_mnist_equals_the_numpy_loader(fashion_mnist, cache_dir):
+    assert_same(load_mnist(), numpy_datasets.load_mnist())

@@ -1,0 +1,292 @@
+"""torch_impl networks against the golden fixtures and their NumPy twins."""
+import numpy as np
+import pytest
+import torch
+
+import numpy_impl.networks as numpy_nets
+import torch_impl.networks as torch_nets
+from helpers import assert_close, golden_images, load_golden
+from numpy_impl.optimizers import SGD as NumpySGD
+from parity.convert import numpy_to_torch, torch_to_numpy
+from torch_helpers import CUDA_SKIP, DEVICES, book_loss, grads_by_book_key, set_seed, to_numpy, twin
+from torch_impl.layers import BookDropout
+from torch_impl.optimizers import make_optimizer
+
+RTOL = 1e-10
+TRAJECTORY_RTOL = 1e-8
+
+
+def golden_net(numpy_class, fixture, prefix, *args, **kwargs):
+    net = numpy_class(*args, **kwargs)
+    for key in net.params:
+        net.params[key][...] = fixture[prefix + key]
+    return net
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"])
+def test_mlp_optimizer_trajectories_match_the_book(name, device):
+    g = load_golden("optimizers_mlp")
+    args = (784, list(g["hidden"]), 10)
+    kwargs = {"weight_decay_lambda": float(g["weight_decay"])}
+    net = twin(golden_net(numpy_nets.MultiLayerNet, g, "init/", *args, **kwargs), torch_nets.MultiLayerNet,
+               *args, device=device, **kwargs)
+    x = torch.tensor(golden_images(g, flatten=True), device=device)
+    t = torch.tensor(g["t"], device=device)
+    hyperparams = {key.rsplit("/", 1)[1]: g[key].item() for key in g
+                   if key.startswith(f"{name}/hp/") and not key.endswith("/iter")}
+    optimizer = make_optimizer(name, net, **hyperparams)
+    losses = []
+    for batch in g["batches"]:
+        optimizer.zero_grad()
+        loss = net.loss(x[batch], t[batch])
+        loss.backward()
+        losses.append(book_loss(loss, net(x[batch]), t[batch]).item())
+        optimizer.step()
+    assert_close(losses, g[f"{name}/loss"], TRAJECTORY_RTOL, f"{name} losses")
+    final = torch_to_numpy(net, numpy_nets.MultiLayerNet(*args, **kwargs))
+    for key in final.params:
+        assert_close(final.params[key], g[f"{name}/final/{key}"], TRAJECTORY_RTOL, f"{name} final {key}")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_batchnorm_mlp_matches_the_book_and_the_running_var_relation(device):
+    g = load_golden("batchnorm_mlp")
+    args = (784, list(g["hidden"]), 10)
+    net = twin(golden_net(numpy_nets.MultiLayerNetExtend, g, "init/", *args, use_batchnorm=True),
+               torch_nets.MultiLayerNetExtend, *args, use_batchnorm=True, device=device)
+    x = torch.tensor(golden_images(g, flatten=True), device=device)
+    t = torch.tensor(g["t"], device=device)
+    optimizer = make_optimizer("SGD", net, lr=float(g["lr"]))
+    net.train()
+    losses = []
+    for batch in g["batches"]:
+        optimizer.zero_grad()
+        scores = net(x[batch])
+        loss = torch.nn.functional.cross_entropy(scores, t[batch])
+        loss.backward()
+        losses.append(book_loss(loss, scores.detach(), t[batch]).item())
+        optimizer.step()
+    assert_close(losses, g["loss"], TRAJECTORY_RTOL, "losses")
+    final = torch_to_numpy(net, numpy_nets.MultiLayerNetExtend(*args, use_batchnorm=True))
+    for key in final.params:
+        # b1, b2 feed a batch norm, which cancels them: their gradients are rounding noise (~1e-18)
+        assert_close(final.params[key], g[f"final/{key}"], TRAJECTORY_RTOL, key, atol=1e-15)
+    steps, batch_size = g["batches"].shape
+    for index in (1, 2):
+        assert_close(final.buffers()[f"running_mean{index}"], g[f"running_mean{index}"], TRAJECTORY_RTOL, "mean")
+        # DESIGN.md: running_var_torch = (1 - 0.1)**t + n/(n-1) * running_var_book
+        predicted = 0.9 ** steps + batch_size / (batch_size - 1) * g[f"running_var{index}"]
+        assert_close(final.buffers()[f"running_var{index}"], predicted, TRAJECTORY_RTOL, "var relation")
+    # with the book's running statistics copied in, evaluation gives the book's scores
+    book_stats = golden_net(numpy_nets.MultiLayerNetExtend, g, "final/", *args, use_batchnorm=True)
+    for index in (1, 2):
+        for stat in ("running_mean", "running_var"):
+            book_stats.set_buffer(f"{stat}{index}", g[f"{stat}{index}"])
+    numpy_to_torch(book_stats, net)
+    net.eval()
+    assert_close(to_numpy(net(x[:64])), g["eval_scores"], TRAJECTORY_RTOL, "eval scores")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_simple_convnet_gradient_and_adam_trajectory(device):
+    g = load_golden("simple_convnet")
+    kwargs = {"conv_param": {"filter_num": int(g["filter_num"]), "filter_size": int(g["filter_size"]),
+                             "pad": int(g["pad"]), "stride": 1}, "hidden_size": int(g["hidden_size"])}
+    net = twin(golden_net(numpy_nets.SimpleConvNet, g, "init/", **kwargs), torch_nets.SimpleConvNet,
+               device=device, **kwargs)
+    x = torch.tensor(golden_images(g, flatten=False), device=device)
+    t = torch.tensor(g["t"], device=device)
+    optimizer = make_optimizer("Adam", net, lr=0.001)
+    losses = []
+    for step, batch in enumerate(g["batches"]):
+        optimizer.zero_grad()
+        loss = net.loss(x[batch], t[batch])
+        loss.backward()
+        losses.append(book_loss(loss, net(x[batch]), t[batch]).item())
+        if step == 0:
+            assert_close(losses[0], g["loss0"], RTOL, "loss0")
+            for key, grad in grads_by_book_key(net).items():
+                assert_close(grad, g[f"grad0/{key}"], RTOL, f"grad {key}")
+        optimizer.step()
+    assert_close(losses, g["adam_loss"], TRAJECTORY_RTOL, "adam losses")
+    final = torch_to_numpy(net, numpy_nets.SimpleConvNet(**kwargs))
+    for key in final.params:
+        assert_close(final.params[key], g[f"final/{key}"], TRAJECTORY_RTOL, f"final {key}")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_deep_convnet_pretrained_scores_and_gradient(device):
+    g = load_golden("deep_convnet_pretrained")
+    net = twin(golden_net(numpy_nets.DeepConvNet, g, "params/"), torch_nets.DeepConvNet, device=device)
+    x = torch.tensor(golden_images(g, flatten=False), device=device)
+    net.eval()
+    assert_close(to_numpy(net(x)), g["eval_scores"], RTOL, "eval scores")
+    no_dropout = twin(golden_net(numpy_nets.DeepConvNet, g, "params/"), torch_nets.DeepConvNet,
+                      dropout_ratio=0, device=device)
+    no_dropout.train()
+    no_dropout.loss(x[:8], torch.tensor(g["grad_t"], device=device)).backward()
+    for key, grad in grads_by_book_key(no_dropout).items():
+        assert_close(grad, g[f"grad/{key}"], RTOL, f"grad {key}")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_two_layer_net_gradient_equals_its_numpy_twin(device):
+    rng = np.random.default_rng(0)
+    numpy_net = numpy_nets.TwoLayerNet(784, 30, 10, weight_init_std=0.1, rng=rng)
+    net = twin(numpy_net, torch_nets.TwoLayerNet, 784, 30, 10, device=device)
+    g = load_golden("optimizers_mlp")
+    x, t = golden_images(g, flatten=True)[:32], g["t"][:32]
+    expected = numpy_net.gradient(x, t)
+    net.loss(torch.tensor(x, device=device), torch.tensor(t, device=device)).backward()
+    for key, grad in grads_by_book_key(net).items():
+        assert_close(grad, expected[key], RTOL, key)
+
+
+def small_torch_networks():
+    return {
+        "TwoLayerNet": lambda: torch_nets.TwoLayerNet(784, 50, 10, weight_init_std=0.05),
+        "MultiLayerNet": lambda: torch_nets.MultiLayerNet(784, [50, 50], 10, weight_decay_lambda=0.01),
+        "MultiLayerNetExtend": lambda: torch_nets.MultiLayerNetExtend(
+            784, [50, 50], 10, use_batchnorm=True, use_dropout=True, dropout_ration=0.2),
+        "SimpleConvNet": lambda: torch_nets.SimpleConvNet(
+            conv_param={"filter_num": 8, "filter_size": 5, "pad": 0, "stride": 1}, hidden_size=32,
+            weight_init_std=0.05),
+        "DeepConvNet": lambda: torch_nets.DeepConvNet(dropout_ratio=0.1),
+    }
+
+
+@pytest.mark.parametrize("name", list(small_torch_networks()))
+def test_each_network_trains_in_float32_on_real_images(name):
+    set_seed(0)
+    net = small_torch_networks()[name]()
+    assert next(net.parameters()).dtype == torch.float32
+    g = load_golden("simple_convnet")
+    x = torch.tensor(golden_images(g, flatten=False)[:64], dtype=torch.float32)
+    t = torch.tensor(g["t"][:64])
+    optimizer = make_optimizer("Adam", net, lr=0.003)
+    net.eval()
+    first = net.loss(x, t).item()
+    net.train()
+    for _ in range(25):
+        optimizer.zero_grad()
+        net.loss(x, t).backward()
+        optimizer.step()
+    net.eval()
+    assert net.loss(x, t).item() < 0.8 * first
+
+
+@pytest.mark.parametrize("name", list(small_torch_networks()))
+def test_state_dict_round_trip(name, tmp_path):
+    set_seed(1)
+    net = small_torch_networks()[name]()
+    net.train()
+    net(torch.rand(4, 1, 28, 28))  # moves batch-norm running statistics
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    set_seed(2)
+    fresh = small_torch_networks()[name]()
+    fresh.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    for (key, a), b in zip(net.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), key
+    net.eval(), fresh.eval()
+    x = torch.rand(3, 1, 28, 28)
+    assert torch.equal(net(x), fresh(x))
+
+
+@pytest.mark.parametrize("name", ["TwoLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet"])
+def test_convert_round_trip_is_exact(name):
+    rng = np.random.default_rng(3)
+    numpy_net = {
+        "TwoLayerNet": lambda: numpy_nets.TwoLayerNet(784, 20, 10, rng=rng),
+        "MultiLayerNetExtend": lambda: numpy_nets.MultiLayerNetExtend(784, [20, 10], 10, use_batchnorm=True, rng=rng),
+        "SimpleConvNet": lambda: numpy_nets.SimpleConvNet(hidden_size=20, rng=rng),
+        "DeepConvNet": lambda: numpy_nets.DeepConvNet(rng=rng),
+    }[name]()
+    torch_class = getattr(torch_nets, name)
+    args = {"TwoLayerNet": (784, 20, 10), "MultiLayerNetExtend": (784, [20, 10], 10)}.get(name, ())
+    kwargs = {"MultiLayerNetExtend": {"use_batchnorm": True}, "SimpleConvNet": {"hidden_size": 20}}.get(name, {})
+    numpy_net.predict(rng.random((5, 784)).reshape(5, 1, 28, 28), train_flg=True)  # creates running stats
+    torch_net = twin(numpy_net, torch_class, *args, **kwargs)
+    back = torch_to_numpy(torch_net, type(numpy_net)(*args, **kwargs))
+    for key in numpy_net.params:
+        np.testing.assert_array_equal(back.params[key], numpy_net.params[key])
+    for key, value in numpy_net.buffers().items():
+        np.testing.assert_array_equal(back.buffers()[key], value)
+    again = numpy_to_torch(back, torch_class(*args, dtype=torch.float64, **kwargs))
+    for (key, a), b in zip(torch_net.state_dict().items(), again.state_dict().values()):
+        assert torch.equal(a, b), key
+
+
+def test_convert_rejects_different_architectures():
+    with pytest.raises(ValueError, match=r"only in torch \['W3', 'b3'\]"):
+        numpy_to_torch(numpy_nets.TwoLayerNet(784, 20, 10), torch_nets.MultiLayerNet(784, [20, 20], 10))
+    with pytest.raises(ValueError, match="W1: NumPy shape"):
+        numpy_to_torch(numpy_nets.TwoLayerNet(784, 20, 10), torch_nets.TwoLayerNet(784, 21, 10))
+
+
+def test_book_dropout_scaling_and_mask():
+    set_seed(4)
+    layer = BookDropout(0.25)
+    x = torch.rand(300, 100) + 1
+    y = layer(x)
+    assert torch.equal(y, x * layer.mask)
+    assert abs(layer.mask.float().mean().item() - 0.75) < 0.01
+    layer.eval()
+    assert torch.allclose(layer(x), x * 0.75)
+    assert layer.p == 0.25 and isinstance(layer, torch.nn.Dropout)
+
+
+def test_init_has_the_book_meaning():
+    set_seed(5)
+    he = torch_nets.MultiLayerNet(400, [300], 10, weight_init_std="he")
+    xavier = torch_nets.MultiLayerNet(400, [300], 10, weight_init_std="xavier")
+    fixed = torch_nets.MultiLayerNet(400, [300], 10, weight_init_std=0.01)
+    for net, std in ((he, np.sqrt(2 / 400)), (xavier, np.sqrt(1 / 400)), (fixed, 0.01)):
+        weight = net.layers[1].weight
+        assert weight.std().item() == pytest.approx(std, rel=0.02)
+        assert torch.count_nonzero(net.layers[1].bias) == 0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: torch_nets.MultiLayerNet(4, [3], 2, activation="swish"), "activation 'swish'"),
+    (lambda: torch_nets.MultiLayerNet(4, [3], 2, weight_init_std="lecun"), "weight_init_std 'lecun'"),
+    (lambda: torch_nets.MultiLayerNetExtend(4, [3], 2, use_dropout=True, dropout_ration=1.5), "dropout_ration"),
+    (lambda: torch_nets.SimpleConvNet((1, 9, 9), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}), "7x7"),
+    (lambda: torch_nets.DeepConvNet(input_dim=(1, 10, 10)), "pooling 2"),
+])
+def test_bad_constructor_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_mismatched_inputs_and_labels_are_named():
+    net = torch_nets.TwoLayerNet(784, 20, 10)
+    with pytest.raises(ValueError, match=r"expects input of shape \(N, 784\); got \(2, 783\)"):
+        net(torch.zeros(2, 783))
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    conv = torch_nets.SimpleConvNet()
+    with pytest.raises(ValueError, match=r"\(N, 1, 28, 28\); got \(2, 784\)"):
+        conv(torch.zeros(2, 784))
+    with pytest.raises(ValueError, match=r"\[0, 10\)"):
+        net.loss(torch.zeros(2, 784), torch.tensor([0, 10]))
+    with pytest.raises(ValueError, match="integer class indices of shape"):
+        net.loss(torch.zeros(2, 784), torch.tensor([0.0, 1.0]))
+
+
+def test_book_keys_name_every_parameter_once():
+    net = torch_nets.MultiLayerNetExtend(784, [20, 10], 10, use_batchnorm=True)
+    keys = net.book_keys()
+    assert list(keys)[:6] == ["W1", "b1", "gamma1", "beta1", "running_mean1", "running_var1"]
+    assert keys["W1"] == ("layers.1.weight", True)
+    named = {name for name, _ in net.named_parameters()}
+    assert named == {k for k, _ in keys.values() if not k.endswith(("running_mean", "running_var"))}
+
+
+@CUDA_SKIP
+def test_cuda_network_equals_cpu_network():
+    set_seed(6)
+    net = torch_nets.SimpleConvNet(dtype=torch.float64)
+    gpu = torch_nets.SimpleConvNet(dtype=torch.float64, device="cuda")
+    gpu.load_state_dict(net.state_dict())
+    x = torch.rand(8, 1, 28, 28, dtype=torch.float64)
+    assert_close(to_numpy(gpu(x.cuda())), to_numpy(net(x)), 1e-12, "scores")

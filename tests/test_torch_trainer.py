@@ -1,0 +1,90 @@
+"""The torch Trainer: same batches and curves as the NumPy trainer, checkpoints, devices."""
+import numpy as np
+import pytest
+import torch
+
+import numpy_impl.networks as numpy_nets
+import torch_impl.networks as torch_nets
+from helpers import assert_close, golden_images, load_golden
+from numpy_impl.trainer import Trainer as NumpyTrainer
+from parity.convert import torch_to_numpy
+from torch_helpers import DEVICES, set_seed, twin
+from torch_impl.trainer import Trainer
+
+
+def real_split():
+    g = load_golden("optimizers_mlp")
+    x = golden_images(g, flatten=True)
+    return x[:400], g["t"][:400], x[400:], g["t"][400:]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_same_curves_and_weights_as_the_numpy_trainer(device):
+    data = real_split()
+    numpy_net = numpy_nets.MultiLayerNet(784, [40, 20], 10, weight_decay_lambda=0.01, rng=np.random.default_rng(0))
+    net = twin(numpy_net, torch_nets.MultiLayerNet, 784, [40, 20], 10, weight_decay_lambda=0.01, device=device)
+    settings = dict(epochs=3, mini_batch_size=50, optimizer="Momentum", optimizer_param={"lr": 0.05},
+                    verbose=False, seed=3)
+    numpy_trainer = NumpyTrainer(numpy_net, *data, **settings)
+    trainer = Trainer(net, *data, device=device, **settings)
+    numpy_trainer.train()
+    trainer.train()
+    assert trainer.train_acc_list == numpy_trainer.train_acc_list
+    assert trainer.test_acc_list == numpy_trainer.test_acc_list
+    # the losses differ only by the book's 1e-7 inside the log: ~1e-7 / y_label relative
+    assert_close(trainer.train_loss_list, numpy_trainer.train_loss_list, 1e-5, "losses")
+    final = torch_to_numpy(net, numpy_nets.MultiLayerNet(784, [40, 20], 10))
+    for key in final.params:
+        assert_close(final.params[key], numpy_net.params[key], 1e-9, key)
+
+
+def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
+    data = real_split()
+    settings = dict(epochs=2, mini_batch_size=40, optimizer="Adam", optimizer_param={"lr": 0.002},
+                    verbose=False, seed=5, device="cpu")
+
+    def fresh_trainer():
+        set_seed(0)
+        return Trainer(torch_nets.MultiLayerNetExtend(784, [30], 10, use_batchnorm=True), *data, **settings)
+
+    straight = fresh_trainer()
+    straight.train()
+
+    first = fresh_trainer()
+    for _ in range(7):
+        first.train_step()
+    first.save_checkpoint(tmp_path / "ckpt.pt")
+    resumed = fresh_trainer()
+    resumed.load_checkpoint(tmp_path / "ckpt.pt")
+    resumed.train()
+    assert resumed.train_loss_list == straight.train_loss_list
+    for a, b in zip(resumed.network.state_dict().values(), straight.network.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_one_hot_labels_progress_and_float32(capsys):
+    x_train, t_train, x_test, t_test = real_split()
+    seen = []
+    set_seed(1)
+    trainer = Trainer(torch_nets.TwoLayerNet(784, 30, 10, weight_init_std=0.05), x_train.astype(np.float32),
+                      np.eye(10)[t_train], x_test, t_test, epochs=1, mini_batch_size=100, optimizer="sgd",
+                      optimizer_param={"lr": 0.1}, seed=0, device="cpu",
+                      progress=lambda step, total, loss: seen.append((step, total, float(loss))))
+    trainer.train()
+    assert [s[:2] for s in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert [s[2] for s in seen] == pytest.approx(trainer.train_loss_list)
+    assert trainer.x_train.dtype == torch.float32
+    assert "epoch:1" in capsys.readouterr().out
+
+
+def test_bad_arguments():
+    x_train, t_train, x_test, t_test = real_split()
+    net = torch_nets.TwoLayerNet(784, 30, 10)
+    with pytest.raises(ValueError, match=r"\[0, 10\)"):
+        Trainer(net, x_train, t_train + 5, x_test, t_test, device="cpu")
+    with pytest.raises(ValueError, match="x_test has 112 samples but t_test has 111"):
+        Trainer(net, x_train, t_train, x_test, t_test[:-1], device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device is available"):
+            Trainer(net, x_train, t_train, x_test, t_test, device="cuda")
