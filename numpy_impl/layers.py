@@ -6,7 +6,7 @@ Parameter arrays are held by reference, so an optimizer updating a network's
 """
 import numpy as np
 
-from .functions import check_labels, cross_entropy_error, softmax
+from .functions import CROSS_ENTROPY_EPS, check_labels, cross_entropy_error, softmax
 from .util import check_window, col2im, im2col
 
 
@@ -123,9 +123,12 @@ class SoftmaxWithLoss:
 
     forward(x (N, C), t one-hot (N, C) or integer (N,)) -> scalar loss.
     backward(dout=1) -> (N, C), the gradient (y - t) / N.
+    log_eps is added inside the log as in the book (1e-7); log_eps=0 gives
+    `F.cross_entropy`'s value. The gradient ignores it either way.
     """
 
-    def __init__(self):
+    def __init__(self, log_eps=CROSS_ENTROPY_EPS):
+        self.log_eps = log_eps
         self.loss = None
         self.y = None
         self.t = None
@@ -136,7 +139,7 @@ class SoftmaxWithLoss:
         check_labels(x, t)
         self.t = np.asarray(t)
         self.y = softmax(x)
-        self.loss = cross_entropy_error(self.y, self.t)
+        self.loss = cross_entropy_error(self.y, self.t, self.log_eps)
         return self.loss
 
     def backward(self, dout=1):
@@ -168,8 +171,11 @@ class Dropout:
         self.rng = rng
         self.mask = None
 
-    def _train_scale(self):
-        return 1.0 / (1.0 - self.dropout_ratio) if self.inverted else 1.0
+    def scale(self, train_flg):
+        """The factor applied to kept units: 1 or 1/(1-r) in training, (1-r) or 1 in evaluation."""
+        if train_flg:
+            return 1.0 / (1.0 - self.dropout_ratio) if self.inverted else 1.0
+        return 1.0 if self.inverted else 1.0 - self.dropout_ratio
 
     def draw_mask(self, shape):
         """A boolean keep-mask: True with probability 1 - dropout_ratio."""
@@ -178,16 +184,19 @@ class Dropout:
 
     def forward(self, x, train_flg=True, mask=None):
         if not train_flg:
-            return x if self.inverted else x * (1.0 - self.dropout_ratio)
+            self.mask = None
+            return x * self.scale(False)
         if mask is None:
             mask = self.draw_mask(x.shape)
         elif mask.shape != x.shape:
             raise ValueError(f"dropout mask has shape {mask.shape}; expected the input's {x.shape}")
         self.mask = np.asarray(mask, dtype=bool)
-        return x * self.mask * self._train_scale()
+        return x * self.mask * self.scale(True)
 
     def backward(self, dout):
-        return dout * self.mask * self._train_scale()
+        if self.mask is None:
+            return dout * self.scale(False)
+        return dout * self.mask * self.scale(True)
 
 
 class BatchNormalization:
@@ -275,6 +284,9 @@ class BatchNormalization:
         else:
             xc = x - self.running_mean
             xn = xc / np.sqrt(self.running_var + self.eps)
+            self.batch_size = None  # marks the backward of an evaluation-mode forward
+            self.xn = xn
+            self.std = np.sqrt(self.running_var + self.eps)
 
         return self.gamma * xn + self.beta
 
@@ -285,16 +297,16 @@ class BatchNormalization:
         dbeta = dout.sum(axis=0)
         dgamma = np.sum(self.xn * dout, axis=0)
         dxn = self.gamma * dout
+        self.dgamma = dgamma
+        self.dbeta = dbeta
+        if self.batch_size is None:  # evaluation mode: the statistics are constants (not in the book)
+            return dxn / self.std
         dxc = dxn / self.std
         dstd = -np.sum((dxn * self.xc) / (self.std * self.std), axis=0)
         dvar = 0.5 * dstd / self.std
         dxc += (2.0 / self.batch_size) * self.xc * dvar
         dmu = np.sum(dxc, axis=0)
-        dx = dxc - dmu / self.batch_size
-
-        self.dgamma = dgamma
-        self.dbeta = dbeta
-        return dx
+        return dxc - dmu / self.batch_size
 
 
 class Convolution:

@@ -20,7 +20,7 @@ class BookDropout(nn.Dropout):
     def forward(self, x):
         if not self.training:
             return x * (1.0 - self.p)
-        self.mask = torch.rand_like(x) >= self.p
+        self.mask = torch.rand_like(x) > self.p  # the book's comparison: uniform > ratio keeps
         return x * self.mask
 
 

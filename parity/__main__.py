@@ -1,0 +1,74 @@
+"""python -m parity: run the twin registry and report every check."""
+import argparse
+import os
+import platform
+import sys
+import time
+
+import torch
+from tqdm import tqdm
+
+from torch_impl.devices import available_devices
+
+from . import registry, runner
+from .report import json_text, markdown_table, summary_line, text_table, worst_per_twin, write_atomically
+from .tolerances import DTYPES
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m parity",
+        description="Compare numpy_impl and torch_impl twin by twin (forward outputs, gradients, optimizer "
+                    "steps, training trajectories) and print the measured error of every check. "
+                    "Exits with status 1 if any check fails.")
+    parser.add_argument("--twin", action="append", metavar="PATTERN",
+                        help="only twins whose name matches (glob or substring); repeatable")
+    parser.add_argument("--dtype", action="append", choices=DTYPES, help="only this dtype; repeatable (default both)")
+    parser.add_argument("--device", action="append", choices=["cpu", "cuda"],
+                        help="only this device; repeatable (default: cpu, and cuda when present)")
+    parser.add_argument("--json", metavar="PATH", help="write all records as a JSON list to PATH")
+    parser.add_argument("--markdown", metavar="PATH", help="write the per-twin summary table (Markdown) to PATH")
+    parser.add_argument("--summary", action="store_true", help="print one row per twin and dtype (its worst check)")
+    parser.add_argument("--list", action="store_true", help="list the twin names and exit")
+    return parser.parse_args(argv)
+
+
+def machine_description(devices):
+    gpu = f", {torch.cuda.get_device_name(0)}" if "cuda" in devices else ""
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores{gpu}, torch {torch.__version__}"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        twins = registry.select(args.twin)
+    except ValueError as error:
+        print(f"python -m parity: {error}", file=sys.stderr)
+        return 2
+    if args.list:
+        print("\n".join(twin.name for twin in twins))
+        return 0
+    devices = args.device or available_devices()
+    if "cuda" in devices and not torch.cuda.is_available():
+        print("python -m parity: --device cuda was asked for, but no CUDA device is available", file=sys.stderr)
+        return 2
+    jobs = runner.jobs(twins, args.dtype or DTYPES, devices)
+    start = time.perf_counter()
+    records = []
+    with tqdm(jobs, desc="parity", unit="twin", leave=False, file=sys.stderr) as bar:
+        for twin, dtype, device in bar:
+            bar.set_postfix_str(f"{twin.name} {dtype} {device}", refresh=False)
+            records += runner.run_job(twin, dtype, device)
+    seconds = time.perf_counter() - start
+    print(text_table(worst_per_twin(records) if args.summary else records))
+    machine = machine_description(devices)
+    print(f"\n{summary_line(records)} in {seconds:.1f} s on {machine}")
+    if args.json:
+        write_atomically(args.json, json_text(records))
+    if args.markdown:
+        write_atomically(args.markdown, markdown_table(records, machine))
+    return 0 if all(r.passed for r in records) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""The registry: every twin, declared once, by name.
+
+A twin is named after its NumPy (book) class or function, with a suffix in
+brackets for variants: `Convolution[2->3,3x3,stride=2,pad=1,in=9x8]`,
+`Adam[stock eps]`, `DeepConvNet[trajectory,SGD]`. A suffix ending in `book`
+marks the book's default configuration, checked through DESIGN.md's relations.
+Adding a layer means adding one twin to its module in parity/twins/.
+"""
+from fnmatch import fnmatchcase
+
+from .twins.layers import layer_twins
+from .twins.networks import network_twins, trajectory_twins
+from .twins.optimizers import optimizer_twins
+
+
+def all_twins():
+    twins = layer_twins() + optimizer_twins() + network_twins() + trajectory_twins()
+    names = [twin.name for twin in twins]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise RuntimeError(f"twin names must be unique; repeated: {duplicated}")
+    return twins
+
+
+def select(patterns=None):
+    """The twins whose name matches any pattern: a shell glob ('Pooling*') or a plain substring."""
+    twins = all_twins()
+    if not patterns:
+        return twins
+    chosen = [twin for twin in twins
+              if any(fnmatchcase(twin.name, pattern) or pattern in twin.name for pattern in patterns)]
+    if not chosen:
+        raise ValueError(f"no twin matches {patterns}; `python -m parity --list` shows the names")
+    return chosen

@@ -1,0 +1,63 @@
+"""Views of the records: a text table, a Markdown summary, JSON."""
+import json
+import os
+import tempfile
+
+from .records import RECORD_KEYS
+
+HEADERS = ("twin", "check", "dtype", "device", "max abs err", "max rel err", "tol", "result")
+
+
+def _row(record):
+    return (record.twin, record.check, record.dtype, record.device, f"{record.max_abs_err:.2e}",
+            f"{record.max_rel_err:.2e}", f"{record.tol:.0e}", "pass" if record.passed else "FAIL")
+
+
+def worst_per_twin(records):
+    """One record per (twin, dtype, device): the check with the largest error relative to its tolerance."""
+    worst = {}
+    for record in records:
+        key = (record.twin, record.dtype, record.device)
+        ratio = record.max_rel_err / record.tol if record.tol else float("inf")
+        if key not in worst or ratio > worst[key][0]:
+            worst[key] = (ratio, record)
+    return [record for _, record in worst.values()]
+
+
+def text_table(records):
+    rows = [HEADERS] + [_row(r) for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def summary_line(records):
+    failed = sum(not r.passed for r in records)
+    twins = len({r.twin for r in records})
+    return f"{len(records)} checks of {twins} twins: {len(records) - failed} passed, {failed} failed"
+
+
+def markdown_table(records, machine=""):
+    """The worst check of each twin per dtype and device, as a Markdown table, with the totals."""
+    lines = [f"{summary_line(records)}{f' ({machine})' if machine else ''}; each row is the check of that twin "
+             "with the largest error relative to its tolerance.", "",
+             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _row(r)) + " |" for r in worst_per_twin(records)]
+    return "\n".join(lines) + "\n"
+
+
+def write_atomically(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp_name = tempfile.mkstemp(dir=directory, suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        os.unlink(tmp_name)
+        raise
+
+
+def json_text(records):
+    return json.dumps([{key: getattr(r, key) for key in RECORD_KEYS} for r in records], indent=1)

@@ -1,0 +1,35 @@
+"""One runner: registry in, records out. The pytest suite and `python -m parity` both use it."""
+import traceback
+
+from torch_impl.devices import available_devices, exact_mode
+
+from .records import Record
+from .tolerances import DTYPES
+
+
+def jobs(twins, dtypes=DTYPES, devices=None):
+    """Every (twin, dtype, device) to run: the twin's own dtypes only, CUDA only where present."""
+    devices = available_devices() if devices is None else devices
+    return [(twin, dtype, device) for twin in twins for dtype in dtypes
+            if dtype in getattr(twin, "dtypes", DTYPES) for device in devices]
+
+
+def run_job(twin, dtype, device):
+    """A twin's records for one dtype and device; an exception becomes one failing record."""
+    if device != "cpu":
+        exact_mode()
+    try:
+        return twin.run(dtype, device)
+    except Exception as error:  # a crash is a finding to report, next to the other results
+        detail = traceback.format_exception_only(type(error), error)[-1].strip()
+        return [Record(twin.name, f"error: {detail}", dtype, str(device), float("inf"), float("inf"), 0.0, False)]
+
+
+def run(twins, dtypes=DTYPES, devices=None, progress=None):
+    """All records of twins x dtypes x devices; progress(job) is called before each job if given."""
+    records = []
+    for job in jobs(twins, dtypes, devices):
+        if progress is not None:
+            progress(job)
+        records += run_job(*job)
+    return records

@@ -1,0 +1,311 @@
+"""Twins of the book's functions and layers.
+
+A LayerTwin says how to build each side, which parameters cross and how, and
+which inputs exercise it; `run` does the rest: it draws inputs and parameters,
+runs torch forward and autograd backward, hands what torch drew (a dropout
+mask) to NumPy, runs NumPy forward and backward, and compares forward output,
+every gradient and any state (running statistics). A twin in the book's default
+configuration carries the DESIGN.md relation that maps torch's results onto the
+book's; the comparison is then exact, not merely "different".
+"""
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from numpy_impl import functions as F_np
+from numpy_impl import layers as L
+from ..records import compare
+
+TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def no_relation(results, inputs):
+    return results
+
+
+@dataclass
+class LayerTwin:
+    """One layer or function, built on both sides and compared.
+
+    numpy: params -> a book layer (forward/backward) or a plain function.
+    torch: () -> a module or function; `torch_params` says where each book
+    parameter lives on it ('W': ('weight', transposed?)).
+    inputs: name -> shape; 'x' is differentiated; input_sampler(rng, shape)
+    replaces the standard normal. labels: number of classes of integer labels
+    `t` (one_hot: given as one-hot rows).
+    buffers: name -> (shape, path on the torch module); with set_buffers their
+    values are drawn and given to both sides (NumPy gets them with the params),
+    otherwise each side starts from its own initial state. state: the buffers
+    compared after the run.
+    train: None for layers without modes, else the mode to run in.
+    relation(torch_results, inputs) -> what the NumPy side must equal (DESIGN.md).
+    mask_from_torch(module, torch_results) -> the dropout mask NumPy must use.
+    """
+    name: str
+    numpy: Callable
+    torch: Callable
+    inputs: dict
+    params: dict = field(default_factory=dict)
+    torch_params: dict = field(default_factory=dict)
+    buffers: dict = field(default_factory=dict)
+    set_buffers: bool = False
+    state: tuple = ()
+    train: Optional[bool] = None
+    labels: Optional[int] = None
+    one_hot: bool = False
+    relation: Callable = no_relation
+    input_sampler: Optional[Callable] = None
+    mask_from_torch: Optional[Callable] = None
+
+    def draw(self, rng):
+        if self.input_sampler is None:
+            inputs = {name: rng.standard_normal(shape) for name, shape in self.inputs.items()}
+        else:
+            inputs = {name: self.input_sampler(rng, shape) for name, shape in self.inputs.items()}
+        if self.labels:
+            t = rng.integers(0, self.labels, self.inputs["x"][0])
+            inputs["t"] = np.eye(self.labels)[t] if self.one_hot else t
+        params = {name: rng.standard_normal(shape) for name, shape in self.params.items()}
+        if self.set_buffers:
+            params.update({name: rng.random(shape) + 0.5 for name, (shape, _) in self.buffers.items()})
+        return inputs, params
+
+    def run_torch(self, inputs, params, dtype, device, draw_dout):
+        torch_dtype = TORCH_DTYPES[dtype]
+        target = self.torch()
+        if isinstance(target, nn.Module):
+            target = target.to(device=device, dtype=torch_dtype)
+            if self.train is not None:
+                target.train(self.train)
+        tensors = {}
+        with torch.no_grad():
+            for name, (path, transposed) in self.torch_params.items():
+                value = torch.as_tensor(params[name], dtype=torch_dtype, device=device)
+                tensors[name] = target.get_parameter(path)
+                tensors[name].copy_(value.T if transposed else value)
+            if self.set_buffers:
+                for name, (_, path) in self.buffers.items():
+                    target.get_buffer(path).copy_(torch.as_tensor(params[name], dtype=torch_dtype))
+        x = torch.tensor(inputs["x"], dtype=torch_dtype, device=device, requires_grad=True)
+        args = [x]
+        if "t" in inputs:
+            t = torch.as_tensor(inputs["t"], device=device)
+            args.append(t.to(torch_dtype) if self.one_hot else t)
+        out = target(*args)
+        results = {"forward": out.detach()}
+        if out.requires_grad:
+            if out.dim():
+                inputs["dout"] = draw_dout(tuple(out.shape))
+                out.backward(torch.as_tensor(inputs["dout"], dtype=torch_dtype, device=device))
+            else:
+                out.backward()
+            results["grad:x"] = x.grad
+            for name, (path, transposed) in self.torch_params.items():
+                grad = tensors[name].grad
+                results[f"grad:{name}"] = grad.T if transposed else grad
+        for name in self.state:
+            results[f"state:{name}"] = target.get_buffer(self.buffers[name][1]).detach()
+        return target, results
+
+    def run_numpy(self, inputs, params, dtype, extra):
+        target = self.numpy({name: value.astype(dtype) for name, value in params.items()})
+        args = [inputs["x"].astype(dtype)] + ([inputs["t"]] if "t" in inputs else [])
+        if self.train is not None:
+            args.append(self.train)
+        if not hasattr(target, "backward"):
+            return {"forward": target(*args)}
+        results = {"forward": target.forward(*args, **extra)}
+        results["grad:x"] = target.backward(inputs["dout"].astype(dtype) if "dout" in inputs else 1)
+        for name in self.torch_params:
+            results[f"grad:{name}"] = getattr(target, f"d{name}")
+        for name in self.state:
+            results[f"state:{name}"] = getattr(target, name)
+        return results
+
+    def run(self, dtype, device, seed=0):
+        rng = np.random.default_rng(seed)
+        inputs, params = self.draw(rng)
+        torch.manual_seed(seed)
+        module, torch_results = self.run_torch(inputs, params, dtype, device, rng.standard_normal)
+        extra = {"mask": self.mask_from_torch(module, torch_results)} if self.mask_from_torch else {}
+        numpy_results = self.run_numpy(inputs, params, dtype, extra)
+        expected = self.relation(torch_results, inputs)
+        return [compare(self.name, check, check.split(":")[0], value, expected[check], dtype, device)
+                for check, value in numpy_results.items()]
+
+
+def to_numpy_mask(module, results):
+    """The keep-mask of a dropout whose input was nonzero: where the output is nonzero."""
+    return (results["forward"] != 0).cpu().numpy()
+
+
+def positive(rng, shape):
+    """Inputs in [0.5, 1.5): nonzero, so that a dropout output is zero exactly where it dropped."""
+    return rng.random(shape) + 0.5
+
+
+def shifted_normal(rng, shape):
+    return rng.standard_normal(shape) * 3 + 1
+
+
+def ties(rng, shape):
+    """Inputs of 0s and 1s: every pooling window holds ties."""
+    return rng.integers(0, 2, shape).astype(np.float64)
+
+
+def scaled(factor_by_check):
+    """A relation multiplying some of torch's results by constants: {'forward': 0.5, ...}."""
+    def relation(results, inputs):
+        return {key: value * factor_by_check.get(key, 1.0) for key, value in results.items()}
+    return relation
+
+
+def cross_entropy_relation(results, inputs):
+    """DESIGN.md: the book's loss = torch's - (1/N) sum log(1 + 1e-7 / y_label); gradients equal."""
+    x = torch.as_tensor(inputs["x"], dtype=torch.float64)
+    labels = np.argmax(inputs["t"], axis=1) if inputs["t"].ndim == 2 else inputs["t"]
+    y_label = torch.softmax(x, dim=1)[torch.arange(len(x)), torch.as_tensor(labels)]
+    correction = torch.mean(torch.log1p(1e-7 / y_label)).to(results["forward"].device)
+    return {**results, "forward": results["forward"] - correction.to(results["forward"].dtype)}
+
+
+def running_var_relation(batch_rows, momentum=0.1):
+    """DESIGN.md, after one training step from the initial state:
+    running_var_torch = (1-a) + n/(n-1) * running_var_book, so book = (torch - (1-a)) * (n-1)/n."""
+    def relation(results, inputs):
+        book = dict(results)
+        book["state:running_var"] = (results["state:running_var"] - (1 - momentum)) * (batch_rows - 1) / batch_rows
+        return book
+    return relation
+
+
+def flattened_batchnorm(features, shape):
+    return nn.Sequential(nn.Flatten(), nn.BatchNorm1d(features, eps=1e-6, momentum=0.1), nn.Unflatten(1, shape))
+
+
+def function_twins():
+    """The activation functions and softmax, forward only (the NumPy functions have no backward)."""
+    return [
+        LayerTwin("sigmoid", lambda p: F_np.sigmoid, lambda: torch.sigmoid, {"x": (4, 7)}),
+        LayerTwin("relu", lambda p: F_np.relu, lambda: torch.relu, {"x": (4, 7)}),
+        LayerTwin("tanh", lambda p: F_np.tanh, lambda: torch.tanh, {"x": (4, 7)}),
+        LayerTwin("leaky_relu", lambda p: F_np.leaky_relu, lambda: nn.functional.leaky_relu, {"x": (4, 7)}),
+        LayerTwin("softmax", lambda p: F_np.softmax, lambda: (lambda x: torch.softmax(x, dim=-1)), {"x": (5, 10)}),
+    ]
+
+
+def activation_twins():
+    return [
+        LayerTwin("Relu", lambda p: L.Relu(), nn.ReLU, {"x": (4, 3, 5)}),
+        LayerTwin("Sigmoid", lambda p: L.Sigmoid(), nn.Sigmoid, {"x": (4, 7)}),
+        LayerTwin("Tanh", lambda p: L.Tanh(), nn.Tanh, {"x": (4, 7)}),
+        LayerTwin("LeakyRelu", lambda p: L.LeakyRelu(0.01), lambda: nn.LeakyReLU(0.01), {"x": (4, 7)}),
+    ]
+
+
+def loss_twins():
+    twins = []
+    for one_hot in (False, True):
+        suffix = "one-hot" if one_hot else "integer"
+        twins.append(LayerTwin(f"SoftmaxWithLoss[{suffix} labels]", lambda p: L.SoftmaxWithLoss(log_eps=0.0),
+                               nn.CrossEntropyLoss, {"x": (6, 10)}, labels=10, one_hot=one_hot))
+        twins.append(LayerTwin(f"SoftmaxWithLoss[{suffix} labels,book]", lambda p: L.SoftmaxWithLoss(),
+                               nn.CrossEntropyLoss, {"x": (6, 10)}, labels=10, one_hot=one_hot,
+                               relation=cross_entropy_relation))
+    return twins
+
+
+def affine_twins():
+    linear = {"W": ("weight", True), "b": ("bias", False)}
+    return [
+        LayerTwin("Affine", lambda p: L.Affine(p["W"], p["b"]), lambda: nn.Linear(6, 4), {"x": (3, 6)},
+                  params={"W": (6, 4), "b": (4,)}, torch_params=linear),
+        LayerTwin("Affine[N-D input]", lambda p: L.Affine(p["W"], p["b"]),
+                  lambda: nn.Sequential(nn.Flatten(), nn.Linear(12, 5)), {"x": (3, 2, 2, 3)},
+                  params={"W": (12, 5), "b": (5,)},
+                  torch_params={"W": ("1.weight", True), "b": ("1.bias", False)}),
+    ]
+
+
+def dropout_twins():
+    p = 0.3
+    twins = []
+    for train in (True, False):
+        mode = "train" if train else "eval"
+        mask = to_numpy_mask if train else None
+        twins += [
+            LayerTwin(f"Dropout[{mode}]", lambda params: L.Dropout(p, inverted=True), lambda: nn.Dropout(p),
+                      {"x": (8, 50)}, train=train, input_sampler=positive, mask_from_torch=mask),
+            LayerTwin(f"Dropout[{mode},book]", lambda params: L.Dropout(p), lambda: nn.Dropout(p),
+                      {"x": (8, 50)}, train=train, input_sampler=positive, mask_from_torch=mask,
+                      relation=scaled({"forward": 1 - p, "grad:x": 1 - p})),
+        ]
+    from torch_impl.layers import BookDropout
+    twins.append(LayerTwin("Dropout[train,BookDropout]", lambda params: L.Dropout(p), lambda: BookDropout(p),
+                           {"x": (8, 50)}, train=True, input_sampler=positive,
+                           mask_from_torch=lambda module, results: module.mask.cpu().numpy()))
+    return twins
+
+
+def batchnorm_twins():
+    twins = []
+    cases = [  # name suffix, NumPy options, torch module, input shape, features, rows per feature, path prefix
+        ("2-D", {}, lambda: nn.BatchNorm1d(7, eps=1e-6, momentum=0.1), (10, 7), 7, 10, ""),
+        ("4-D flattened", {}, lambda: flattened_batchnorm(18, (2, 3, 3)), (6, 2, 3, 3), 18, 6, "1."),
+        ("per-channel", {"per_channel": True}, lambda: nn.BatchNorm2d(3, eps=1e-6, momentum=0.1), (4, 3, 5, 2),
+         3, 40, ""),
+    ]
+    for suffix, options, module, shape, features, rows, prefix in cases:
+        common = dict(inputs={"x": shape}, params={"gamma": (features,), "beta": (features,)},
+                      torch_params={"gamma": (prefix + "weight", False), "beta": (prefix + "bias", False)},
+                      buffers={name: ((features,), prefix + name) for name in ("running_mean", "running_var")},
+                      input_sampler=shifted_normal)
+        twins += [
+            LayerTwin(f"BatchNormalization[{suffix},train]", lambda p, o=options: L.BatchNormalization(
+                p["gamma"], p["beta"], running_stats="torch", **o), module, train=True,
+                state=("running_mean", "running_var"), **common),
+            LayerTwin(f"BatchNormalization[{suffix},train,book]", lambda p, o=options: L.BatchNormalization(
+                p["gamma"], p["beta"], **o), module, train=True, state=("running_mean", "running_var"),
+                relation=running_var_relation(rows), **common),
+            LayerTwin(f"BatchNormalization[{suffix},eval]", lambda p, o=options: L.BatchNormalization(
+                p["gamma"], p["beta"], running_mean=p["running_mean"], running_var=p["running_var"], **o),
+                module, train=False, set_buffers=True, **common),
+        ]
+    return twins
+
+
+def convolution_twins():
+    cases = [(2, 3, 7, 7, 4, 3, 3, 1, 0), (2, 2, 9, 8, 3, 3, 2, 2, 1), (1, 3, 6, 5, 2, 4, 2, 3, 2),
+             (3, 1, 5, 5, 5, 5, 5, 1, 0), (2, 4, 8, 8, 6, 1, 3, 2, 2)]
+    twins = []
+    for N, C, H, W, FN, fh, fw, stride, pad in cases:
+        twins.append(LayerTwin(
+            f"Convolution[{C}->{FN},{fh}x{fw},stride={stride},pad={pad},in={H}x{W}]",
+            lambda p, s=stride, pd=pad: L.Convolution(p["W"], p["b"], s, pd),
+            lambda C=C, FN=FN, fh=fh, fw=fw, s=stride, pd=pad: nn.Conv2d(C, FN, (fh, fw), stride=s, padding=pd),
+            {"x": (N, C, H, W)}, params={"W": (FN, C, fh, fw), "b": (FN,)},
+            torch_params={"W": ("weight", False), "b": ("bias", False)}))
+    return twins
+
+
+def pooling_twins():
+    cases = [("max", 2, 2, 0, (2, 3, 8, 8)), ("max", 3, 2, 0, (2, 2, 7, 9)), ("max", 3, 3, 1, (1, 3, 7, 4)),
+             ("avg", 2, 2, 0, (2, 3, 6, 6)), ("avg", 3, 2, 1, (2, 2, 7, 5)), ("avg", 3, 1, 0, (1, 2, 5, 6))]
+    twins = []
+    for mode, pool, stride, pad, shape in cases:
+        torch_class = nn.MaxPool2d if mode == "max" else nn.AvgPool2d
+        twins.append(LayerTwin(
+            f"Pooling[{mode},{pool}x{pool},stride={stride},pad={pad},in={shape[2]}x{shape[3]}]",
+            lambda p, m=mode, k=pool, s=stride, pd=pad: L.Pooling(k, k, s, pd, mode=m),
+            lambda cls=torch_class, k=pool, s=stride, pd=pad: cls(k, stride=s, padding=pd), {"x": shape}))
+    twins.append(LayerTwin("Pooling[max,2x2,stride=2,ties]", lambda p: L.Pooling(2, 2, 2),
+                           lambda: nn.MaxPool2d(2, stride=2), {"x": (2, 2, 6, 6)}, input_sampler=ties))
+    return twins
+
+
+def layer_twins():
+    return (function_twins() + activation_twins() + loss_twins() + affine_twins() + dropout_twins()
+            + batchnorm_twins() + convolution_twins() + pooling_twins())

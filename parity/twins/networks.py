@@ -1,0 +1,242 @@
+"""Twins of the book's networks: one step on a real batch, and whole training runs.
+
+NetworkTwin: the same weights (moved by parity.convert) and the same batch of
+real images; the torch side runs first and its dropout masks are handed to the
+NumPy side. Checked: the training-mode softmax and loss, every parameter
+gradient, the evaluation-mode scores and the batch-norm running statistics.
+
+TrajectoryTwin: the NumPy Trainer against the torch Trainer from the same
+weights with the same seed (hence the same batches), at least 50 steps; the
+per-step losses, accuracies and final weights are compared.
+
+Configurations: 'matched' switches the NumPy side to PyTorch's semantics (no
+1e-7 inside the log, PyTorch's running variance) and must agree exactly; the
+'book' configuration keeps the book's and must differ by DESIGN.md's relations.
+"""
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import numpy_impl.networks as numpy_nets
+import torch_impl.networks as torch_nets
+from numpy_impl.trainer import Trainer as NumpyTrainer
+from parity.convert import numpy_to_torch, torch_to_numpy
+from torch_impl.trainer import Trainer as TorchTrainer
+
+from ..masks import record_masks, replay_masks
+from ..records import compare
+from .layers import TORCH_DTYPES
+
+GOLDEN_BATCHES = Path(__file__).resolve().parents[2] / "golden" / "optimizers_mlp.npz"
+
+
+def cancelled_by_batchnorm(keys):
+    """The biases b{i} that feed a batch norm (gamma{i} exists): the normalisation subtracts them
+    out, so their true gradient is zero and what either side computes is rounding noise (~1e-17).
+    Such a value is measured against the largest of its kind in the network, not its own size."""
+    return {f"b{key[len('gamma'):]}" for key in keys if key.startswith("gamma")}
+
+
+def scales(values):
+    """The scale each array is compared at: its own largest magnitude, or the network's largest
+    for the biases a batch norm cancels."""
+    largest = max(float(np.max(np.abs(np.asarray(v, dtype=np.float64)))) for v in values.values())
+    cancelled = cancelled_by_batchnorm(values)
+    return {key: largest if key in cancelled else None for key in values}
+
+
+def real_images(count, flatten, dtype):
+    """`count` Fashion-MNIST images and labels from the golden fixtures, as the book feeds them."""
+    if not GOLDEN_BATCHES.is_file():
+        raise FileNotFoundError(f"the parity harness takes its real images from {GOLDEN_BATCHES}, which is missing")
+    with np.load(GOLDEN_BATCHES, allow_pickle=False) as data:
+        x = (data["x_uint8"][:count].astype(np.float64) / 255).astype(dtype)
+        t = data["t"][:count]
+    return (x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, 28, 28)), t
+
+
+def match_torch_semantics(numpy_net):
+    """Switch a NumPy network to PyTorch's semantics where they differ: no 1e-7 in the loss's log,
+    PyTorch's running variance (the book's dropout is on both sides already)."""
+    numpy_net.last_layer.log_eps = 0.0
+    for layer in numpy_net.batchnorm_layers().values():
+        layer.running_stats = "torch"
+    return numpy_net
+
+
+@dataclass
+class NetworkSpec:
+    """How to build a network on both sides with the same constructor arguments."""
+    numpy_class: type
+    torch_class: type
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    flatten: bool = True
+
+    def build(self, dtype, device, seed, matched):
+        numpy_net = self.numpy_class(*self.args, dtype=dtype, rng=np.random.default_rng(seed), **self.kwargs)
+        if matched:
+            match_torch_semantics(numpy_net)
+        torch_net = self.torch_class(*self.args, dtype=TORCH_DTYPES[dtype], device=device, **self.kwargs)
+        return numpy_net, numpy_to_torch(numpy_net, torch_net)
+
+
+def book_loss_relation(torch_loss, scores, t):
+    """DESIGN.md: the book's loss = torch's - (1/N) sum log(1 + 1e-7 / y_label)."""
+    y_label = torch.softmax(scores.double(), dim=1)[torch.arange(len(t)), t]
+    return torch_loss - torch.mean(torch.log1p(1e-7 / y_label)).to(torch_loss.dtype)
+
+
+@dataclass
+class NetworkTwin:
+    name: str
+    spec: NetworkSpec
+    matched: bool = True
+    batch_size: int = 32
+
+    def run(self, dtype, device, seed=0):
+        numpy_net, torch_net = self.spec.build(dtype, device, seed, self.matched)
+        x, t = real_images(self.batch_size, self.spec.flatten, dtype)
+        x_torch, t_torch = torch.as_tensor(x, device=device), torch.as_tensor(t, device=device)
+
+        torch.manual_seed(seed)
+        masks, stop_recording = record_masks(torch_net)
+        torch_net.train()
+        scores = torch_net(x_torch)
+        loss = F.cross_entropy(scores, t_torch) + torch_net.weight_decay_penalty()
+        loss.backward()
+        stop_recording()
+        replay_masks(numpy_net, masks)
+        numpy_grads = numpy_net.gradient(x, t)
+
+        torch_loss = loss.detach() if self.matched else book_loss_relation(loss.detach(), scores.detach(), t_torch)
+        records = [
+            compare(self.name, "forward:softmax[train]", "forward", numpy_net.last_layer.y,
+                    torch.softmax(scores.detach(), dim=1), dtype, device),
+            compare(self.name, "forward:loss", "forward", numpy_net.last_layer.loss + numpy_net.weight_decay(),
+                    torch_loss, dtype, device),
+        ]
+        torch_grads = {key: torch_net.get_parameter(path).grad for key, (path, _) in torch_net.book_keys().items()
+                       if not key.startswith("running_")}
+        torch_grads = {key: (grad.T if torch_net.book_keys()[key][1] else grad).cpu().numpy()
+                       for key, grad in torch_grads.items()}
+        for key, scale in scales(torch_grads).items():
+            records.append(compare(self.name, f"grad:{key}", "grad", numpy_grads[key], torch_grads[key],
+                                   dtype, device, scale))
+
+        torch_net.eval()
+        with torch.no_grad():
+            eval_scores = torch_net(x_torch)
+        torch_state = torch_to_numpy(torch_net, self.spec.numpy_class(*self.spec.args, dtype=dtype, **self.spec.kwargs))
+        numpy_state = numpy_net.buffers()
+        for key, value in numpy_state.items():
+            expected = torch_state.buffers()[key]
+            if not self.matched and key.startswith("running_var"):
+                # DESIGN.md after one step: running_var_torch = (1 - 0.1) + n/(n-1) * running_var_book
+                expected = (expected - 0.9) * (self.batch_size - 1) / self.batch_size
+            records.append(compare(self.name, f"state:{key}", "state", value, expected, dtype, device))
+        if self.matched or not numpy_state:
+            records.append(compare(self.name, "forward:scores[eval]", "forward", numpy_net.predict(x, False),
+                                   eval_scores, dtype, device))
+        return records
+
+
+@dataclass
+class TrajectoryTwin:
+    """Both Trainers for `epochs` epochs of `train_size` images in mini-batches of `batch_size`."""
+    name: str
+    spec: NetworkSpec
+    optimizer: str
+    optimizer_param: dict
+    train_size: int = 256
+    test_size: int = 64
+    batch_size: int = 32
+    epochs: int = 7
+    dtypes: tuple = ("float64", "float32")
+
+    def run(self, dtype, device, seed=0):
+        numpy_net, torch_net = self.spec.build(dtype, device, seed, matched=True)
+        x, t = real_images(self.train_size + self.test_size, self.spec.flatten, dtype)
+        data = (x[:self.train_size], t[:self.train_size], x[self.train_size:], t[self.train_size:])
+        settings = dict(epochs=self.epochs, mini_batch_size=self.batch_size, optimizer=self.optimizer,
+                        optimizer_param=self.optimizer_param, verbose=False, seed=seed)
+        torch.manual_seed(seed)
+        masks, stop_recording = record_masks(torch_net)
+        torch_trainer = TorchTrainer(torch_net, *data, device=device, **settings)
+        torch_trainer.train()
+        stop_recording()
+        replay_masks(numpy_net, masks)
+        numpy_trainer = NumpyTrainer(numpy_net, *data, **settings)
+        numpy_trainer.train()
+        if numpy_trainer.max_iter < 50:
+            raise ValueError(f"{self.name}: a trajectory needs at least 50 steps; this one has {numpy_trainer.max_iter}")
+
+        records = [compare(self.name, f"trajectory:{name}", "trajectory", getattr(numpy_trainer, name),
+                           getattr(torch_trainer, name), dtype, device)
+                   for name in ("train_loss_list", "train_acc_list", "test_acc_list")]
+        final = torch_to_numpy(torch_net, self.spec.numpy_class(*self.spec.args, dtype=dtype, **self.spec.kwargs))
+        records += [compare(self.name, f"trajectory:final {key}", "trajectory", numpy_net.params[key],
+                            final.params[key], dtype, device, scale)
+                    for key, scale in scales(final.params).items()]
+        return records
+
+
+SPECS = {
+    "TwoLayerNet": NetworkSpec(numpy_nets.TwoLayerNet, torch_nets.TwoLayerNet, (784, 50, 10),
+                               {"weight_init_std": 0.05}),
+    "MultiLayerNet": NetworkSpec(numpy_nets.MultiLayerNet, torch_nets.MultiLayerNet, (784, [64, 32], 10),
+                                 {"weight_decay_lambda": 0.01}),
+    "MultiLayerNet[sigmoid,xavier]": NetworkSpec(numpy_nets.MultiLayerNet, torch_nets.MultiLayerNet,
+                                                 (784, [40, 40], 10),
+                                                 {"activation": "sigmoid", "weight_init_std": "xavier"}),
+    "MultiLayerNetExtend[batchnorm]": NetworkSpec(numpy_nets.MultiLayerNetExtend, torch_nets.MultiLayerNetExtend,
+                                                  (784, [64, 32], 10), {"use_batchnorm": True}),
+    "MultiLayerNetExtend[dropout]": NetworkSpec(numpy_nets.MultiLayerNetExtend, torch_nets.MultiLayerNetExtend,
+                                                (784, [64, 32], 10), {"use_dropout": True, "dropout_ration": 0.2}),
+    "MultiLayerNetExtend[batchnorm,dropout,weight_decay]": NetworkSpec(
+        numpy_nets.MultiLayerNetExtend, torch_nets.MultiLayerNetExtend, (784, [64, 32], 10),
+        {"use_batchnorm": True, "use_dropout": True, "dropout_ration": 0.15, "weight_decay_lambda": 0.05,
+         "activation": "tanh"}),
+    "SimpleConvNet": NetworkSpec(numpy_nets.SimpleConvNet, torch_nets.SimpleConvNet, (),
+                                 {"conv_param": {"filter_num": 8, "filter_size": 5, "pad": 0, "stride": 1},
+                                  "hidden_size": 32, "weight_init_std": 0.05}, flatten=False),
+    "DeepConvNet": NetworkSpec(numpy_nets.DeepConvNet, torch_nets.DeepConvNet, (), {}, flatten=False),
+}
+
+SPECS["DeepConvNet[no dropout]"] = NetworkSpec(numpy_nets.DeepConvNet, torch_nets.DeepConvNet, (),
+                                               {"dropout_ratio": 0.0}, flatten=False)
+
+# network: (optimizer, hyper-parameters, batch size, train size, dtypes); 7 epochs, so 56 steps each.
+# Batch-norm nets train with SGD-family optimizers: Adam would turn the rounding noise in the
+# gradients of the biases a batch norm cancels into full-size steps, different on each side.
+# In float32 the DeepConvNet with dropout after its last layer amplifies float32 rounding to
+# ~1e-1 within 50 steps (measured), so its float32 trajectory is checked without dropout.
+TRAJECTORIES = {
+    "TwoLayerNet": ("SGD", {"lr": 0.1}, 32, 256, ("float64", "float32")),
+    "MultiLayerNet": ("Momentum", {"lr": 0.02}, 32, 256, ("float64", "float32")),
+    "MultiLayerNet[sigmoid,xavier]": ("AdaGrad", {"lr": 0.02}, 32, 256, ("float64", "float32")),
+    "MultiLayerNetExtend[batchnorm]": ("Momentum", {"lr": 0.02}, 32, 256, ("float64", "float32")),
+    "MultiLayerNetExtend[dropout]": ("RMSprop", {"lr": 0.002}, 32, 256, ("float64", "float32")),
+    "MultiLayerNetExtend[batchnorm,dropout,weight_decay]": ("Nesterov", {"lr": 0.01}, 32, 256,
+                                                            ("float64", "float32")),
+    "SimpleConvNet": ("Adam", {"lr": 0.002}, 16, 128, ("float64", "float32")),
+    "DeepConvNet": ("SGD", {"lr": 0.01}, 8, 64, ("float64",)),
+    "DeepConvNet[no dropout]": ("SGD", {"lr": 0.01}, 8, 64, ("float64", "float32")),
+}
+
+
+def network_twins():
+    twins = [NetworkTwin(name, spec) for name, spec in SPECS.items()]
+    twins += [NetworkTwin(f"{name}[book]", SPECS[name], matched=False)
+              for name in ("MultiLayerNet", "MultiLayerNetExtend[batchnorm]", "DeepConvNet")]
+    return twins
+
+
+def trajectory_twins():
+    return [TrajectoryTwin(f"{name}[trajectory,{optimizer}]", SPECS[name], optimizer, hp, batch_size=batch,
+                           train_size=train, test_size=batch * 2, dtypes=dtypes)
+            for name, (optimizer, hp, batch, train, dtypes) in TRAJECTORIES.items()]
