@@ -22,7 +22,7 @@ def parse_args(argv):
                     "steps, training trajectories) and print the measured error of every check. "
                     "Exits with status 1 if any check fails.")
     parser.add_argument("--twin", action="append", metavar="PATTERN",
-                        help="only twins whose name matches (glob or substring); repeatable")
+                        help="only twins whose name is PATTERN or matches it as a glob ('Pooling*'); repeatable")
     parser.add_argument("--dtype", action="append", choices=DTYPES, help="only this dtype; repeatable (default both)")
     parser.add_argument("--device", action="append", choices=["cpu", "cuda"],
                         help="only this device; repeatable (default: cpu, and cuda when present)")

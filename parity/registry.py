@@ -23,12 +23,11 @@ def all_twins():
 
 
 def select(patterns=None):
-    """The twins whose name matches any pattern: a shell glob ('Pooling*') or a plain substring."""
+    """The twins whose name matches any pattern: an exact name or a shell glob ('Pooling*', '*Adam*')."""
     twins = all_twins()
     if not patterns:
         return twins
-    chosen = [twin for twin in twins
-              if any(fnmatchcase(twin.name, pattern) or pattern in twin.name for pattern in patterns)]
+    chosen = [twin for twin in twins if any(fnmatchcase(twin.name, pattern) for pattern in patterns)]
     if not chosen:
         raise ValueError(f"no twin matches {patterns}; `python -m parity --list` shows the names")
     return chosen

@@ -219,3 +219,24 @@ def test_layers_keep_float32():
     for layer in reversed(layers):
         dout = layer.backward(dout)
         assert dout.dtype == np.float32, type(layer).__name__
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_batchnorm_backward_in_evaluation_mode(per_channel):
+    rng = np.random.default_rng(11)
+    features = 3 if per_channel else 12
+    layer = BatchNormalization(rng.standard_normal(features), rng.standard_normal(features),
+                               running_mean=rng.standard_normal(features), running_var=rng.random(features) + 0.5,
+                               per_channel=per_channel)
+    check_layer(layer, rng.standard_normal((4, 3, 2, 2)), [("gamma", "dgamma"), ("beta", "dbeta")], train_flg=False)
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_dropout_backward_in_evaluation_mode(inverted):
+    check_layer(Dropout(0.4, inverted=inverted), np.random.default_rng(12).standard_normal((3, 4)), train_flg=False)
+
+
+def test_softmax_with_loss_log_eps_switch():
+    x, t = np.array([[0.0, 50.0]]), np.array([0])  # y_label ~ 2e-22: the book's eps dominates
+    assert SoftmaxWithLoss().forward(x, t) == pytest.approx(-np.log(1e-7))
+    assert SoftmaxWithLoss(log_eps=0.0).forward(x, t) == pytest.approx(50.0, rel=1e-12)
