@@ -146,3 +146,17 @@ def test_bad_batches_are_named():
         net.gradient(np.zeros((2, 12)), np.array([0, 3]))
     with pytest.raises(ValueError, match="2 samples but t has 3"):
         net.accuracy(np.zeros((2, 12)), np.array([0, 1, 2]))
+
+
+def test_l1_weight_decay_gradient():
+    rng = np.random.default_rng(8)
+    net = MultiLayerNet(12, [5], 3, weight_decay_lambda=0.2, weight_decay_type="l1", rng=rng)
+    for key in ("W1", "W2"):  # keep |W|'s kink at 0 out of the finite-difference step
+        net.params[key][np.abs(net.params[key]) < 1e-3] = 0.01
+    x, t = rng.random((4, 12)), np.array([0, 1, 2, 1])
+    grads, numerical = net.gradient(x, t), net.numerical_gradient(x, t)
+    for key in net.params:
+        assert_close(grads[key], numerical[key], NETWORK_GRAD_RTOL, key)
+    assert net.weight_decay() == pytest.approx(0.2 * sum(np.abs(net.params[k]).sum() for k in ("W1", "W2")))
+    with pytest.raises(ValueError, match="weight_decay_type"):
+        MultiLayerNet(4, [3], 2, weight_decay_type="l3")

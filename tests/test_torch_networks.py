@@ -290,3 +290,18 @@ def test_cuda_network_equals_cpu_network():
     gpu.load_state_dict(net.state_dict())
     x = torch.rand(8, 1, 28, 28, dtype=torch.float64)
     assert_close(to_numpy(gpu(x.cuda())), to_numpy(net(x)), 1e-12, "scores")
+
+
+def test_l1_weight_decay_matches_the_numpy_twin():
+    rng = np.random.default_rng(7)
+    numpy_net = numpy_nets.MultiLayerNet(784, [20], 10, weight_decay_lambda=0.1, weight_decay_type="l1", rng=rng)
+    net = twin(numpy_net, torch_nets.MultiLayerNet, 784, [20], 10, weight_decay_lambda=0.1, weight_decay_type="l1")
+    g = load_golden("optimizers_mlp")
+    x, t = golden_images(g, flatten=True)[:16], g["t"][:16]
+    expected = numpy_net.gradient(x, t)
+    loss = net.loss(torch.tensor(x), torch.tensor(t))
+    loss.backward()
+    for key, grad in grads_by_book_key(net).items():
+        assert_close(grad, expected[key], RTOL, key)
+    assert_close(book_loss(loss, net(torch.tensor(x)), torch.tensor(t)).item(), numpy_net.loss(x, t), RTOL, "loss")
+    assert make_optimizer("SGD", net).param_groups[0]["weight_decay"] == 0.0

@@ -83,8 +83,9 @@ def make_optimizer(name, model, weight_decay_lambda=None, book_eps=True, **hpara
     if unknown:
         raise ValueError(f"{name} takes {sorted(HYPERPARAMS[key])}; got unexpected {sorted(unknown)}")
     hp = {**HYPERPARAMS[key], **hparams}
-    if weight_decay_lambda is None:
-        weight_decay_lambda = getattr(model, "weight_decay_lambda", 0.0)
+    if weight_decay_lambda is None:  # the model's L2 penalty; an L1 penalty is left to autograd
+        l2 = getattr(model, "weight_decay_type", "l2") == "l2"
+        weight_decay_lambda = getattr(model, "weight_decay_lambda", 0.0) if l2 else 0.0
     groups = parameter_groups(model, float(weight_decay_lambda))
     if key == "sgd":
         return torch.optim.SGD(groups, lr=hp["lr"])

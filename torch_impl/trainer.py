@@ -84,7 +84,7 @@ class Trainer:
 
         self.network.train()
         self.optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(self.network(x_batch), t_batch).backward()
+        (F.cross_entropy(self.network(x_batch), t_batch) + self.network.autograd_penalty()).backward()
         self.optimizer.step()
 
         # the book records the loss after the update, in its network's loss mode

@@ -41,6 +41,7 @@ class LayerNet:
     """Base of the book's networks. Subclasses fill params, layers and grad_sources."""
 
     weight_decay_lambda = 0
+    weight_decay_type = "l2"
 
     def __init__(self, dtype=np.float64):
         self.dtype = np.dtype(dtype)
@@ -59,11 +60,21 @@ class LayerNet:
         return x
 
     def weight_decay(self):
-        """0.5 * lambda * sum(W**2) over the weights W1, W2, ... (not biases, gamma or beta)."""
+        """The penalty on the weights W1, W2, ... (not biases, gamma or beta):
+        0.5 * lambda * sum(W**2) (the book's L2), or lambda * sum(|W|) for weight_decay_type 'l1'."""
         if not self.weight_decay_lambda:
             return 0
+        if self.weight_decay_type == "l1":
+            return sum(self.weight_decay_lambda * np.sum(np.abs(W))
+                       for key, W in self.params.items() if key.startswith("W"))
         return sum(0.5 * self.weight_decay_lambda * np.sum(W ** 2)
                    for key, W in self.params.items() if key.startswith("W"))
+
+    def weight_decay_gradient(self, W):
+        """The penalty's gradient for one weight: lambda * W (L2) or lambda * sign(W) (L1)."""
+        if self.weight_decay_type == "l1":
+            return self.weight_decay_lambda * np.sign(W)
+        return self.weight_decay_lambda * W
 
     def loss(self, x, t, train_flg=False):
         y = self.predict(x, train_flg)
@@ -92,7 +103,7 @@ class LayerNet:
         for key, (layer_name, attribute) in self.grad_sources.items():
             grads[key] = getattr(self.layers[layer_name], attribute)
             if key.startswith("W") and self.weight_decay_lambda:
-                grads[key] = grads[key] + self.weight_decay_lambda * self.params[key]
+                grads[key] = grads[key] + self.weight_decay_gradient(self.params[key])
         return grads
 
     def numerical_gradient(self, x, t):

@@ -12,7 +12,7 @@ class MultiLayerNet(MultiLayerNetExtend):
     """
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
-                 weight_init_std="relu", weight_decay_lambda=0, dtype=np.float64, rng=None):
+                 weight_init_std="relu", weight_decay_lambda=0, weight_decay_type="l2", dtype=np.float64, rng=None):
         super().__init__(input_size, hidden_size_list, output_size, activation=activation,
                          weight_init_std=weight_init_std, weight_decay_lambda=weight_decay_lambda,
-                         dtype=dtype, rng=rng)
+                         weight_decay_type=weight_decay_type, dtype=dtype, rng=rng)

@@ -12,15 +12,19 @@ class MultiLayerNetExtend(LayerNet):
     Each hidden layer is Affine, [BatchNorm], activation, [Dropout].
     activation: 'relu', 'sigmoid', 'tanh' or 'leaky_relu'.
     weight_init_std: 'he'/'relu' (sqrt(2/fan_in)), 'xavier'/'sigmoid' (sqrt(1/fan_in)) or a number.
-    weight_decay_lambda: L2 penalty 0.5*lambda*sum(W**2) on the weights only.
+    weight_decay_lambda: L2 penalty 0.5*lambda*sum(W**2) on the weights only; with
+    weight_decay_type='l1' the L1 penalty lambda*sum(|W|) instead.
     dropout_ration: the book's (sic) name for the dropout ratio.
     Params: W1, b1, ... and, with batch norm, gamma1, beta1, ... per hidden layer.
     """
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu",
                  weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
-                 dropout_ration=0.5, use_batchnorm=False, dtype=np.float64, rng=None):
+                 dropout_ration=0.5, use_batchnorm=False, weight_decay_type="l2", dtype=np.float64, rng=None):
         super().__init__(dtype)
+        if weight_decay_type not in ("l2", "l1"):
+            raise ValueError(f"weight_decay_type must be 'l2' or 'l1'; got {weight_decay_type!r}")
+        self.weight_decay_type = weight_decay_type
         self.input_size = input_size
         self.hidden_size_list = list(hidden_size_list)
         self.output_size = output_size

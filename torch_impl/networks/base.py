@@ -47,6 +47,7 @@ class BookNet(nn.Module):
     """Base of the torch networks. forward(x) returns class scores (N, output_size)."""
 
     weight_decay_lambda = 0.0
+    weight_decay_type = "l2"
     # the book's networks take their loss in evaluation mode, except DeepConvNet
     loss_in_train_mode = False
 
@@ -91,11 +92,20 @@ class BookNet(nn.Module):
         return [module.weight for module in self.layers if isinstance(module, WEIGHT_LAYERS)]
 
     def weight_decay_penalty(self):
-        """0.5 * lambda * sum(W**2), the term the book adds to its loss."""
+        """The term the book adds to its loss: 0.5 * lambda * sum(W**2), or lambda * sum(|W|) for 'l1'."""
         weights = self.decayed_weights()
         if not self.weight_decay_lambda:
             return torch.zeros((), dtype=weights[0].dtype, device=weights[0].device)
+        if self.weight_decay_type == "l1":
+            return self.weight_decay_lambda * sum(torch.sum(w.abs()) for w in weights)
         return 0.5 * self.weight_decay_lambda * sum(torch.sum(w ** 2) for w in weights)
+
+    def autograd_penalty(self):
+        """The part of the penalty whose gradient backward() must supply: the L1 penalty. The L2
+        penalty's gradient lambda*W comes from the optimizer's weight_decay (make_optimizer)."""
+        if self.weight_decay_type == "l1":
+            return self.weight_decay_penalty()
+        return torch.zeros((), dtype=self.decayed_weights()[0].dtype, device=self.decayed_weights()[0].device)
 
     @property
     def output_size(self):
@@ -104,15 +114,19 @@ class BookNet(nn.Module):
     def loss(self, x, t):
         """Cross-entropy of the scores in the module's current mode, plus the book's L2 penalty.
 
-        The penalty is added as a detached value: its gradient lambda*W comes from
-        the optimizer's weight_decay (see make_optimizer), as usual in PyTorch, so
-        backward() on this loss does not decay twice.
+        The L2 penalty is added as a detached value: its gradient lambda*W comes
+        from the optimizer's weight_decay (see make_optimizer), as usual in
+        PyTorch, so backward() on this loss does not decay twice. The L1 penalty
+        has no optimizer knob and is differentiated by autograd.
         F.cross_entropy has no 1e-7 inside the log: this is larger than the book's
         loss by (1/N) * sum(log(1 + 1e-7 / y_label)); the gradients are equal.
         """
         scores = self(x)
         check_labels(t, len(scores), scores.shape[1])
-        return F.cross_entropy(scores, t.long()) + self.weight_decay_penalty().detach()
+        data_loss = F.cross_entropy(scores, t.long())
+        if self.weight_decay_type == "l1":
+            return data_loss + self.weight_decay_penalty()
+        return data_loss + self.weight_decay_penalty().detach()
 
     @torch.no_grad()
     def accuracy(self, x, t, batch_size=100):

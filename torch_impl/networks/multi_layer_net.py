@@ -6,7 +6,7 @@ class MultiLayerNet(MultiLayerNetExtend):
     """input_size -> hidden_size_list... -> output_size; Linear and activation per hidden layer."""
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
-                 weight_decay_lambda=0, dtype=None, device=None):
+                 weight_decay_lambda=0, weight_decay_type="l2", dtype=None, device=None):
         super().__init__(input_size, hidden_size_list, output_size, activation=activation,
                          weight_init_std=weight_init_std, weight_decay_lambda=weight_decay_lambda,
-                         dtype=dtype, device=device)
+                         weight_decay_type=weight_decay_type, dtype=dtype, device=device)

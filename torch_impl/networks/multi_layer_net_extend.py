@@ -15,13 +15,17 @@ class MultiLayerNetExtend(BookNet):
     outputs and gradients are the book's. Dropout is the book's non-inverted
     kind (BookDropout) unless inverted_dropout=True, which uses nn.Dropout.
     weight_decay_lambda is not applied here: `make_optimizer` gives it to the
-    weights' parameter group, and `loss` adds the book's penalty term.
+    weights' parameter group, and `loss` adds the book's penalty term. With
+    weight_decay_type='l1' the penalty is lambda*sum(|W|), differentiated by autograd.
     """
 
     def __init__(self, input_size, hidden_size_list, output_size, activation="relu", weight_init_std="relu",
                  weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False,
-                 inverted_dropout=False, dtype=None, device=None):
+                 weight_decay_type="l2", inverted_dropout=False, dtype=None, device=None):
         super().__init__((input_size,))
+        if weight_decay_type not in ("l2", "l1"):
+            raise ValueError(f"weight_decay_type must be 'l2' or 'l1'; got {weight_decay_type!r}")
+        self.weight_decay_type = weight_decay_type
         activation_module(activation)  # fail early on an unknown name
         if not 0 <= dropout_ration < 1:
             raise ValueError(f"dropout_ration must be in [0, 1); got {dropout_ration}")
