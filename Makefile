@@ -33,7 +33,7 @@ test: setup
 	$(PY) -m pytest
 
 demo: setup
-	$(PY) -m experiments.demo
+	$(PY) -m experiments demo
 
 clean:
 	rm -rf $(VENV) runs .hypothesis

@@ -262,10 +262,12 @@ def to_json(value):
         return {str(k): to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_json(v) for v in value]
-    if isinstance(value, (np.generic, np.ndarray)):
-        return value.tolist()
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return to_json(value.tolist())
+    if isinstance(value, np.generic):
+        return to_json(value.item())
+    if isinstance(value, float) and not np.isfinite(value):
+        return None  # JSON has no NaN or infinity (a diverged run)
     if isinstance(value, Path):
         return str(value)
     return value

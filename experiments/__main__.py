@@ -1,0 +1,109 @@
+"""python -m experiments: list, run, or demo the experiments of chapters 4 to 8."""
+import argparse
+import sys
+from pathlib import Path
+
+from .catalog import DEMO, EXPERIMENTS, describe
+from .common import Context
+
+
+def add_run_options(parser):
+    parser.add_argument("--backend", choices=["numpy", "torch", "both"], default="numpy",
+                        help="numpy (hand-written), torch, or both from the same weights and batches (default numpy)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="torch device (default auto: cuda when present)")
+    parser.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist"],
+                        help="default fashion-mnist (offline); mnist needs its IDX files on disk")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default float32")
+    parser.add_argument("--quick", action="store_true", help="a small slice and few epochs (seconds, not minutes)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and batch order (default 0)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the experiment's number of epochs")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m experiments",
+                                     description="The experiments of Deep Learning from Scratch, chapters 4 to 8, "
+                                                 "on the NumPy or the PyTorch backend.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the experiments", description="List the experiments.")
+    run = commands.add_parser("run", help="run one experiment",
+                              description="Run one experiment; figures (PNG) and numbers (metrics.json) go to --out.")
+    run.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help="an experiment (see `list`)")
+    run.add_argument("--out", type=Path, default=None, help="output folder (default runs/NAME)")
+    add_run_options(run)
+    demo = commands.add_parser("demo", help="quick runs of a selection, the parity report, a gallery",
+                               description=f"Run {', '.join(DEMO)} with --quick, then `python -m parity`; "
+                                           "write a gallery page linking every figure.")
+    demo.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default runs)")
+    add_run_options(demo)
+    args = parser.parse_args(argv)
+    if getattr(args, "epochs", None) is not None and args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    return args
+
+
+def run_experiment(name, args, out):
+    ctx = Context(name, backend=args.backend, device=args.device, dataset=args.dataset, quick=args.quick,
+                  seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress)
+    print(f"== {name}: {describe(name)}")
+    try:
+        EXPERIMENTS[name](ctx)
+    except KeyboardInterrupt:
+        ctx.write_metrics(interrupted=True)
+        print(f"\n{name} interrupted; what was written is kept in {ctx.out}", file=sys.stderr)
+        raise
+    ctx.write_metrics(interrupted=False)
+    print(f"wrote {', '.join(str(p) for p in ctx.files)} ({ctx.metrics['wall_seconds']:.1f} s)")
+    return ctx
+
+
+def write_gallery(out, contexts, parity_markdown):
+    lines = ["# Gallery", "", "Figures written by `python -m experiments demo`.", ""]
+    for ctx in contexts:
+        lines += [f"## {ctx.name}", "", describe(ctx.name), ""]
+        lines += [line for line in ctx.metrics.get("summary", [])[:8] for line in (f"- {line}",)] + [""]
+        lines += [f"![{p.name}]({p.relative_to(out).as_posix()})" for p in ctx.files if p.suffix == ".png"] + [""]
+    if parity_markdown is not None:
+        lines += ["## Parity report", "", parity_markdown.read_text()]
+    path = out / "gallery.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def demo(args):
+    from parity.__main__ import main as parity_main
+
+    args.quick = True
+    args.out.mkdir(parents=True, exist_ok=True)
+    contexts = [run_experiment(name, args, args.out / name) for name in DEMO]
+    parity_json, parity_markdown = args.out / "parity.json", args.out / "parity.md"
+    print("== parity report")
+    parity_status = parity_main(["--summary", "--json", str(parity_json), "--markdown", str(parity_markdown)])
+    gallery = write_gallery(args.out, contexts, parity_markdown)
+    written = [p for ctx in contexts for p in ctx.files] + [parity_json, parity_markdown, gallery]
+    print("\nfiles written:")
+    print("\n".join(f"  {p}" for p in written))
+    return parity_status
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.command == "list":
+        width = max(map(len, EXPERIMENTS))
+        print("\n".join(f"{name:{width}}  {describe(name)}" for name in EXPERIMENTS))
+        return 0
+    try:
+        if args.command == "run":
+            run_experiment(args.name, args, args.out)
+            return 0
+        return demo(args)
+    except FileNotFoundError as error:
+        print(f"python -m experiments: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

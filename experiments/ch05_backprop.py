@@ -1,0 +1,42 @@
+"""Chapter 5: training TwoLayerNet with backpropagation, checked against numerical gradients."""
+import matplotlib.pyplot as plt
+import numpy as np
+
+from numpy_impl.datasets import load_mnist
+from numpy_impl.networks import TwoLayerNet
+
+from .common import Net, plot_curves
+
+
+def gradient_check(ctx):
+    """Backprop against central differences on 3 images, in float64 (the book's gradient_check.py)."""
+    (x_train, t_train), _ = load_mnist(dataset=ctx.dataset)
+    x, t = x_train[:3].astype(np.float64), t_train[:3]
+    net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(ctx.seed))
+    backprop, numerical = net.gradient(x, t), net.numerical_gradient(x, t)
+    return {key: float(np.mean(np.abs(backprop[key] - numerical[key]))) for key in net.params}
+
+
+def train_neuralnet(ctx):
+    """TwoLayerNet(784, 50, 10) with SGD: the learning curves, and the backprop-versus-numerical gradient check."""
+    differences = gradient_check(ctx)
+    ctx.record("gradient_check_mean_abs_difference", differences)
+    ctx.summary("gradient check (mean |backprop - numerical|): "
+                + ", ".join(f"{k}: {v:.2e}" for k, v in differences.items()))
+    train_size = 2000 if ctx.quick else None
+    data = ctx.data(train_size=train_size, test_size=1000 if ctx.quick else None)
+    results = ctx.train("TwoLayerNet", Net("TwoLayerNet", (784, 50, 10)), data, "SGD", {"lr": 0.1},
+                        epochs=ctx.epochs_or(17, 3), batch_size=100)
+    ctx.record("training", {backend: r.summary() for backend, r in results.items()})
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    plot_curves(ax_loss, {"train loss": {b: r.train_loss for b, r in results.items()}}, "loss")
+    ax_loss.set_xlabel("step")
+    plot_curves(ax_acc, {"train": {b: r.train_acc for b, r in results.items()},
+                         "test": {b: r.test_acc for b, r in results.items()}}, "accuracy")
+    ax_acc.set_xlabel("epoch")
+    fig.suptitle("TwoLayerNet, SGD lr 0.1, batch 100")
+    fig.tight_layout()
+    ctx.save_figure(fig, "train_neuralnet.png")
+    for backend, result in results.items():
+        ctx.summary(f"[{backend}] train acc {result.train_acc[-1]:.4f}, test acc {result.final_test_acc:.4f} "
+                    f"in {result.seconds:.1f} s")

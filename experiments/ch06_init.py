@@ -1,0 +1,131 @@
+"""Chapter 6.2: weight initialisation: activation distributions, training speed, vanishing gradients."""
+from collections import OrderedDict
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from numpy_impl import functions as F_np
+from numpy_impl.util import smooth_curve
+
+from .common import Net, plot_curves
+
+ACTIVATIONS = OrderedDict([("sigmoid", (F_np.sigmoid, torch.sigmoid)), ("relu", (F_np.relu, torch.relu)),
+                           ("tanh", (F_np.tanh, torch.tanh))])
+NODES = 100
+INIT_STDS = OrderedDict([("std=1", 1.0), ("std=0.01", 0.01), ("Xavier", np.sqrt(1.0 / NODES)),
+                         ("He", np.sqrt(2.0 / NODES))])
+
+
+def activation_statistics(a, activation):
+    """How spread out and how saturated a layer's activations are."""
+    if activation == "sigmoid":
+        saturated = np.mean((a < 0.01) | (a > 0.99))
+    elif activation == "tanh":
+        saturated = np.mean(np.abs(a) > 0.99)
+    else:
+        saturated = np.mean(a == 0)
+    return {"std": float(np.std(a)), "saturated_or_zero": float(saturated)}
+
+
+def layer_activations(backend, activation, x, weights):
+    numpy_fn, torch_fn = ACTIVATIONS[activation]
+    outputs, a = [], x
+    for w in weights:
+        if backend == "numpy":
+            a = numpy_fn(a @ w)
+        else:
+            a = torch_fn(torch.as_tensor(a) @ torch.as_tensor(w)).numpy()
+        outputs.append(a)
+    return outputs
+
+
+def weight_init_activation_histogram(ctx):
+    """Histograms of 5 layers' activations for sigmoid, ReLU and tanh with std 1, 0.01, Xavier and He."""
+    rng = np.random.default_rng(ctx.seed)
+    samples = 200 if ctx.quick else 1000
+    x = rng.standard_normal((samples, NODES))
+    stats = {}
+    for activation in ACTIVATIONS:
+        fig, axes = plt.subplots(len(INIT_STDS), 5, figsize=(13, 9), sharey="row")
+        for row, (init, std) in enumerate(INIT_STDS.items()):
+            weights = [rng.standard_normal((NODES, NODES)) * std for _ in range(5)]
+            by_backend = {backend: layer_activations(backend, activation, x, weights) for backend in ctx.backends}
+            for layer in range(5):
+                ax = axes[row, layer]
+                for backend, outputs in by_backend.items():
+                    ax.hist(outputs[layer].flatten(), 30, range=(-1, 1) if activation == "tanh" else (0, 1),
+                            histtype="stepfilled" if backend == "numpy" else "step", alpha=0.7, label=backend)
+                    stats[f"{activation}/{init}/layer{layer + 1}/{backend}"] = activation_statistics(
+                        outputs[layer], activation)
+                ax.set_title(f"{init}, layer {layer + 1}", fontsize=8)
+                ax.tick_params(labelsize=6)
+            if ctx.both:
+                gap = max(float(np.max(np.abs(a - b))) for a, b in zip(by_backend["numpy"], by_backend["torch"]))
+                stats[f"{activation}/{init}/backend_difference"] = gap
+        fig.suptitle(f"{activation}: activation histograms of 5 layers of {NODES} units")
+        fig.tight_layout()
+        ctx.save_figure(fig, f"weight_init_activation_histogram_{activation}.png")
+    ctx.record("activation_statistics", stats)
+    backend = ctx.backends[0]
+    for activation in ACTIVATIONS:
+        for init in INIT_STDS:
+            s = stats[f"{activation}/{init}/layer5/{backend}"]
+            ctx.summary(f"{activation:7s} {init:8s} layer 5: std {s['std']:.4f}, "
+                        f"{'zero' if activation == 'relu' else 'saturated'} {s['saturated_or_zero']:.1%}")
+
+
+def weight_init_compare(ctx):
+    """A 5-layer ReLU net trained with SGD from std=0.01, Xavier and He initialisation."""
+    data = ctx.data(train_size=3000 if ctx.quick else None, test_size=1000 if ctx.quick else None)
+    epochs = ctx.epochs_or(4, 3)
+    curves, summary = {}, {}
+    for label, init in (("std=0.01", 0.01), ("Xavier", "xavier"), ("He", "he")):
+        net = Net("MultiLayerNet", (784, [100, 100, 100, 100], 10), {"weight_init_std": init})
+        results = ctx.train(label, net, data, "SGD", {"lr": 0.01}, epochs=epochs, batch_size=128)
+        curves[label] = {backend: r.train_loss for backend, r in results.items()}
+        summary[label] = {backend: r.summary() for backend, r in results.items()}
+        ctx.record("inits", summary)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    plot_curves(ax, curves, "training loss (smoothed)", smooth=smooth_curve)
+    ax.set(xlabel="step", ylim=(0, 2.5), title="weight initialisation, ReLU [100]*4, SGD lr 0.01")
+    ctx.save_figure(fig, "weight_init_compare.png")
+    for label, by_backend in summary.items():
+        for backend, result in by_backend.items():
+            ctx.summary(f"{label} [{backend}]: final loss (mean of last 20 steps) "
+                        f"{np.mean(result['train_loss'][-20:]):.4f}, test acc {result['final_test_acc']:.4f}")
+
+
+VANISHING_CASES = [("sigmoid", "Gaussian std=0.01", 0.01), ("sigmoid", "Xavier", "xavier"), ("sigmoid", "He", "he"),
+                   ("relu", "Gaussian std=0.01", 0.01), ("relu", "Xavier", "xavier"), ("relu", "He", "he")]
+
+
+def vanishing_gradient(ctx):
+    """Mean |dL/dW| per layer of a 10-layer net, sigmoid and ReLU with Gaussian, Xavier and He initialisation."""
+    depth = 10
+    batch = ctx.data(train_size=100)
+    norms = {}
+    for activation, label, init in VANISHING_CASES:
+        net = Net("MultiLayerNet", (784, [100] * (depth - 1), 10), {"activation": activation, "weight_init_std": init})
+        networks = ctx.build(net)
+        for backend, network in networks.items():
+            (x, t), _ = batch[backend]
+            if backend == "numpy":
+                grads = network.gradient(x, t)
+            else:
+                network.train()
+                network.zero_grad()
+                network.loss(x, t).backward()
+                grads = {f"W{i + 1}": w.grad.T.cpu().numpy() for i, w in enumerate(network.decayed_weights())}
+            norms[f"{activation}, {label} [{backend}]"] = [float(np.mean(np.abs(grads[f"W{i}"])))
+                                                           for i in range(1, depth + 1)]
+    ctx.record("mean_abs_weight_gradient_per_layer", norms)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for index, (key, values) in enumerate(norms.items()):
+        ax.semilogy(range(1, depth + 1), values, "o-" if "[numpy]" in key else "x--",
+                    color=f"C{index // len(ctx.backends)}", label=key)
+    ax.set(xlabel="layer", ylabel="mean |dL/dW|", title=f"gradients through {depth} layers at initialisation")
+    ax.legend(fontsize=7)
+    ctx.save_figure(fig, "vanishing_gradient.png")
+    for key, values in norms.items():
+        ctx.summary(f"{key}: layer 1 / layer {depth} gradient ratio {values[0] / values[-1]:.2e}")

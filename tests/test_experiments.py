@@ -1,0 +1,193 @@
+"""Every experiment in --quick mode on a small slice, asserting what it is meant to show."""
+import json
+
+import numpy as np
+import pytest
+
+from experiments.__main__ import main
+from experiments.catalog import EXPERIMENTS
+
+
+@pytest.fixture
+def run(fashion_mnist, tmp_path):
+    """run(name, *options) -> metrics.json of `python -m experiments run NAME --quick ...` (in-process)."""
+    def run_experiment(name, *options, backend="both"):
+        out = tmp_path / name
+        status = main(["run", name, "--quick", "--no-progress", "--backend", backend, "--out", str(out), *options])
+        assert status == 0
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["interrupted"] is False
+        assert list(out.glob("*.png")), f"{name} drew no figure"
+        assert not list(out.glob("*.part"))
+        return metrics
+    return run_experiment
+
+
+def test_every_experiment_has_a_test():
+    tested = {name[len("test_"):] for name in globals() if name.startswith("test_")}
+    assert set(EXPERIMENTS) <= tested
+
+
+def test_gradient_1d(run):
+    slopes = run("gradient_1d")["results"]["slopes"]
+    assert slopes["numpy at 5"] == pytest.approx(0.2, abs=1e-9)
+    assert slopes["torch at 10"] == pytest.approx(0.3, abs=1e-12)
+
+
+def test_gradient_2d(run):
+    results = run("gradient_2d")["results"]
+    assert results["gradient_at_1_0.5"]["numpy"] == pytest.approx([2.0, 1.0], abs=1e-8)
+    assert results["max_difference"] < 1e-8
+
+
+def test_gradient_method(run):
+    runs = run("gradient_method")["results"]["runs"]
+    for backend in ("numpy", "torch"):
+        assert runs[f"{backend} lr=0.1"]["distance_to_minimum"] < 1e-8
+        assert runs[f"{backend} lr=10"]["distance_to_minimum"] > 1e10
+        assert runs[f"{backend} lr=1e-10"]["distance_to_minimum"] == pytest.approx(5.0, abs=1e-6)
+
+
+def test_gradient_simplenet(run):
+    results = run("gradient_simplenet")["results"]
+    # the book's 1e-7 inside the log (NumPy side) shifts dW by about 1e-7 / y_label
+    assert results["max_difference"] < 1e-6
+    assert np.sum(results["dW"]["torch"]) == pytest.approx(0.0, abs=1e-12)  # softmax rows sum to one
+
+
+def test_train_neuralnet(run):
+    results = run("train_neuralnet")["results"]
+    assert max(results["gradient_check_mean_abs_difference"].values()) < 1e-6
+    for backend in ("numpy", "torch"):
+        training = results["training"][backend]
+        assert training["final_test_acc"] > 0.4 and training["train_loss"][-1] < training["train_loss"][0]
+
+
+def test_optimizer_compare_naive(run):
+    metrics = run("optimizer_compare_naive")
+    distances = metrics["results"]["distance_to_minimum_after_30_steps"]
+    assert metrics["results"]["max_path_difference"] < 1e-12
+    for name in ("AdaGrad", "RMSprop", "Adam"):
+        assert distances[f"{name} [numpy]"] < distances["SGD [numpy]"]
+
+
+def test_optimizer_compare_mnist(run):
+    optimizers = run("optimizer_compare_mnist")["results"]["optimizers"]
+    final = {name: np.mean(by_backend["numpy"]["train_loss"][-20:]) for name, by_backend in optimizers.items()}
+    assert final["Adam"] < final["SGD"] and final["AdaGrad"] < final["SGD"]
+    assert all(loss < 2.3 for loss in final.values())
+
+
+def test_weight_init_activation_histogram(run):
+    stats = run("weight_init_activation_histogram")["results"]["activation_statistics"]
+    assert stats["sigmoid/std=1/layer5/numpy"]["saturated_or_zero"] > 0.3  # pinned at 0 or 1
+    assert stats["sigmoid/std=0.01/layer5/numpy"]["std"] < 0.02  # all near 0.5
+    assert 0.05 < stats["sigmoid/Xavier/layer5/numpy"]["std"]
+    assert stats["relu/std=0.01/layer5/torch"]["std"] < 1e-4 < stats["relu/He/layer5/torch"]["std"]
+    assert stats["tanh/Xavier/backend_difference"] < 1e-12
+
+
+def test_weight_init_compare(run):
+    inits = run("weight_init_compare")["results"]["inits"]
+    final = {label: np.mean(by_backend["torch"]["train_loss"][-20:]) for label, by_backend in inits.items()}
+    assert final["He"] < final["std=0.01"] - 0.5
+
+
+def test_vanishing_gradient(run):
+    norms = run("vanishing_gradient")["results"]["mean_abs_weight_gradient_per_layer"]
+    ratio = {key: values[0] / values[-1] for key, values in norms.items()}
+    assert ratio["sigmoid, Gaussian std=0.01 [numpy]"] < 1e-6 < ratio["relu, He [numpy]"]
+    assert ratio["sigmoid, Xavier [torch]"] < ratio["relu, Xavier [torch]"]
+
+
+def test_batch_norm_test(run):
+    runs = run("batch_norm_test")["results"]["runs"]
+    scale = "4.64e-02"
+    assert runs[f"batch norm, scale {scale}"]["numpy"]["final_train_acc"] > 0.5
+    assert runs[f"plain, scale {scale}"]["numpy"]["final_train_acc"] < 0.3
+
+
+def test_batch_norm_gradient_check(run):
+    differences = run("batch_norm_gradient_check")["results"]["mean_abs_difference"]
+    assert set(differences) >= {"gamma1", "beta1", "gamma2", "beta2"}
+    assert max(differences.values()) < 1e-6
+
+
+def test_overfit_weight_decay(run):
+    runs = run("overfit_weight_decay")["results"]["runs"]
+    assert runs["no weight decay [numpy]"]["gap"] > 0.15
+    assert runs["L2, lambda 0.1 [numpy]"]["gap"] < runs["no weight decay [numpy]"]["gap"] - 0.05
+    assert runs["L1, lambda 0.01 [torch]"]["gap"] < runs["no weight decay [torch]"]["gap"] - 0.05
+
+
+def test_overfit_dropout(run):
+    runs = run("overfit_dropout")["results"]["runs"]
+    for backend in ("numpy", "torch"):
+        assert runs[f"dropout 0.2 [{backend}]"]["gap"] < runs[f"no dropout [{backend}]"]["gap"] - 0.05
+
+
+def test_hyperparameter_optimization(run):
+    trials = run("hyperparameter_optimization")["results"]["trials"]
+    assert len(trials) == 6
+    accuracies = [trial["final_val_acc"] for trial in trials]
+    assert accuracies == sorted(accuracies, reverse=True) and accuracies[0] > accuracies[-1]
+    assert all(1e-6 <= t["lr"] <= 1e-2 and 1e-8 <= t["weight_decay"] <= 1e-4 for t in trials)
+
+
+def test_train_convnet(run):
+    results = run("train_convnet")["results"]
+    assert results["training"]["numpy"]["final_test_acc"] > 0.4
+    assert results["mean_abs_filter_change"]["torch"] > 1e-3
+
+
+def test_train_deepnet(run, tmp_path):
+    results = run("train_deepnet", backend="torch")["results"]
+    assert results["misclassified_torch"]["count"] == round((1 - results["training"]["torch"]["final_test_acc"]) * 200)
+    assert (tmp_path / "train_deepnet" / "misclassified_torch.png").is_file()
+
+
+def test_both_backends_agree_in_float64(run):
+    metrics = run("train_neuralnet", "--dtype", "float64", "--epochs", "2")
+    agreement = metrics["backend_agreement"]["TwoLayerNet"]
+    assert agreement["max_loss_difference"] < 1e-9 and agreement["final_test_acc_difference"] == 0
+
+
+def test_list_and_bad_dataset(capsys, tmp_path, monkeypatch):
+    assert main(["list"]) == 0
+    assert "train_deepnet" in capsys.readouterr().out
+    monkeypatch.setenv("DLFS_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("numpy_impl.datasets.SYSTEM_DATA_DIR", tmp_path / "nowhere")
+    assert main(["run", "train_neuralnet", "--quick", "--dataset", "mnist", "--out", str(tmp_path / "o")]) == 2
+    assert "mnist not found" in capsys.readouterr().err
+
+
+def test_interrupted_run_keeps_what_it_wrote(fashion_mnist, tmp_path, monkeypatch):
+    import experiments.ch06_optimizers as module
+
+    calls = []
+    original = module.plot_curves
+
+    def interrupt(*args, **kwargs):
+        calls.append(1)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(module, "plot_curves", interrupt)
+    assert main(["run", "optimizer_compare_mnist", "--quick", "--no-progress", "--epochs", "1",
+                 "--out", str(tmp_path)]) == 130
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and len(metrics["results"]["optimizers"]) == 6
+    assert calls and original is not interrupt
+
+
+def test_demo_runs_the_selection_the_parity_report_and_a_gallery(fashion_mnist, tmp_path, monkeypatch, capsys):
+    import experiments.__main__ as cli
+    import parity.registry
+
+    all_twins = parity.registry.all_twins
+    monkeypatch.setattr(cli, "DEMO", ("gradient_1d", "gradient_method"))
+    monkeypatch.setattr(parity.registry, "all_twins", lambda: [t for t in all_twins() if t.name.startswith("Affine")])
+    assert main(["demo", "--no-progress", "--out", str(tmp_path)]) == 0
+    gallery = (tmp_path / "gallery.md").read_text()
+    assert "![gradient_1d.png](gradient_1d/gradient_1d.png)" in gallery and "## Parity report" in gallery
+    assert json.loads((tmp_path / "parity.json").read_text())
+    out = capsys.readouterr().out
+    assert "files written:" in out and str(tmp_path / "gallery.md") in out
