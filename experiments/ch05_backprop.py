@@ -1,11 +1,10 @@
 """Chapter 5: training TwoLayerNet with backpropagation, checked against numerical gradients."""
-import matplotlib.pyplot as plt
 import numpy as np
 
 from numpy_impl.datasets import load_mnist
 from numpy_impl.networks import TwoLayerNet
 
-from .common import Net, plot_curves
+from .common import Net, save_training_figure
 
 
 def gradient_check(ctx):
@@ -28,15 +27,7 @@ def train_neuralnet(ctx):
     results = ctx.train("TwoLayerNet", Net("TwoLayerNet", (784, 50, 10)), data, "SGD", {"lr": 0.1},
                         epochs=ctx.epochs_or(17, 3), batch_size=100)
     ctx.record("training", {backend: r.summary() for backend, r in results.items()})
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    plot_curves(ax_loss, {"train loss": {b: r.train_loss for b, r in results.items()}}, "loss")
-    ax_loss.set_xlabel("step")
-    plot_curves(ax_acc, {"train": {b: r.train_acc for b, r in results.items()},
-                         "test": {b: r.test_acc for b, r in results.items()}}, "accuracy")
-    ax_acc.set_xlabel("epoch")
-    fig.suptitle("TwoLayerNet, SGD lr 0.1, batch 100")
-    fig.tight_layout()
-    ctx.save_figure(fig, "train_neuralnet.png")
+    save_training_figure(ctx, results, "train_neuralnet.png", "TwoLayerNet, SGD lr 0.1, batch 100")
     for backend, result in results.items():
         ctx.summary(f"[{backend}] train acc {result.train_acc[-1]:.4f}, test acc {result.final_test_acc:.4f} "
                     f"in {result.seconds:.1f} s")

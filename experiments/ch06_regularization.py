@@ -1,6 +1,5 @@
 """Chapter 6.4: overfitting a small training set, and weight decay and dropout against it."""
 import matplotlib.pyplot as plt
-import numpy as np
 
 from .common import Net
 

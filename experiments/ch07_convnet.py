@@ -2,7 +2,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .common import Net, plot_curves
+from .common import Net, save_training_figure
 
 
 def first_layer_filters(network):
@@ -29,14 +29,8 @@ def train_convnet(ctx):
     results = ctx.train("SimpleConvNet", net, data, "Adam", {"lr": 0.001}, epochs=ctx.epochs_or(20, 2),
                         batch_size=100, evaluate_sample_num_per_epoch=1000)
     ctx.record("training", {backend: r.summary() for backend, r in results.items()})
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    plot_curves(ax_loss, {"train loss": {b: r.train_loss for b, r in results.items()}}, "loss")
-    plot_curves(ax_acc, {"train": {b: r.train_acc for b, r in results.items()},
-                         "test": {b: r.test_acc for b, r in results.items()}}, "accuracy")
-    ax_loss.set_xlabel("step")
-    ax_acc.set_xlabel("epoch (first 1000 images)")
-    fig.tight_layout()
-    ctx.save_figure(fig, "train_convnet.png")
+    save_training_figure(ctx, results, "train_convnet.png", "SimpleConvNet, Adam lr 0.001, batch 100",
+                         "epoch (accuracy on the first 1000 images)")
     changes = {}
     for backend, result in results.items():
         after = first_layer_filters(result.network)

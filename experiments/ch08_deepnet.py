@@ -3,7 +3,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .common import Net, plot_curves
+from .common import Net, save_training_figure
 
 FASHION_CLASSES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
@@ -22,14 +22,8 @@ def train_deepnet(ctx):
     results = ctx.train("DeepConvNet", Net("DeepConvNet"), data, "Adam", {"lr": 0.001},
                         epochs=ctx.epochs_or(20, 1), batch_size=100, evaluate_sample_num_per_epoch=1000)
     ctx.record("training", {backend: r.summary() for backend, r in results.items()})
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    plot_curves(ax_loss, {"train loss": {b: r.train_loss for b, r in results.items()}}, "loss")
-    plot_curves(ax_acc, {"train": {b: r.train_acc for b, r in results.items()},
-                         "test": {b: r.test_acc for b, r in results.items()}}, "accuracy")
-    ax_loss.set_xlabel("step")
-    ax_acc.set_xlabel("epoch (first 1000 images)")
-    fig.tight_layout()
-    ctx.save_figure(fig, "train_deepnet.png")
+    save_training_figure(ctx, results, "train_deepnet.png", "DeepConvNet, Adam lr 0.001, batch 100",
+                         "epoch (accuracy on the first 1000 images)")
     names = FASHION_CLASSES if ctx.dataset == "fashion-mnist" else tuple(str(d) for d in range(10))
     for backend, result in results.items():
         _, (x_test, t_test) = data[backend]

@@ -9,7 +9,6 @@ rewritten after every record, so a run stopped with Ctrl-C keeps what it had.
 import json
 import os
 import platform
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from tqdm import tqdm  # noqa: E402
 import numpy_impl.networks as numpy_nets  # noqa: E402
 import torch_impl.networks as torch_nets  # noqa: E402
 from numpy_impl.datasets import load_mnist as numpy_load_mnist  # noqa: E402
+from numpy_impl.files import atomic_write  # noqa: E402
 from numpy_impl.trainer import Trainer as NumpyTrainer  # noqa: E402
 from parity.convert import numpy_to_torch  # noqa: E402
 from parity.masks import record_masks, replay_masks  # noqa: E402
@@ -113,27 +113,16 @@ class Context:
 
     def save_figure(self, fig, filename):
         """Write a figure as PNG via a temporary file, so an interrupted run never leaves half a file."""
-        fd, tmp = tempfile.mkstemp(dir=self.out, suffix=".png.part")
-        os.close(fd)
         try:
-            fig.savefig(tmp, format="png", dpi=110)
-            os.replace(tmp, self.out / filename)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+            with atomic_write(self.out / filename) as f:
+                fig.savefig(f, format="png", dpi=110)
         finally:
             plt.close(fig)
         self._remember(self.out / filename)
 
     def _write(self, path, data):
-        fd, tmp = tempfile.mkstemp(dir=self.out, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_write(path) as f:
+            f.write(data)
         self._remember(path)
 
     def _remember(self, path):
@@ -271,6 +260,19 @@ def to_json(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def save_training_figure(ctx, results, filename, title, epoch_label="epoch"):
+    """Loss per step and train/test accuracy per epoch of one training run, {backend: TrainResult}."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    plot_curves(ax_loss, {"train loss": {b: r.train_loss for b, r in results.items()}}, "loss")
+    plot_curves(ax_acc, {"train": {b: r.train_acc for b, r in results.items()},
+                         "test": {b: r.test_acc for b, r in results.items()}}, "accuracy")
+    ax_loss.set_xlabel("step")
+    ax_acc.set_xlabel(epoch_label)
+    fig.suptitle(title)
+    fig.tight_layout()
+    ctx.save_figure(fig, filename)
 
 
 def plot_curves(ax, curves, ylabel, smooth=None):

@@ -9,10 +9,11 @@ subfolder), and Debian's `/usr/share/datasets/<dataset>` (the package
 import gzip
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 DATASETS = ("fashion-mnist", "mnist")
 DATA_DIR_ENV = "DLFS_DATA_DIR"
@@ -138,19 +139,6 @@ def cache_path(dataset, files, cache_dir=None):
     return folder / f"{dataset}-{fingerprint.hexdigest()[:16]}.npz"
 
 
-def write_npz_atomically(path, arrays):
-    """Write arrays to path via a temporary file, so no half-written cache is ever left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(suffix=".npz.part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp_name, path)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
-
-
 def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None):
     """uint8 arrays {'train_img', 'train_label', 'test_img', 'test_label'}, from the cache when valid."""
     files = find_dataset_files(dataset, data_dir)
@@ -163,7 +151,9 @@ def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None):
             pass  # unreadable cache: rebuild it from the IDX files below
     arrays = read_dataset(files)
     try:
-        write_npz_atomically(cache, arrays)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(cache) as f:
+            np.savez(f, **arrays)
     except OSError:
         pass  # a read-only cache folder only costs the parse next time
     return arrays

@@ -18,14 +18,11 @@ class Relu:
 
     def forward(self, x):
         self.mask = x <= 0
-        out = x.copy()
-        out[self.mask] = 0
-        return out
+        return np.where(self.mask, 0, x)
 
     def backward(self, dout):
-        dx = dout.copy()  # the book zeroes dout in place; a copy leaves the caller's array alone
-        dx[self.mask] = 0
-        return dx
+        # the book zeroes dout in place (out[mask] = 0); np.where leaves the caller's array alone
+        return np.where(self.mask, 0, dout)
 
 
 class LeakyRelu:
@@ -313,8 +310,12 @@ class Convolution:
     """2-D convolution (cross-correlation) through im2col and one matrix product.
 
     W: (FN, C, FH, FW), b: (FN,). Shapes: x (N, C, H, W) -> (N, FN, out_h, out_w)
-    with out_h = (H + 2*pad - FH) // stride + 1.
+    with out_h = (H + 2*pad - FH) // stride + 1. The unfolded input is kept
+    for backward and released there, so at most one batch's is alive.
     """
+
+    unfold = staticmethod(im2col)
+    fold = staticmethod(col2im)
 
     def __init__(self, W, b, stride=1, pad=0):
         self.W = W
@@ -336,7 +337,7 @@ class Convolution:
         N = x.shape[0]
         out_h, out_w = check_window(x.shape, FH, FW, self.stride, self.pad)
 
-        col = im2col(x, FH, FW, self.stride, self.pad)
+        col = self.unfold(x, FH, FW, self.stride, self.pad)
         col_W = self.W.reshape(FN, -1).T
         out = np.dot(col, col_W) + self.b
         out = out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
@@ -354,8 +355,9 @@ class Convolution:
         self.dW = np.dot(self.col.T, dout)
         self.dW = self.dW.transpose(1, 0).reshape(FN, C, FH, FW)
 
+        self.col = None
         dcol = np.dot(dout, self.col_W.T)
-        return col2im(dcol, self.x.shape, FH, FW, self.stride, self.pad)
+        return self.fold(dcol, self.x.shape, FH, FW, self.stride, self.pad)
 
 
 class Pooling:
@@ -400,32 +402,40 @@ class Pooling:
         p = self.pad
         return np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)], "constant", constant_values=fill)
 
+    def _tiles(self):
+        """Whether the windows tile the input exactly, so that a reshape can cut them out."""
+        return self.stride == self.pool_h and self.stride == self.pool_w
+
     def forward(self, x):
         N, C = x.shape[:2]
         out_h, out_w = self._output_size(x)
         self.x = x
-
-        col = im2col(self._padded(x), self.pool_h, self.pool_w, self.stride, 0)
-        col = col.reshape(-1, self.pool_h * self.pool_w)
-        if self.mode == "max":
-            self.arg_max = np.argmax(col, axis=1)
-            out = np.max(col, axis=1)
+        ph, pw = self.pool_h, self.pool_w
+        padded = self._padded(x)
+        if self._tiles():
+            windows = padded.reshape(N, C, out_h, ph, out_w, pw).transpose(0, 1, 2, 4, 3, 5)
         else:
-            out = np.mean(col, axis=1)
-        return out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
+            windows = im2col(padded, ph, pw, self.stride, 0).reshape(N, out_h, out_w, C, ph, pw)
+            windows = windows.transpose(0, 3, 1, 2, 4, 5)
+        windows = windows.reshape(N, C, out_h, out_w, ph * pw)  # one row per window
+        if self.mode == "avg":
+            return windows.mean(axis=-1)
+        self.arg_max = np.argmax(windows, axis=-1)
+        return np.take_along_axis(windows, self.arg_max[..., None], axis=-1)[..., 0]
 
     def backward(self, dout):
-        dout = dout.transpose(0, 2, 3, 1)
-        pool_size = self.pool_h * self.pool_w
-        if self.mode == "max":
-            dcol = np.zeros((dout.size, pool_size), dtype=dout.dtype)
-            dcol[np.arange(self.arg_max.size), self.arg_max.flatten()] = dout.flatten()
-        else:
-            dcol = np.repeat(dout.reshape(-1, 1) / pool_size, pool_size, axis=1)
-        dcol = dcol.reshape(dout.shape[0] * dout.shape[1] * dout.shape[2], -1)
-
         N, C, H, W = self.x.shape
-        p = self.pad
-        padded_shape = (N, C, H + 2 * p, W + 2 * p)
-        dx = col2im(dcol, padded_shape, self.pool_h, self.pool_w, self.stride, 0)
+        out_h, out_w = dout.shape[2:]
+        ph, pw, p = self.pool_h, self.pool_w, self.pad
+        if self.mode == "max":
+            dwindows = np.zeros(dout.shape + (ph * pw,), dtype=dout.dtype)
+            np.put_along_axis(dwindows, self.arg_max[..., None], dout[..., None], axis=-1)
+        else:
+            dwindows = np.repeat(dout[..., None] / (ph * pw), ph * pw, axis=-1)
+        dwindows = dwindows.reshape(N, C, out_h, out_w, ph, pw)
+        if self._tiles():
+            dx = dwindows.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H + 2 * p, W + 2 * p)
+        else:
+            dcol = dwindows.transpose(0, 2, 3, 1, 4, 5).reshape(N * out_h * out_w, C * ph * pw)
+            dx = col2im(dcol, (N, C, H + 2 * p, W + 2 * p), ph, pw, self.stride, 0)
         return dx[:, :, p:p + H, p:p + W]

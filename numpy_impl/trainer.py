@@ -14,6 +14,22 @@ def draw_batch_indices(rng, train_size, batch_size, steps):
     return np.array(rows, dtype=np.int64).reshape(steps, batch_size)
 
 
+def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size):
+    """Raise ValueError for mismatched sample counts, an empty training set or a bad batch size."""
+    for name, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
+        if len(x) != len(t):
+            raise ValueError(f"x_{name} has {len(x)} samples but t_{name} has {len(t)}")
+    if len(x_train) == 0:
+        raise ValueError("x_train is empty")
+    if mini_batch_size < 1:
+        raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
+
+
+def first_samples(arrays, count):
+    """Each array cut to its first `count` rows (all of them when count is None)."""
+    return tuple(arrays) if count is None else tuple(a[:count] for a in arrays)
+
+
 class Trainer:
     """Train `network` with mini-batches drawn at random (with replacement).
 
@@ -28,13 +44,7 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
                  verbose=True, seed=None, progress=None):
-        for name, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
-            if len(x) != len(t):
-                raise ValueError(f"x_{name} has {len(x)} samples but t_{name} has {len(t)}")
-        if len(x_train) == 0:
-            raise ValueError("x_train is empty")
-        if mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
+        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size)
         self.network = network
         self.verbose = verbose
         self.x_train, self.t_train = x_train, t_train
@@ -56,13 +66,6 @@ class Trainer:
         self.train_acc_list = []
         self.test_acc_list = []
 
-    def evaluation_samples(self):
-        """(x_train, t_train, x_test, t_test), cut to evaluate_sample_num_per_epoch if set."""
-        samples = (self.x_train, self.t_train, self.x_test, self.t_test)
-        if self.evaluate_sample_num_per_epoch is None:
-            return samples
-        return tuple(a[:self.evaluate_sample_num_per_epoch] for a in samples)
-
     def train_step(self):
         batch_mask = self.rng.choice(self.train_size, self.batch_size)
         x_batch = self.x_train[batch_mask]
@@ -76,7 +79,8 @@ class Trainer:
 
         if self.current_iter % self.iter_per_epoch == 0:
             self.current_epoch += 1
-            x_train_sample, t_train_sample, x_test_sample, t_test_sample = self.evaluation_samples()
+            x_train_sample, t_train_sample, x_test_sample, t_test_sample = first_samples(
+                (self.x_train, self.t_train, self.x_test, self.t_test), self.evaluate_sample_num_per_epoch)
             train_acc = self.network.accuracy(x_train_sample, t_train_sample)
             test_acc = self.network.accuracy(x_test_sample, t_test_sample)
             self.train_acc_list.append(train_acc)

@@ -1,5 +1,11 @@
-"""Helpers of the book (common/util.py): im2col/col2im, curve smoothing, shuffling."""
+"""Helpers of the book (common/util.py): im2col/col2im, curve smoothing, shuffling.
+
+im2col and col2im come twice: `im2col_book`/`col2im_book` are the book's loops
+over filter positions; `im2col`/`col2im`, used by the layers, give the same
+arrays faster (tests check they are equal).
+"""
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 
 def conv_output_size(input_size, filter_size, stride=1, pad=0):
@@ -36,7 +42,19 @@ def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
 
     input_data: (N, C, H, W). Returns (N*out_h*out_w, C*filter_h*filter_w),
     rows ordered (n, y, x), columns ordered (c, fy, fx): the book's layout.
+    The windows are a strided view of the (padded) images; the final reshape
+    is the only copy.
     """
+    N, C, H, W = input_data.shape
+    out_h, out_w = check_window(input_data.shape, filter_h, filter_w, stride, pad)
+    img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant") if pad else input_data
+    windows = sliding_window_view(img, (filter_h, filter_w), axis=(2, 3))  # (N, C, H', W', fh, fw)
+    windows = windows[:, :, :stride * (out_h - 1) + 1:stride, :stride * (out_w - 1) + 1:stride]
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * out_h * out_w, C * filter_h * filter_w)
+
+
+def im2col_book(input_data, filter_h, filter_w, stride=1, pad=0):
+    """im2col as the book writes it: one strided copy per filter position."""
     N, C, H, W = input_data.shape
     out_h, out_w = check_window(input_data.shape, filter_h, filter_w, stride, pad)
     img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
@@ -53,7 +71,32 @@ def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     """The adjoint of im2col: scatter-add rows of windows back into images.
 
     col: (N*out_h*out_w, C*filter_h*filter_w). Returns an array of input_shape.
+    Windows that tile exactly (stride == filter size) are written with one
+    reshape; otherwise one strided add per filter position, as in the book but
+    reading a contiguous copy of col laid out for those adds.
     """
+    N, C, H, W = input_shape
+    out_h, out_w = check_window(input_shape, filter_h, filter_w, stride, pad)
+    expected = (N * out_h * out_w, C * filter_h * filter_w)
+    if col.shape != expected:
+        raise ValueError(f"col has shape {col.shape}; expected {expected} for input {tuple(input_shape)}")
+    windows = col.reshape(N, out_h, out_w, C, filter_h, filter_w)
+    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
+    if stride == filter_h and stride == filter_w:
+        tiled = windows.transpose(0, 3, 1, 4, 2, 5).reshape(N, C, out_h * filter_h, out_w * filter_w)
+        img[:, :, :out_h * filter_h, :out_w * filter_w] = tiled
+    else:
+        windows = np.ascontiguousarray(windows.transpose(4, 5, 0, 3, 1, 2))  # (fh, fw, N, C, out_h, out_w)
+        for y in range(filter_h):
+            y_max = y + stride * out_h
+            for x in range(filter_w):
+                x_max = x + stride * out_w
+                img[:, :, y:y_max:stride, x:x_max:stride] += windows[y, x]
+    return img[:, :, pad:H + pad, pad:W + pad]
+
+
+def col2im_book(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """col2im as the book writes it: one strided add per filter position."""
     N, C, H, W = input_shape
     out_h, out_w = check_window(input_shape, filter_h, filter_w, stride, pad)
     expected = (N * out_h * out_w, C * filter_h * filter_w)

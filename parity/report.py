@@ -1,7 +1,7 @@
 """Views of the records: a text table, a Markdown summary, JSON."""
 import json
-import os
-import tempfile
+
+from numpy_impl.files import atomic_write
 
 from .records import RECORD_KEYS
 
@@ -48,15 +48,8 @@ def markdown_table(records, machine=""):
 
 
 def write_atomically(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_name = tempfile.mkstemp(dir=directory, suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
+    with atomic_write(path) as f:
+        f.write(text.encode())
 
 
 def json_text(records):

@@ -14,3 +14,12 @@ def fashion_mnist():
         return find_dataset_files("fashion-mnist")
     except FileNotFoundError as error:
         pytest.skip(str(error))
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    """A fresh dataset cache folder, and no DLFS_DATA_DIR from the caller's environment."""
+    from numpy_impl.datasets import CACHE_DIR_ENV, DATA_DIR_ENV
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    return tmp_path / "cache"

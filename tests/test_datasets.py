@@ -31,13 +31,6 @@ def make_dataset(folder, n_train=6, n_test=4, **overrides):
     return content
 
 
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(datasets.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
-    return tmp_path / "cache"
-
-
 def test_small_dataset_round_trip_and_book_options(tmp_path, cache_dir):
     content = make_dataset(tmp_path / "data")
     (x_train, t_train), (x_test, t_test) = load_mnist(data_dir=tmp_path / "data")

@@ -8,7 +8,8 @@ from helpers import GOLDEN_DIR, SHARED_GOLDEN_DIR, assert_close, golden_images, 
 from numpy_impl.layers import Convolution, Pooling
 from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet
 from numpy_impl.optimizers import SGD, Adam, make_optimizer
-from numpy_impl.util import col2im, im2col
+from numpy_impl.book_kernels import BookConvolution, BookPooling
+from numpy_impl.util import col2im, col2im_book, im2col, im2col_book
 
 RTOL = 1e-10
 TRAJECTORY_RTOL = 1e-8
@@ -126,20 +127,23 @@ def test_deep_convnet_pretrained_gradient():
 def test_im2col_col2im_and_convolution(case):
     N, C, H, W, fh, fw, stride, pad = (int(v) for v in CONV["cases"][case])
     g = {key.split("/", 1)[1]: value for key, value in CONV.items() if key.startswith(f"{case}/")}
-    assert_close(im2col(g["x"], fh, fw, stride, pad), g["col"], RTOL, "im2col")
-    assert_close(col2im(g["dcol"], (N, C, H, W), fh, fw, stride, pad), g["col2im"], RTOL, "col2im")
-    conv = Convolution(g["W"], g["b"], stride, pad)
-    assert_close(conv.forward(g["x"]), g["conv_y"], RTOL, "conv forward")
-    assert_close(conv.backward(g["conv_dy"]), g["conv_dx"], RTOL, "conv dx")
-    assert_close(conv.dW, g["conv_dW"], RTOL, "conv dW")
-    assert_close(conv.db, g["conv_db"], RTOL, "conv db")
+    for unfold, fold in ((im2col, col2im), (im2col_book, col2im_book)):
+        assert_close(unfold(g["x"], fh, fw, stride, pad), g["col"], RTOL, unfold.__name__)
+        assert_close(fold(g["dcol"], (N, C, H, W), fh, fw, stride, pad), g["col2im"], RTOL, fold.__name__)
+    for layer_class in (Convolution, BookConvolution):
+        conv = layer_class(g["W"], g["b"], stride, pad)
+        assert_close(conv.forward(g["x"]), g["conv_y"], RTOL, "conv forward")
+        assert_close(conv.backward(g["conv_dy"]), g["conv_dx"], RTOL, "conv dx")
+        assert_close(conv.dW, g["conv_dW"], RTOL, "conv dW")
+        assert_close(conv.db, g["conv_db"], RTOL, "conv db")
 
 
 @pytest.mark.parametrize("case", range(len(CONV["pool_cases"])))
 def test_max_pooling(case):
     N, C, H, W, pool_h, pool_w, stride = (int(v) for v in CONV["pool_cases"][case])
-    pool = Pooling(pool_h, pool_w, stride)
     x = CONV[f"p{case}/x"]
     assert x.shape == (N, C, H, W)
-    assert_close(pool.forward(x), CONV[f"p{case}/y"], RTOL, "pool forward")
-    assert_close(pool.backward(CONV[f"p{case}/dy"]), CONV[f"p{case}/dx"], RTOL, "pool backward")
+    for layer_class in (Pooling, BookPooling):
+        pool = layer_class(pool_h, pool_w, stride)
+        assert_close(pool.forward(x), CONV[f"p{case}/y"], RTOL, "pool forward")
+        assert_close(pool.backward(CONV[f"p{case}/dy"]), CONV[f"p{case}/dx"], RTOL, "pool backward")

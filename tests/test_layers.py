@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from helpers import assert_close, numerical_grad_check
+from helpers import numerical_grad_check
 from numpy_impl.layers import (Affine, BatchNormalization, Convolution, Dropout, LeakyRelu, Pooling, Relu,
                                Sigmoid, SoftmaxWithLoss, Tanh, activation_layer)
 

@@ -1,20 +1,12 @@
 """torch_impl.datasets (torchvision) returns what numpy_impl.datasets returns, element by element."""
 import itertools
 
-import numpy as np
 import pytest
 import torch
 
 from numpy_impl import datasets as numpy_datasets
 from test_datasets import make_dataset
 from torch_impl.datasets import load_mnist
-
-
-@pytest.fixture
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(numpy_datasets.CACHE_DIR_ENV, str(tmp_path / "cache"))
-    monkeypatch.delenv(numpy_datasets.DATA_DIR_ENV, raising=False)
-    return tmp_path / "cache"
 
 
 def assert_same(torch_result, numpy_result):

@@ -5,7 +5,8 @@ from hypothesis import strategies as st
 
 from helpers import assert_close
 from numpy_impl.layers import Convolution, Pooling
-from numpy_impl.util import col2im, conv_output_size, im2col, smooth_curve
+from numpy_impl.book_kernels import BookPooling
+from numpy_impl.util import col2im, col2im_book, conv_output_size, im2col, im2col_book, smooth_curve
 
 
 @st.composite
@@ -76,3 +77,45 @@ def test_pooling_equals_the_direct_definition(n, c, pool, stride, out_h, out_w, 
 def test_smooth_curve_keeps_length_and_constants(values):
     assert len(smooth_curve(np.array(values))) == len(values)
     np.testing.assert_allclose(smooth_curve(np.full(len(values), 3.0)), 3.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(windows(), st.integers(0, 2 ** 32 - 1))
+def test_fast_im2col_and_col2im_equal_the_books(window, seed):
+    shape, fh, fw, stride, pad = window
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    col = im2col(x, fh, fw, stride, pad)
+    np.testing.assert_array_equal(col, im2col_book(x, fh, fw, stride, pad))
+    c = rng.standard_normal(col.shape)
+    np.testing.assert_allclose(col2im(c, shape, fh, fw, stride, pad), col2im_book(c, shape, fh, fw, stride, pad),
+                               rtol=0, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1),
+       st.integers(1, 3), st.integers(1, 3), st.sampled_from(["max", "avg"]), st.booleans(), st.integers(0, 2 ** 32 - 1))
+def test_fast_pooling_equals_the_books(n, c, pool, stride, pad, out_h, out_w, mode, with_ties, seed):
+    H, W = (out_h - 1) * stride + pool - 2 * pad, (out_w - 1) * stride + pool - 2 * pad
+    if H < 1 or W < 1 or pad > pool // 2:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, (n, c, H, W)).astype(float) if with_ties else rng.standard_normal((n, c, H, W))
+    fast, book = Pooling(pool, pool, stride, pad, mode), BookPooling(pool, pool, stride, pad, mode)
+    # equal up to the order of the sums in average pooling
+    np.testing.assert_allclose(fast.forward(x), book.forward(x), rtol=0, atol=1e-12)
+    dout = rng.standard_normal((n, c, out_h, out_w))
+    np.testing.assert_allclose(fast.backward(dout), book.backward(dout), rtol=0, atol=1e-12)
+
+
+def test_book_style_network_computes_the_same_gradients():
+    from numpy_impl.book_kernels import book_style
+    from numpy_impl.networks import DeepConvNet, SimpleConvNet
+    rng = np.random.default_rng(5)
+    x, t = rng.random((4, 1, 28, 28)), rng.integers(0, 10, 4)
+    for make in (lambda: SimpleConvNet(rng=np.random.default_rng(1)),
+                 lambda: DeepConvNet(dropout_ratio=0, rng=np.random.default_rng(1))):
+        fast, book = make(), book_style(make())
+        assert any(type(layer).__name__.startswith("Book") for layer in book.layers.values())
+        for key, grad in fast.gradient(x, t).items():
+            np.testing.assert_allclose(grad, book.gradient(x, t)[key], rtol=1e-10, atol=1e-14)

@@ -6,30 +6,22 @@ folder next to numpy_impl's `.npz` cache. Nothing is downloaded unless
 `download=True` is asked for and the files are not on disk.
 """
 import gzip
-import os
 import shutil
-import tempfile
 
-import torch
 import torch.nn.functional as F
 from torchvision import datasets as tv_datasets
 
+from numpy_impl.files import atomic_write
 from numpy_impl.datasets import FILES, IMAGE_SHAPE, NUM_CLASSES, cache_path, default_cache_dir, find_dataset_files
 
 TORCHVISION_CLASSES = {"fashion-mnist": tv_datasets.FashionMNIST, "mnist": tv_datasets.MNIST}
 
 
 def _unpack(source, target):
-    """Copy (gunzipping if needed) source to target via a temporary file: never half a file."""
+    """Copy (gunzipping if needed) source to target; never half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, (gzip.open if source.suffix == ".gz" else open)(source, "rb") as f:
-            shutil.copyfileobj(f, out)
-        os.replace(tmp_name, target)
-    except BaseException:
-        os.unlink(tmp_name)
-        raise
+    with atomic_write(target) as out, (gzip.open if source.suffix == ".gz" else open)(source, "rb") as f:
+        shutil.copyfileobj(f, out)
 
 
 def torchvision_root(dataset="fashion-mnist", data_dir=None, cache_dir=None):

@@ -1,12 +1,10 @@
 """A torch Trainer with the NumPy Trainer's interface, on any device."""
-import os
-import tempfile
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from numpy_impl.trainer import draw_batch_indices
+from numpy_impl.files import atomic_write
+from numpy_impl.trainer import check_training_data, draw_batch_indices, first_samples
 
 from .devices import resolve_device
 from .networks.base import check_labels
@@ -28,13 +26,7 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
                  verbose=True, seed=None, progress=None, device="auto"):
-        for name, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
-            if len(x) != len(t):
-                raise ValueError(f"x_{name} has {len(x)} samples but t_{name} has {len(t)}")
-        if len(x_train) == 0:
-            raise ValueError("x_train is empty")
-        if mini_batch_size < 1:
-            raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
+        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size)
         self.device = resolve_device(device)
         self.network = network.to(self.device)
         dtype = next(network.parameters()).dtype
@@ -67,12 +59,6 @@ class Trainer:
         self.train_acc_list = []
         self.test_acc_list = []
 
-    def evaluation_samples(self):
-        samples = (self.x_train, self.t_train, self.x_test, self.t_test)
-        if self.evaluate_sample_num_per_epoch is None:
-            return samples
-        return tuple(a[:self.evaluate_sample_num_per_epoch] for a in samples)
-
     def _flush_losses(self):
         if self._pending_losses:
             self.train_loss_list += torch.stack(self._pending_losses).tolist()
@@ -96,7 +82,8 @@ class Trainer:
         if self.current_iter % self.iter_per_epoch == 0:
             self.current_epoch += 1
             self._flush_losses()
-            x_train_sample, t_train_sample, x_test_sample, t_test_sample = self.evaluation_samples()
+            x_train_sample, t_train_sample, x_test_sample, t_test_sample = first_samples(
+                (self.x_train, self.t_train, self.x_test, self.t_test), self.evaluate_sample_num_per_epoch)
             train_acc = self.network.accuracy(x_train_sample, t_train_sample)
             test_acc = self.network.accuracy(x_test_sample, t_test_sample)
             self.train_acc_list.append(train_acc)
@@ -127,15 +114,8 @@ class Trainer:
                       "current_iter": self.current_iter, "current_epoch": self.current_epoch,
                       "train_loss_list": self.train_loss_list, "train_acc_list": self.train_acc_list,
                       "test_acc_list": self.test_acc_list}
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp_name = tempfile.mkstemp(suffix=".pt.part", dir=directory)
-        os.close(fd)
-        try:
-            torch.save(checkpoint, tmp_name)
-            os.replace(tmp_name, path)
-        except BaseException:
-            os.unlink(tmp_name)
-            raise
+        with atomic_write(path) as f:
+            torch.save(checkpoint, f)
 
     def load_checkpoint(self, path):
         """Restore what save_checkpoint wrote (torch.load with weights_only=True); training resumes there."""

@@ -5,12 +5,11 @@ A network subclass builds `self.params` (the book's `W1, b1, gamma1, ...`),
 `self.grad_sources`, which says for every parameter key which layer attribute
 holds its gradient after backward. Everything else lives here once.
 """
-import os
-import tempfile
 from collections import OrderedDict
 
 import numpy as np
 
+from ..files import atomic_write
 from ..gradient import numerical_gradient
 from ..layers import BatchNormalization, Dropout, SoftmaxWithLoss
 
@@ -137,15 +136,8 @@ class LayerNet:
 
     def save_params(self, file_name="params.npz"):
         """Write params and running statistics to an .npz file (no pickle), atomically."""
-        directory = os.path.dirname(os.path.abspath(file_name))
-        fd, tmp_path = tempfile.mkstemp(suffix=".npz", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **self.params, **self.buffers())
-            os.replace(tmp_path, file_name)
-        except BaseException:
-            os.unlink(tmp_path)
-            raise
+        with atomic_write(file_name) as f:
+            np.savez(f, **self.params, **self.buffers())
 
     def load_params(self, file_name="params.npz"):
         """Read params (and running statistics) saved by save_params, in place.

@@ -7,6 +7,19 @@ from ..util import conv_output_size
 from .base import LayerNet, normal_init
 
 
+def pooled_size(input_dim, conv_param):
+    """The number of features after the convolution and the 2x2 pooling, checking the pooling tiles."""
+    _, height, width = input_dim
+    fs, pad, stride = conv_param["filter_size"], conv_param.get("pad", 0), conv_param.get("stride", 1)
+    conv_h, conv_w = conv_output_size(height, fs, stride, pad), conv_output_size(width, fs, stride, pad)
+    if conv_h < 2 or conv_w < 2 or conv_h % 2 or conv_w % 2:
+        raise ValueError(
+            f"conv_param {conv_param} on input {input_dim} gives a {conv_h}x{conv_w} feature map; "
+            "the 2x2 pooling with stride 2 needs even sides of at least 2"
+        )
+    return conv_param["filter_num"] * (conv_h // 2) * (conv_w // 2)
+
+
 class SimpleConvNet(LayerNet):
     """input_dim (C, H, W); conv_param {'filter_num', 'filter_size', 'pad', 'stride'};
     2x2 max pooling with stride 2; weights weight_init_std * N(0, 1).
@@ -21,15 +34,8 @@ class SimpleConvNet(LayerNet):
         filter_size = conv_param["filter_size"]
         pad = conv_param.get("pad", 0)
         stride = conv_param.get("stride", 1)
-        channels, height, width = input_dim
-        conv_h = conv_output_size(height, filter_size, stride, pad)
-        conv_w = conv_output_size(width, filter_size, stride, pad)
-        if conv_h < 2 or conv_w < 2 or conv_h % 2 or conv_w % 2:
-            raise ValueError(
-                f"conv_param {conv_param} on input {input_dim} gives a {conv_h}x{conv_w} feature map; "
-                "the 2x2 pooling with stride 2 needs even sides of at least 2"
-            )
-        pool_output_size = filter_num * (conv_h // 2) * (conv_w // 2)
+        channels = input_dim[0]
+        pool_output_size = pooled_size(input_dim, conv_param)
 
         self.params["W1"] = normal_init((filter_num, channels, filter_size, filter_size),
                                         weight_init_std, self.dtype, rng)

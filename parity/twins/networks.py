@@ -15,7 +15,6 @@ Configurations: 'matched' switches the NumPy side to PyTorch's semantics (no
 """
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

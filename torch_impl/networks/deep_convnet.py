@@ -1,18 +1,11 @@
 """DeepConvNet: six 3x3 convolutions, three max poolings, two linear layers with dropout."""
 from torch import nn
 
-from ..layers import BookDropout
-from .simple_convnet import conv_output_size
-from .base import BookNet
+from numpy_impl.networks.deep_convnet import DEFAULT_CONV_PARAMS
+from numpy_impl.util import conv_output_size
 
-DEFAULT_CONV_PARAMS = (
-    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
-    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
-    {"filter_num": 32, "filter_size": 3, "pad": 1, "stride": 1},
-    {"filter_num": 32, "filter_size": 3, "pad": 2, "stride": 1},
-    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
-    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
-)
+from ..layers import BookDropout
+from .base import BookNet
 
 
 class DeepConvNet(BookNet):

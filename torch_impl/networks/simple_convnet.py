@@ -1,11 +1,9 @@
 """SimpleConvNet: Conv2d - ReLU - MaxPool2d - Linear - ReLU - Linear."""
 from torch import nn
 
+from numpy_impl.networks.simple_convnet import pooled_size
+
 from .base import BookNet
-
-
-def conv_output_size(input_size, filter_size, stride=1, pad=0):
-    return (input_size + 2 * pad - filter_size) // stride + 1
 
 
 class SimpleConvNet(BookNet):
@@ -18,14 +16,8 @@ class SimpleConvNet(BookNet):
         super().__init__(input_dim)
         filter_num, filter_size = conv_param["filter_num"], conv_param["filter_size"]
         pad, stride = conv_param.get("pad", 0), conv_param.get("stride", 1)
-        channels, height, width = input_dim
-        conv_h = conv_output_size(height, filter_size, stride, pad)
-        conv_w = conv_output_size(width, filter_size, stride, pad)
-        if conv_h < 2 or conv_w < 2 or conv_h % 2 or conv_w % 2:
-            raise ValueError(
-                f"conv_param {conv_param} on input {input_dim} gives a {conv_h}x{conv_w} feature map; "
-                "the 2x2 pooling with stride 2 needs even sides of at least 2"
-            )
+        channels = input_dim[0]
+        features = pooled_size(input_dim, conv_param)
         self.weight_init_std = weight_init_std
         factory = {"dtype": dtype, "device": device}
         self.layers = nn.Sequential(
@@ -33,7 +25,7 @@ class SimpleConvNet(BookNet):
             nn.ReLU(),
             nn.MaxPool2d(2, stride=2),
             nn.Flatten(),
-            nn.Linear(filter_num * (conv_h // 2) * (conv_w // 2), hidden_size, **factory),
+            nn.Linear(features, hidden_size, **factory),
             nn.ReLU(),
             nn.Linear(hidden_size, output_size, **factory),
         )
