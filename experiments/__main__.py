@@ -37,9 +37,22 @@ def parse_args(argv):
                                            "write a gallery page linking every figure.")
     demo.add_argument("--out", type=Path, default=Path("runs"), help="output folder (default runs)")
     add_run_options(demo)
+    bench = commands.add_parser("bench", help="ms per training step on every backend, as one table",
+                                description="Time training steps of the MLP, SimpleConvNet and DeepConvNet on NumPy "
+                                            "(float64, float32, the book's kernels) and torch (CPU, and CUDA when "
+                                            "present), and check the speed targets.")
+    bench.add_argument("--models", nargs="+", choices=["MLP", "SimpleConvNet", "DeepConvNet"],
+                       default=["MLP", "SimpleConvNet", "DeepConvNet"], help="which networks (default all)")
+    bench.add_argument("--steps", type=int, default=None,
+                       help="timed steps per NumPy row, twice as many for torch (default: 20 MLP, 10 SimpleConvNet, "
+                            "3 DeepConvNet)")
+    bench.add_argument("--device", action="append", choices=["cpu", "cuda"],
+                       help="torch devices (default: cpu, and cuda when present)")
     args = parser.parse_args(argv)
     if getattr(args, "epochs", None) is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if getattr(args, "steps", None) is not None and args.steps < 1:
+        parser.error("--steps must be at least 1")
     return args
 
 
@@ -87,6 +100,25 @@ def demo(args):
     return parity_status
 
 
+def bench(args):
+    import torch
+
+    from .bench import format_table, format_targets, machine_description, run_benchmarks
+
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    if "cuda" in devices and not torch.cuda.is_available():
+        print("python -m experiments bench: --device cuda was asked for, but no CUDA device is available",
+              file=sys.stderr)
+        return 2
+    default_steps = {"MLP": 20, "SimpleConvNet": 10, "DeepConvNet": 3}
+    steps = {model: args.steps or default_steps[model] for model in args.models}
+    rows = run_benchmarks(args.models, steps, devices, progress=lambda job: print(f"  timing {job}", file=sys.stderr))
+    print(format_table(rows))
+    print(f"\n{machine_description(devices)}")
+    print(format_targets(rows, devices))
+    return 0
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.command == "list":
@@ -97,6 +129,8 @@ def main(argv=None):
         if args.command == "run":
             run_experiment(args.name, args, args.out)
             return 0
+        if args.command == "bench":
+            return bench(args)
         return demo(args)
     except FileNotFoundError as error:
         print(f"python -m experiments: {error}", file=sys.stderr)

@@ -26,8 +26,19 @@ class BookRelu(Relu):
 
 
 class BookConvolution(Convolution):
+    """The book's convolution: its im2col/col2im, its output layout, dx computed for every layer."""
     unfold = staticmethod(im2col_book)
     fold = staticmethod(col2im_book)
+
+    def forward(self, x):
+        FN, C, FH, FW = self.W.shape
+        N = x.shape[0]
+        out_h, out_w = self._output_size(x)
+        col = im2col_book(x, FH, FW, self.stride, self.pad)
+        col_W = self.W.reshape(FN, -1).T
+        out = np.dot(col, col_W) + self.b
+        self.x, self.col, self.col_W = x, col, col_W
+        return out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
 
 
 class BookPooling(Pooling):
@@ -65,7 +76,7 @@ def book_style(network):
     """Replace network's Convolution, Pooling and Relu layers, in place, by the book's kernels."""
     for name, layer in network.layers.items():
         if type(layer) is Convolution:
-            network.layers[name] = BookConvolution(layer.W, layer.b, layer.stride, layer.pad)
+            network.layers[name] = BookConvolution(layer.W, layer.b, layer.stride, layer.pad)  # dx everywhere
         elif type(layer) is Pooling:
             network.layers[name] = BookPooling(layer.pool_h, layer.pool_w, layer.stride, layer.pad, layer.mode)
         elif type(layer) is Relu:

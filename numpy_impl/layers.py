@@ -312,35 +312,44 @@ class Convolution:
     W: (FN, C, FH, FW), b: (FN,). Shapes: x (N, C, H, W) -> (N, FN, out_h, out_w)
     with out_h = (H + 2*pad - FH) // stride + 1. The unfolded input is kept
     for backward and released there, so at most one batch's is alive.
+    backprop_to_input=False skips dx (backward returns None): a network's first
+    layer needs no gradient for its input images, which the book computes anyway.
     """
 
     unfold = staticmethod(im2col)
     fold = staticmethod(col2im)
 
-    def __init__(self, W, b, stride=1, pad=0):
+    def __init__(self, W, b, stride=1, pad=0, backprop_to_input=True):
         self.W = W
         self.b = b
         self.stride = stride
         self.pad = pad
+        self.backprop_to_input = backprop_to_input
         self.x = None
         self.col = None
         self.col_W = None
         self.dW = None
         self.db = None
 
-    def forward(self, x):
+    def _output_size(self, x):
         FN, C, FH, FW = self.W.shape
         if x.ndim != 4 or x.shape[1] != C:
             raise ValueError(
                 f"Convolution with W of shape {self.W.shape} expects input (N, {C}, H, W); got {x.shape}"
             )
+        return check_window(x.shape, FH, FW, self.stride, self.pad)
+
+    def forward(self, x):
+        FN, C, FH, FW = self.W.shape
         N = x.shape[0]
-        out_h, out_w = check_window(x.shape, FH, FW, self.stride, self.pad)
+        out_h, out_w = self._output_size(x)
 
         col = self.unfold(x, FH, FW, self.stride, self.pad)
         col_W = self.W.reshape(FN, -1).T
-        out = np.dot(col, col_W) + self.b
-        out = out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
+        out = np.dot(col, col_W)
+        out += self.b
+        # one copy to (N, FN, out_h, out_w) order, so that the layers after read memory in order
+        out = np.ascontiguousarray(out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2))
 
         self.x = x
         self.col = col
@@ -356,6 +365,8 @@ class Convolution:
         self.dW = self.dW.transpose(1, 0).reshape(FN, C, FH, FW)
 
         self.col = None
+        if not self.backprop_to_input:
+            return None
         dcol = np.dot(dout, self.col_W.T)
         return self.fold(dcol, self.x.shape, FH, FW, self.stride, self.pad)
 
@@ -402,40 +413,36 @@ class Pooling:
         p = self.pad
         return np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)], "constant", constant_values=fill)
 
-    def _tiles(self):
-        """Whether the windows tile the input exactly, so that a reshape can cut them out."""
-        return self.stride == self.pool_h and self.stride == self.pool_w
+    def _window_views(self, padded, out_h, out_w):
+        """For each position (i, j) in the window, in window order, the strided view of the
+        padded input holding that element of every window: shape (N, C, out_h, out_w)."""
+        s = self.stride
+        for i in range(self.pool_h):
+            for j in range(self.pool_w):
+                yield padded[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
 
     def forward(self, x):
-        N, C = x.shape[:2]
         out_h, out_w = self._output_size(x)
         self.x = x
-        ph, pw = self.pool_h, self.pool_w
-        padded = self._padded(x)
-        if self._tiles():
-            windows = padded.reshape(N, C, out_h, ph, out_w, pw).transpose(0, 1, 2, 4, 3, 5)
-        else:
-            windows = im2col(padded, ph, pw, self.stride, 0).reshape(N, out_h, out_w, C, ph, pw)
-            windows = windows.transpose(0, 3, 1, 2, 4, 5)
-        windows = windows.reshape(N, C, out_h, out_w, ph * pw)  # one row per window
+        views = self._window_views(self._padded(x), out_h, out_w)
         if self.mode == "avg":
-            return windows.mean(axis=-1)
-        self.arg_max = np.argmax(windows, axis=-1)
-        return np.take_along_axis(windows, self.arg_max[..., None], axis=-1)[..., 0]
+            return sum(views) / (self.pool_h * self.pool_w)
+        out = next(views)
+        self.arg_max = np.zeros(out.shape, dtype=np.int8 if self.pool_h * self.pool_w < 128 else np.intp)
+        for position, view in enumerate(views, start=1):
+            larger = view > out  # strictly: ties keep the first maximum
+            out = np.where(larger, view, out)
+            self.arg_max = np.where(larger, position, self.arg_max)
+        return out
 
     def backward(self, dout):
         N, C, H, W = self.x.shape
-        out_h, out_w = dout.shape[2:]
-        ph, pw, p = self.pool_h, self.pool_w, self.pad
-        if self.mode == "max":
-            dwindows = np.zeros(dout.shape + (ph * pw,), dtype=dout.dtype)
-            np.put_along_axis(dwindows, self.arg_max[..., None], dout[..., None], axis=-1)
-        else:
-            dwindows = np.repeat(dout[..., None] / (ph * pw), ph * pw, axis=-1)
-        dwindows = dwindows.reshape(N, C, out_h, out_w, ph, pw)
-        if self._tiles():
-            dx = dwindows.transpose(0, 1, 2, 4, 3, 5).reshape(N, C, H + 2 * p, W + 2 * p)
-        else:
-            dcol = dwindows.transpose(0, 2, 3, 1, 4, 5).reshape(N * out_h * out_w, C * ph * pw)
-            dx = col2im(dcol, (N, C, H + 2 * p, W + 2 * p), ph, pw, self.stride, 0)
+        p = self.pad
+        dx = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=dout.dtype) if p else np.zeros_like(self.x, dtype=dout.dtype)
+        window = self.pool_h * self.pool_w
+        for position, dx_view in enumerate(self._window_views(dx, *dout.shape[2:])):
+            if self.mode == "avg":
+                dx_view += dout / window
+            else:
+                dx_view += np.where(self.arg_max == position, dout, 0)
         return dx[:, :, p:p + H, p:p + W]

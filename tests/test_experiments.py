@@ -191,3 +191,10 @@ def test_demo_runs_the_selection_the_parity_report_and_a_gallery(fashion_mnist, 
     assert json.loads((tmp_path / "parity.json").read_text())
     out = capsys.readouterr().out
     assert "files written:" in out and str(tmp_path / "gallery.md") in out
+
+
+def test_bench_prints_the_table_and_the_targets(capsys):
+    assert main(["bench", "--models", "MLP", "--steps", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "| MLP   | numpy (book kernels) | float64 | cpu" in out
+    assert "NumPy float32 MLP step / torch CPU float32" in out and "not measured (no GPU" in out or "cuda" in out

@@ -45,7 +45,7 @@ class DeepConvNet(LayerNet):
                             np.sqrt(2.0 / (channels * fs * fs)), self.dtype, rng)
             self.params[f"W{idx}"] = W
             self.params[f"b{idx}"] = np.zeros(conv_param["filter_num"], dtype=self.dtype)
-            layers += [(f"Conv{idx}", Convolution(W, self.params[f"b{idx}"], stride, pad)),
+            layers += [(f"Conv{idx}", Convolution(W, self.params[f"b{idx}"], stride, pad, backprop_to_input=idx > 1)),
                        (f"Relu{idx}", Relu())]
             channels = conv_param["filter_num"]
             height = conv_output_size(height, fs, stride, pad)

@@ -45,7 +45,8 @@ class SimpleConvNet(LayerNet):
         self.params["W3"] = normal_init((hidden_size, output_size), weight_init_std, self.dtype, rng)
         self.params["b3"] = np.zeros(output_size, dtype=self.dtype)
 
-        self.layers["Conv1"] = Convolution(self.params["W1"], self.params["b1"], stride, pad)
+        self.layers["Conv1"] = Convolution(self.params["W1"], self.params["b1"], stride, pad,
+                                           backprop_to_input=False)
         self.layers["Relu1"] = Relu()
         self.layers["Pool1"] = Pooling(pool_h=2, pool_w=2, stride=2)
         self.layers["Affine1"] = Affine(self.params["W2"], self.params["b2"])
