@@ -147,7 +147,8 @@ def format_targets(rows, devices):
         met = ratio <= bound if kind == "at most" else ratio >= bound
         lines.append(f"- {description}: {ratio:.2f} (target: {kind} {bound:g}) {'met' if met else 'NOT MET'}")
     if "cuda" not in devices:
-        lines.append("- torch on CUDA: not measured (no GPU on this machine)")
+        reason = "not asked for" if torch.cuda.is_available() else "no GPU on this machine"
+        lines.append(f"- torch on CUDA: not measured ({reason})")
     return "\n".join(lines)
 
 
