@@ -1,7 +1,8 @@
 """python -m experiments bench: milliseconds per training step on every backend, in one run.
 
 A step is one mini-batch: forward, backward and an Adam update, on a fixed
-batch already in memory (on the device for CUDA). Rows: the NumPy networks in
+batch already in memory (on the device for CUDA); each row is the median of
+five timed blocks of steps. Rows: the NumPy networks in
 float64 and float32, the same networks with the book's kernels swapped in
 (numpy_impl.book_kernels), torch on the CPU in both dtypes, and torch on CUDA
 where a GPU is present. Peak memory is what tracemalloc sees NumPy allocate
@@ -58,15 +59,19 @@ def batch(batch_size, flat, rng):
     return x, rng.integers(0, 10, batch_size)
 
 
-def time_steps(step, steps, synchronize=lambda: None):
+def time_steps(step, steps, synchronize=lambda: None, repeats=5):
+    """Seconds per step: the median over `repeats` timed blocks of `steps` steps, after a warm-up."""
     for _ in range(2):
         step()
     synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    synchronize()
-    return (time.perf_counter() - start) / steps
+    blocks = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        synchronize()
+        blocks.append((time.perf_counter() - start) / steps)
+    return float(np.median(blocks))
 
 
 def bench_numpy(model, dtype, book_kernels, steps, rng):

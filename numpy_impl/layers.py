@@ -88,11 +88,13 @@ class Affine:
 
     Shapes: x (N, D) or (N, d1, d2, ...) with d1*d2*... == D -> (N, M); the
     input is flattened per sample like the book, and dx gets the input's shape.
+    backprop_to_input=False skips dx (backward returns None), for a network's first layer.
     """
 
-    def __init__(self, W, b):
+    def __init__(self, W, b, backprop_to_input=True):
         self.W = W
         self.b = b
+        self.backprop_to_input = backprop_to_input
         self.x = None
         self.original_x_shape = None
         self.dW = None
@@ -109,10 +111,11 @@ class Affine:
         return np.dot(self.x, self.W) + self.b
 
     def backward(self, dout):
-        dx = np.dot(dout, self.W.T)
         self.dW = np.dot(self.x.T, dout)
         self.db = np.sum(dout, axis=0)
-        return dx.reshape(*self.original_x_shape)
+        if not self.backprop_to_input:
+            return None
+        return np.dot(dout, self.W.T).reshape(*self.original_x_shape)
 
 
 class SoftmaxWithLoss:

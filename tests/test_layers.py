@@ -240,3 +240,18 @@ def test_softmax_with_loss_log_eps_switch():
     x, t = np.array([[0.0, 50.0]]), np.array([0])  # y_label ~ 2e-22: the book's eps dominates
     assert SoftmaxWithLoss().forward(x, t) == pytest.approx(-np.log(1e-7))
     assert SoftmaxWithLoss(log_eps=0.0).forward(x, t) == pytest.approx(50.0, rel=1e-12)
+
+
+def test_first_layers_can_skip_the_input_gradient():
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 3, 6, 6))
+    layers = [(Convolution(rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4), 1, 1), x),
+              (Affine(rng.standard_normal((108, 5)), rng.standard_normal(5)), x)]
+    for layer, inputs in layers:
+        dout = rng.standard_normal(layer.forward(inputs).shape)
+        assert layer.backward(dout) is not None
+        dW = layer.dW.copy()
+        layer.backprop_to_input = False
+        layer.forward(inputs)
+        assert layer.backward(dout) is None
+        np.testing.assert_array_equal(layer.dW, dW)

@@ -56,6 +56,7 @@ class MultiLayerNetExtend(LayerNet):
         self._add_affine(self.hidden_layer_num + 1)
 
     def _add_affine(self, idx):
-        self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"])
+        self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"],
+                                             backprop_to_input=idx > 1)  # no gradient for the input images
         self.grad_sources[f"W{idx}"] = (f"Affine{idx}", "dW")
         self.grad_sources[f"b{idx}"] = (f"Affine{idx}", "db")

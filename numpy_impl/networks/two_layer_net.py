@@ -19,7 +19,7 @@ class TwoLayerNet(LayerNet):
         self.params["W2"] = normal_init((hidden_size, output_size), weight_init_std, self.dtype, rng)
         self.params["b2"] = np.zeros(output_size, dtype=self.dtype)
 
-        self.layers["Affine1"] = Affine(self.params["W1"], self.params["b1"])
+        self.layers["Affine1"] = Affine(self.params["W1"], self.params["b1"], backprop_to_input=False)
         self.layers["Relu1"] = Relu()
         self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
         self.grad_sources = {"W1": ("Affine1", "dW"), "b1": ("Affine1", "db"),
