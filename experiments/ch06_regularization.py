@@ -15,9 +15,9 @@ def overfit_runs(ctx, name, configurations, epochs):
             style = "-" if backend == "numpy" else "--"
             ax.plot(result.train_acc, style, color="C0", label=f"train [{backend}]")
             ax.plot(result.test_acc, style, color="C1", label=f"test [{backend}]")
-            gaps[f"{label} [{backend}]"] = {"final_train_acc": result.train_acc[-1],
+            gaps[f"{label} [{backend}]"] = {"final_train_acc": result.final_train_acc,
                                             "final_test_acc": result.final_test_acc,
-                                            "gap": result.train_acc[-1] - result.final_test_acc,
+                                            "gap": result.final_train_acc - result.final_test_acc,
                                             "seconds": result.seconds}
         ax.set(title=label, xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
         ax.legend(fontsize=8)

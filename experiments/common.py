@@ -49,16 +49,19 @@ class Net:
 
 @dataclass
 class TrainResult:
+    """Curves as the trainers record them (accuracies at the first step of each epoch), and
+    the accuracies after the last step: on the training images evaluated per epoch, and on
+    the whole test set."""
     train_loss: list
     train_acc: list
     test_acc: list
+    final_train_acc: float
     final_test_acc: float
     seconds: float
     network: object
 
     def summary(self):
-        return {"final_train_acc": self.train_acc[-1] if self.train_acc else None,
-                "final_test_acc": self.final_test_acc, "train_acc": self.train_acc, "test_acc": self.test_acc,
+        return {"final_train_acc": self.final_train_acc, "final_test_acc": self.final_test_acc, "train_acc": self.train_acc, "test_acc": self.test_acc,
                 "train_loss": self.train_loss, "seconds": round(self.seconds, 3)}
 
 
@@ -197,8 +200,10 @@ class Context:
                 seconds = time.perf_counter() - start
             if stop is not None:
                 stop()
+            evaluated = evaluate_sample_num_per_epoch or len(x_train)
+            final_train = network.accuracy(trainer.x_train[:evaluated], trainer.t_train[:evaluated])
             results[backend] = TrainResult(list(map(float, trainer.train_loss_list)), trainer.train_acc_list,
-                                           trainer.test_acc_list, final, seconds, network)
+                                           trainer.test_acc_list, final_train, final, seconds, network)
         if self.both:
             self.record_agreement(label, results)
         return results

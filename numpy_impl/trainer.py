@@ -25,6 +25,17 @@ def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size):
         raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
 
 
+def starts_epoch(current_iter, current_epoch, iter_per_epoch):
+    """Whether step `current_iter` is the first of epoch `current_epoch + 1`.
+
+    Fix of the book's code: it tests `current_iter % iter_per_epoch == 0` with a
+    float iter_per_epoch (60000 / 128 = 468.75), which is true at step 0 and then
+    almost never, so accuracies are missing for most epochs. For a whole number of
+    steps per epoch this gives the same steps as the book.
+    """
+    return current_iter >= current_epoch * iter_per_epoch
+
+
 def first_samples(arrays, count):
     """Each array cut to its first `count` rows (all of them when count is None)."""
     return tuple(arrays) if count is None else tuple(a[:count] for a in arrays)
@@ -77,7 +88,7 @@ class Trainer:
         loss = float(self.network.loss(x_batch, t_batch))
         self.train_loss_list.append(loss)
 
-        if self.current_iter % self.iter_per_epoch == 0:
+        if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
             self.current_epoch += 1
             x_train_sample, t_train_sample, x_test_sample, t_test_sample = first_samples(
                 (self.x_train, self.t_train, self.x_test, self.t_test), self.evaluate_sample_num_per_epoch)

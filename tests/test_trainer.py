@@ -60,3 +60,12 @@ def test_trainer_rejects_bad_arguments():
         Trainer(net, x_train, t_train, x_test, t_test, optimizer="rmsprpo")
     with pytest.raises(ValueError, match="x_train has 400 samples but t_train has 399"):
         Trainer(net, x_train, t_train[:-1], x_test, t_test)
+
+
+def test_accuracy_is_measured_every_epoch_when_batches_do_not_divide_the_set():
+    x_train, t_train, x_test, t_test = real_split()
+    trainer = Trainer(MultiLayerNet(784, [10], 10), x_train, t_train, x_test, t_test, epochs=4,
+                      mini_batch_size=128, verbose=False, seed=0)  # 400 / 128 = 3.125 steps per epoch
+    trainer.train()
+    assert trainer.max_iter == 12
+    assert len(trainer.train_acc_list) == 4  # steps 0, 4, 7, 10; the book's `% 3.125 == 0` gives only step 0

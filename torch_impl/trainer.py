@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from numpy_impl.files import atomic_write
-from numpy_impl.trainer import check_training_data, draw_batch_indices, first_samples
+from numpy_impl.trainer import check_training_data, draw_batch_indices, first_samples, starts_epoch
 
 from .devices import resolve_device
 from .networks.base import check_labels
@@ -79,7 +79,7 @@ class Trainer:
             loss = F.cross_entropy(self.network(x_batch), t_batch) + self.network.weight_decay_penalty()
         self._pending_losses.append(loss)
 
-        if self.current_iter % self.iter_per_epoch == 0:
+        if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
             self.current_epoch += 1
             self._flush_losses()
             x_train_sample, t_train_sample, x_test_sample, t_test_sample = first_samples(
