@@ -156,10 +156,10 @@ class Context:
         """{backend: network}; with both backends the torch one gets the NumPy one's weights, and the
         NumPy one is switched to PyTorch's semantics (DESIGN.md) so that their curves compare exactly."""
         seed = self.seed if seed is None else seed
-        numpy_net = getattr(numpy_nets, net.kind)(*net.args, dtype=NUMPY_DTYPES[self.dtype],
-                                                  rng=np.random.default_rng(seed), **net.kwargs)
         networks = {}
         if "numpy" in self.backends:
+            numpy_net = getattr(numpy_nets, net.kind)(*net.args, dtype=NUMPY_DTYPES[self.dtype],
+                                                      rng=np.random.default_rng(seed), **net.kwargs)
             networks["numpy"] = match_torch_semantics(numpy_net) if self.both else numpy_net
         if "torch" in self.backends:
             torch.manual_seed(seed)

@@ -14,7 +14,14 @@ def atomic_write(path):
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
+        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes it private; give it the usual mode
         os.replace(tmp_name, path)
     except BaseException:
         os.unlink(tmp_name)
         raise
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -160,3 +160,11 @@ def test_l1_weight_decay_gradient():
     assert net.weight_decay() == pytest.approx(0.2 * sum(np.abs(net.params[k]).sum() for k in ("W1", "W2")))
     with pytest.raises(ValueError, match="weight_decay_type"):
         MultiLayerNet(4, [3], 2, weight_decay_type="l3")
+
+
+def test_seeded_dropout_networks_train_reproducibly():
+    x, t = np.random.default_rng(0).random((8, 12)), np.arange(8) % 3
+    grads = [MultiLayerNetExtend(12, [6], 3, use_dropout=True, rng=np.random.default_rng(3)).gradient(x, t)
+             for _ in range(2)]
+    for key in grads[0]:
+        np.testing.assert_array_equal(grads[0][key], grads[1][key])

@@ -27,7 +27,8 @@ class DeepConvNet(LayerNet):
 
     dropout_ratio (0.5 in the book, fixed there) is a constructor argument here
     so the network can be run without dropout, e.g. to check gradients.
-    The loss is taken in training mode, as the book does.
+    The loss is taken in training mode, as the book does. rng, if given, draws the weights
+    and the dropout masks.
     """
 
     def __init__(self, input_dim=(1, 28, 28),
@@ -65,9 +66,9 @@ class DeepConvNet(LayerNet):
             self.params[f"b{idx}"] = np.zeros(fan_out, dtype=self.dtype)
         layers += [("Affine1", Affine(self.params["W7"], self.params["b7"])),
                    ("Relu7", Relu()),
-                   ("Dropout1", Dropout(dropout_ratio)),
+                   ("Dropout1", Dropout(dropout_ratio, rng=rng)),
                    ("Affine2", Affine(self.params["W8"], self.params["b8"])),
-                   ("Dropout2", Dropout(dropout_ratio))]
+                   ("Dropout2", Dropout(dropout_ratio, rng=rng))]
         self.layers.update(layers)
 
         for idx in range(1, 7):

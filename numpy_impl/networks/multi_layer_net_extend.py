@@ -15,6 +15,7 @@ class MultiLayerNetExtend(LayerNet):
     weight_decay_lambda: L2 penalty 0.5*lambda*sum(W**2) on the weights only; with
     weight_decay_type='l1' the L1 penalty lambda*sum(|W|) instead.
     dropout_ration: the book's (sic) name for the dropout ratio.
+    rng: a numpy Generator for the weights and the dropout masks (default: NumPy's global state).
     Params: W1, b1, ... and, with batch norm, gamma1, beta1, ... per hidden layer.
     """
 
@@ -52,7 +53,7 @@ class MultiLayerNetExtend(LayerNet):
                 self.grad_sources[f"beta{idx}"] = (f"BatchNorm{idx}", "dbeta")
             self.layers[f"Activation_function{idx}"] = activation_layer(activation)
             if use_dropout:
-                self.layers[f"Dropout{idx}"] = Dropout(dropout_ration)
+                self.layers[f"Dropout{idx}"] = Dropout(dropout_ration, rng=rng)
         self._add_affine(self.hidden_layer_num + 1)
 
     def _add_affine(self, idx):
