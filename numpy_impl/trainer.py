@@ -36,9 +36,18 @@ def starts_epoch(current_iter, current_epoch, iter_per_epoch):
     return current_iter >= current_epoch * iter_per_epoch
 
 
-def first_samples(arrays, count):
-    """Each array cut to its first `count` rows (all of them when count is None)."""
-    return tuple(arrays) if count is None else tuple(a[:count] for a in arrays)
+def record_epoch_accuracy(trainer):
+    """Start the trainer's next epoch: append its network's train and test accuracy (on at most
+    evaluate_sample_num_per_epoch samples each) to the trainer's lists, and print them if verbose.
+    Shared by the NumPy and the torch Trainer."""
+    trainer.current_epoch += 1
+    count = trainer.evaluate_sample_num_per_epoch
+    train_acc = trainer.network.accuracy(trainer.x_train[:count], trainer.t_train[:count])
+    test_acc = trainer.network.accuracy(trainer.x_test[:count], trainer.t_test[:count])
+    trainer.train_acc_list.append(train_acc)
+    trainer.test_acc_list.append(test_acc)
+    if trainer.verbose:
+        print(f"=== epoch:{trainer.current_epoch}, train acc:{train_acc:.4f}, test acc:{test_acc:.4f} ===")
 
 
 class Trainer:
@@ -89,15 +98,7 @@ class Trainer:
         self.train_loss_list.append(loss)
 
         if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
-            self.current_epoch += 1
-            x_train_sample, t_train_sample, x_test_sample, t_test_sample = first_samples(
-                (self.x_train, self.t_train, self.x_test, self.t_test), self.evaluate_sample_num_per_epoch)
-            train_acc = self.network.accuracy(x_train_sample, t_train_sample)
-            test_acc = self.network.accuracy(x_test_sample, t_test_sample)
-            self.train_acc_list.append(train_acc)
-            self.test_acc_list.append(test_acc)
-            if self.verbose:
-                print(f"=== epoch:{self.current_epoch}, train acc:{train_acc:.4f}, test acc:{test_acc:.4f} ===")
+            record_epoch_accuracy(self)
         self.current_iter += 1
         return loss
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from numpy_impl.files import atomic_write
-from numpy_impl.trainer import check_training_data, draw_batch_indices, first_samples, starts_epoch
+from numpy_impl.trainer import check_training_data, draw_batch_indices, record_epoch_accuracy, starts_epoch
 
 from .devices import resolve_device
 from .networks.base import check_labels
@@ -80,16 +80,8 @@ class Trainer:
         self._pending_losses.append(loss)
 
         if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
-            self.current_epoch += 1
             self._flush_losses()
-            x_train_sample, t_train_sample, x_test_sample, t_test_sample = first_samples(
-                (self.x_train, self.t_train, self.x_test, self.t_test), self.evaluate_sample_num_per_epoch)
-            train_acc = self.network.accuracy(x_train_sample, t_train_sample)
-            test_acc = self.network.accuracy(x_test_sample, t_test_sample)
-            self.train_acc_list.append(train_acc)
-            self.test_acc_list.append(test_acc)
-            if self.verbose:
-                print(f"=== epoch:{self.current_epoch}, train acc:{train_acc:.4f}, test acc:{test_acc:.4f} ===")
+            record_epoch_accuracy(self)
         self.current_iter += 1
         return loss
 
