@@ -7,7 +7,8 @@ import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
 from helpers import assert_close, golden_images, load_golden
 from parity.convert import numpy_to_torch, torch_to_numpy
-from torch_helpers import CUDA_SKIP, DEVICES, book_loss, grads_by_book_key, set_seed, to_numpy, twin
+from parity.relations import book_loss
+from torch_helpers import CUDA_SKIP, DEVICES, grads_by_book_key, set_seed, to_numpy, twin
 from torch_impl.layers import BookDropout
 from torch_impl.optimizers import make_optimizer
 

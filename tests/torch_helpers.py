@@ -20,12 +20,6 @@ def to_numpy(tensor):
     return tensor.detach().cpu().numpy()
 
 
-def book_loss(torch_loss, scores, t):
-    """The book's loss (1e-7 inside the log) from F.cross_entropy's, by DESIGN.md's exact relation."""
-    y_label = torch.softmax(scores, dim=1)[torch.arange(len(t)), t]
-    return torch_loss - torch.mean(torch.log1p(1e-7 / y_label))
-
-
 def grads_by_book_key(torch_net):
     """{'W1': grad in the book's layout, ...} after backward."""
     state = dict(torch_net.named_parameters())

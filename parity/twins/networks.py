@@ -28,6 +28,7 @@ from torch_impl.trainer import Trainer as TorchTrainer
 
 from ..masks import record_masks, replay_masks
 from ..records import compare
+from ..relations import book_loss
 from .layers import TORCH_DTYPES
 
 GOLDEN_BATCHES = Path(__file__).resolve().parents[2] / "golden" / "optimizers_mlp.npz"
@@ -84,12 +85,6 @@ class NetworkSpec:
         return numpy_net, numpy_to_torch(numpy_net, torch_net)
 
 
-def book_loss_relation(torch_loss, scores, t):
-    """DESIGN.md: the book's loss = torch's - (1/N) sum log(1 + 1e-7 / y_label)."""
-    y_label = torch.softmax(scores.double(), dim=1)[torch.arange(len(t)), t]
-    return torch_loss - torch.mean(torch.log1p(1e-7 / y_label)).to(torch_loss.dtype)
-
-
 @dataclass
 class NetworkTwin:
     name: str
@@ -112,7 +107,7 @@ class NetworkTwin:
         replay_masks(numpy_net, masks)
         numpy_grads = numpy_net.gradient(x, t)
 
-        torch_loss = loss.detach() if self.matched else book_loss_relation(loss.detach(), scores.detach(), t_torch)
+        torch_loss = loss.detach() if self.matched else book_loss(loss.detach(), scores.detach(), t_torch)
         records = [
             compare(self.name, "forward:softmax[train]", "forward", numpy_net.last_layer.y,
                     torch.softmax(scores.detach(), dim=1), dtype, device),
