@@ -394,7 +394,7 @@ class Pooling:
         self.pad = pad
         self.mode = mode
         self.x = None
-        self.arg_max = None
+        self.out = None
 
     def _output_size(self, x):
         out_h, out_w = check_window(x.shape, self.pool_h, self.pool_w, self.stride, self.pad,
@@ -429,23 +429,27 @@ class Pooling:
         self.x = x
         views = self._window_views(self._padded(x), out_h, out_w)
         if self.mode == "avg":
-            return sum(views) / (self.pool_h * self.pool_w)
-        out = next(views)
-        self.arg_max = np.zeros(out.shape, dtype=np.int8 if self.pool_h * self.pool_w < 128 else np.intp)
-        for position, view in enumerate(views, start=1):
-            larger = view > out  # strictly: ties keep the first maximum
-            out = np.where(larger, view, out)
-            self.arg_max = np.where(larger, position, self.arg_max)
-        return out
+            self.out = sum(views) / (self.pool_h * self.pool_w)
+        else:
+            self.out = next(views).copy()
+            for view in views:
+                np.maximum(self.out, view, out=self.out)
+        return self.out
 
     def backward(self, dout):
         N, C, H, W = self.x.shape
+        out_h, out_w = dout.shape[2:]
         p = self.pad
-        dx = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=dout.dtype) if p else np.zeros_like(self.x, dtype=dout.dtype)
-        window = self.pool_h * self.pool_w
-        for position, dx_view in enumerate(self._window_views(dx, *dout.shape[2:])):
-            if self.mode == "avg":
-                dx_view += dout / window
-            else:
-                dx_view += np.where(self.arg_max == position, dout, 0)
+        dx = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=dout.dtype)
+        dx_views = self._window_views(dx, out_h, out_w)
+        if self.mode == "avg":
+            for dx_view in dx_views:
+                dx_view += dout / (self.pool_h * self.pool_w)
+        else:
+            # the gradient goes to the first position, in window order, that holds the maximum
+            taken = np.zeros(dout.shape, dtype=bool)
+            for x_view, dx_view in zip(self._window_views(self._padded(self.x), out_h, out_w), dx_views):
+                first = (x_view == self.out) & ~taken
+                taken |= first
+                dx_view += np.where(first, dout, 0)
         return dx[:, :, p:p + H, p:p + W]
