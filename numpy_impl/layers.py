@@ -394,6 +394,7 @@ class Pooling:
         self.pad = pad
         self.mode = mode
         self.x = None
+        self.padded = None
         self.out = None
 
     def _output_size(self, x):
@@ -427,7 +428,8 @@ class Pooling:
     def forward(self, x):
         out_h, out_w = self._output_size(x)
         self.x = x
-        views = self._window_views(self._padded(x), out_h, out_w)
+        self.padded = self._padded(x)
+        views = self._window_views(self.padded, out_h, out_w)
         if self.mode == "avg":
             self.out = sum(views) / (self.pool_h * self.pool_w)
         else:
@@ -448,7 +450,7 @@ class Pooling:
         else:
             # the gradient goes to the first position, in window order, that holds the maximum
             taken = np.zeros(dout.shape, dtype=bool)
-            for x_view, dx_view in zip(self._window_views(self._padded(self.x), out_h, out_w), dx_views):
+            for x_view, dx_view in zip(self._window_views(self.padded, out_h, out_w), dx_views):
                 first = (x_view == self.out) & ~taken
                 taken |= first
                 dx_view += np.where(first, dout, 0)

@@ -127,10 +127,11 @@ class LayerNet:
 
     def set_buffer(self, name, value):
         """Set a running statistic ('running_mean1', 'running_var2', ...) by name."""
+        layers = self.batchnorm_layers()
         for prefix in ("running_mean", "running_var"):
             index = name[len(prefix):]
-            if name.startswith(prefix) and index in self.batchnorm_layers():
-                setattr(self.batchnorm_layers()[index], prefix, np.array(value, dtype=self.dtype))
+            if name.startswith(prefix) and index in layers:
+                setattr(layers[index], prefix, np.array(value, dtype=self.dtype))
                 return
         raise KeyError(f"{type(self).__name__} has no buffer {name!r}")
 
