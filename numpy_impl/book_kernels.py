@@ -27,8 +27,6 @@ class BookRelu(Relu):
 
 class BookConvolution(Convolution):
     """The book's convolution: its im2col/col2im, its output layout, dx computed for every layer."""
-    unfold = staticmethod(im2col_book)
-    fold = staticmethod(col2im_book)
 
     def forward(self, x):
         FN, C, FH, FW = self.W.shape
@@ -39,6 +37,14 @@ class BookConvolution(Convolution):
         out = np.dot(col, col_W) + self.b
         self.x, self.col, self.col_W = x, col, col_W
         return out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2)
+
+    def backward(self, dout):
+        FN, C, FH, FW = self.W.shape
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+        self.db = np.sum(dout, axis=0)
+        self.dW = np.dot(self.col.T, dout).transpose(1, 0).reshape(FN, C, FH, FW)
+        dcol = np.dot(dout, self.col_W.T)
+        return col2im_book(dcol, self.x.shape, FH, FW, self.stride, self.pad)
 
 
 class BookPooling(Pooling):

@@ -7,22 +7,27 @@ Parameter arrays are held by reference, so an optimizer updating a network's
 import numpy as np
 
 from .functions import CROSS_ENTROPY_EPS, check_labels, cross_entropy_error, softmax
-from .util import check_window, col2im, im2col
+from .util import check_window, fold, unfold
 
 
 class Relu:
-    """max(0, x). Shapes: any -> same."""
+    """max(0, x). Shapes: any -> same.
+
+    The book zeroes masked elements in place (out[mask] = 0); multiplying by
+    the kept elements leaves the caller's array alone and, unlike np.where on
+    a mask of random signs, runs at memory speed. An inf or nan gradient at a
+    masked position becomes nan (the book's gives 0).
+    """
 
     def __init__(self):
         self.mask = None
 
     def forward(self, x):
         self.mask = x <= 0
-        return np.where(self.mask, 0, x)
+        return np.maximum(x, 0)
 
     def backward(self, dout):
-        # the book zeroes dout in place (out[mask] = 0); np.where leaves the caller's array alone
-        return np.where(self.mask, 0, dout)
+        return dout * ~self.mask
 
 
 class LeakyRelu:
@@ -310,17 +315,17 @@ class BatchNormalization:
 
 
 class Convolution:
-    """2-D convolution (cross-correlation) through im2col and one matrix product.
+    """2-D convolution (cross-correlation) through unfold and one matrix product per image.
 
     W: (FN, C, FH, FW), b: (FN,). Shapes: x (N, C, H, W) -> (N, FN, out_h, out_w)
-    with out_h = (H + 2*pad - FH) // stride + 1. The unfolded input is kept
-    for backward and released there, so at most one batch's is alive.
-    backprop_to_input=False skips dx (backward returns None): a network's first
-    layer needs no gradient for its input images, which the book computes anyway.
+    with out_h = (H + 2*pad - FH) // stride + 1. The book unfolds with im2col
+    (one row per window) and transposes the product back to (N, FN, ...); the
+    column layout of unfold (torch's F.unfold) gives that order directly. The
+    unfolded input is kept for backward and released there, so at most one
+    batch's is alive. backprop_to_input=False skips dx (backward returns None):
+    a network's first layer needs no gradient for its input images, which the
+    book computes anyway.
     """
-
-    unfold = staticmethod(im2col)
-    fold = staticmethod(col2im)
 
     def __init__(self, W, b, stride=1, pad=0, backprop_to_input=True):
         self.W = W
@@ -329,8 +334,7 @@ class Convolution:
         self.pad = pad
         self.backprop_to_input = backprop_to_input
         self.x = None
-        self.col = None
-        self.col_W = None
+        self.cols = None
         self.dW = None
         self.db = None
 
@@ -347,31 +351,26 @@ class Convolution:
         N = x.shape[0]
         out_h, out_w = self._output_size(x)
 
-        col = self.unfold(x, FH, FW, self.stride, self.pad)
-        col_W = self.W.reshape(FN, -1).T
-        out = np.dot(col, col_W)
-        out += self.b
-        # one copy to (N, FN, out_h, out_w) order, so that the layers after read memory in order
-        out = np.ascontiguousarray(out.reshape(N, out_h, out_w, -1).transpose(0, 3, 1, 2))
+        cols = unfold(x, FH, FW, self.stride, self.pad)  # (N, C*FH*FW, out_h*out_w)
+        out = np.matmul(self.W.reshape(FN, -1), cols)    # (N, FN, out_h*out_w)
+        out += self.b.reshape(FN, 1)
 
         self.x = x
-        self.col = col
-        self.col_W = col_W
-        return out
+        self.cols = cols
+        return out.reshape(N, FN, out_h, out_w)
 
     def backward(self, dout):
         FN, C, FH, FW = self.W.shape
-        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)
+        dout = dout.reshape(dout.shape[0], FN, -1)
 
-        self.db = np.sum(dout, axis=0)
-        self.dW = np.dot(self.col.T, dout)
-        self.dW = self.dW.transpose(1, 0).reshape(FN, C, FH, FW)
+        self.db = dout.sum(axis=(0, 2))
+        self.dW = np.matmul(dout, self.cols.transpose(0, 2, 1)).sum(axis=0).reshape(FN, C, FH, FW)
 
-        self.col = None
+        self.cols = None
         if not self.backprop_to_input:
             return None
-        dcol = np.dot(dout, self.col_W.T)
-        return self.fold(dcol, self.x.shape, FH, FW, self.stride, self.pad)
+        dcols = np.matmul(self.W.reshape(FN, -1).T, dout)
+        return fold(dcols, self.x.shape, FH, FW, self.stride, self.pad)
 
 
 class Pooling:
@@ -394,7 +393,7 @@ class Pooling:
         self.pad = pad
         self.mode = mode
         self.x = None
-        self.padded = None
+        self.window_elements = None
         self.out = None
 
     def _output_size(self, x):
@@ -428,14 +427,13 @@ class Pooling:
     def forward(self, x):
         out_h, out_w = self._output_size(x)
         self.x = x
-        self.padded = self._padded(x)
-        views = self._window_views(self.padded, out_h, out_w)
+        views = self._window_views(self._padded(x), out_h, out_w)
         if self.mode == "avg":
-            self.out = sum(views) / (self.pool_h * self.pool_w)
-        else:
-            self.out = next(views).copy()
-            for view in views:
-                np.maximum(self.out, view, out=self.out)
+            return sum(views) / (self.pool_h * self.pool_w)
+        # one contiguous slab per window position: backward compares them with the maximum
+        # at memory speed, where comparing strided views is several times slower
+        self.window_elements = np.stack(tuple(views))  # (pool_h*pool_w, N, C, out_h, out_w)
+        self.out = self.window_elements.max(axis=0)
         return self.out
 
     def backward(self, dout):
@@ -450,8 +448,13 @@ class Pooling:
         else:
             # the gradient goes to the first position, in window order, that holds the maximum
             taken = np.zeros(dout.shape, dtype=bool)
-            for x_view, dx_view in zip(self._window_views(self.padded, out_h, out_w), dx_views):
-                first = (x_view == self.out) & ~taken
+            for elements, dx_view in zip(self.window_elements, dx_views):
+                first = elements == self.out
+                first &= ~taken
                 taken |= first
-                dx_view += np.where(first, dout, 0)
+                if self.stride >= max(self.pool_h, self.pool_w):  # windows apart: one write per element
+                    np.multiply(dout, first, out=dx_view)
+                else:
+                    dx_view += dout * first
+            self.window_elements = None
         return dx[:, :, p:p + H, p:p + W]

@@ -1,8 +1,9 @@
 """Helpers of the book (common/util.py): im2col/col2im, curve smoothing, shuffling.
 
-im2col and col2im come twice: `im2col_book`/`col2im_book` are the book's loops
-over filter positions; `im2col`/`col2im`, used by the layers, give the same
-arrays faster (tests check they are equal).
+The layers unfold windows with `unfold`/`fold`, in the layout of torch's
+F.unfold/F.fold. The book's im2col/col2im come twice: `im2col_book`/`col2im_book`
+are its loops over filter positions; `im2col`/`col2im` give the same arrays
+through unfold/fold (tests check they are equal).
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -37,20 +38,55 @@ def check_window(input_shape, filter_h, filter_w, stride, pad, what="filter"):
     return conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
 
 
-def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
-    """Unfold every filter window of a batch of images into a row.
+def unfold(input_data, filter_h, filter_w, stride=1, pad=0):
+    """Every filter window of each image as a column: the layout of torch's F.unfold.
 
-    input_data: (N, C, H, W). Returns (N*out_h*out_w, C*filter_h*filter_w),
-    rows ordered (n, y, x), columns ordered (c, fy, fx): the book's layout.
-    The windows are a strided view of the (padded) images; the final reshape
-    is the only copy.
+    input_data: (N, C, H, W). Returns (N, C*filter_h*filter_w, out_h*out_w),
+    rows ordered (c, fy, fx), columns (y, x). A convolution is then one matrix
+    product per image, W.reshape(FN, -1) @ cols[n], whose result is already in
+    (FN, out_h, out_w) order. The windows are a strided view of the (padded)
+    images; the final reshape is the only copy.
     """
     N, C, H, W = input_data.shape
     out_h, out_w = check_window(input_data.shape, filter_h, filter_w, stride, pad)
     img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant") if pad else input_data
     windows = sliding_window_view(img, (filter_h, filter_w), axis=(2, 3))  # (N, C, H', W', fh, fw)
     windows = windows[:, :, :stride * (out_h - 1) + 1:stride, :stride * (out_w - 1) + 1:stride]
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * out_h * out_w, C * filter_h * filter_w)
+    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * filter_h * filter_w, out_h * out_w)
+
+
+def fold(cols, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The adjoint of unfold (torch's F.fold): add every window column back into its image.
+
+    cols: (N, C*filter_h*filter_w, out_h*out_w). Returns an array of input_shape.
+    Windows that tile exactly (stride == filter size) are written with one
+    reshape; otherwise one strided add per filter position, as the book's col2im.
+    """
+    N, C, H, W = input_shape
+    out_h, out_w = check_window(input_shape, filter_h, filter_w, stride, pad)
+    expected = (N, C * filter_h * filter_w, out_h * out_w)
+    if cols.shape != expected:
+        raise ValueError(f"cols has shape {cols.shape}; expected {expected} for input {tuple(input_shape)}")
+    windows = cols.reshape(N, C, filter_h, filter_w, out_h, out_w)
+    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=cols.dtype)
+    if stride == filter_h and stride == filter_w:
+        tiled = windows.transpose(0, 1, 4, 2, 5, 3).reshape(N, C, out_h * filter_h, out_w * filter_w)
+        img[:, :, :out_h * filter_h, :out_w * filter_w] = tiled
+    else:
+        for y in range(filter_h):
+            y_max = y + stride * out_h
+            for x in range(filter_w):
+                x_max = x + stride * out_w
+                img[:, :, y:y_max:stride, x:x_max:stride] += windows[:, :, y, x]
+    return img[:, :, pad:H + pad, pad:W + pad]
+
+
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """The book's layout of the windows: one row per window, rows ordered (n, y, x),
+    columns (c, fy, fx); shape (N*out_h*out_w, C*filter_h*filter_w). It is unfold's
+    columns as rows, the batch flattened."""
+    cols = unfold(input_data, filter_h, filter_w, stride, pad)
+    return cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
 
 
 def im2col_book(input_data, filter_h, filter_w, stride=1, pad=0):
@@ -68,31 +104,15 @@ def im2col_book(input_data, filter_h, filter_w, stride=1, pad=0):
 
 
 def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
-    """The adjoint of im2col: scatter-add rows of windows back into images.
-
-    col: (N*out_h*out_w, C*filter_h*filter_w). Returns an array of input_shape.
-    Windows that tile exactly (stride == filter size) are written with one
-    reshape; otherwise one strided add per filter position, as in the book but
-    reading a contiguous copy of col laid out for those adds.
-    """
+    """The adjoint of im2col: col (N*out_h*out_w, C*filter_h*filter_w) added back into
+    images of input_shape, through fold."""
     N, C, H, W = input_shape
     out_h, out_w = check_window(input_shape, filter_h, filter_w, stride, pad)
     expected = (N * out_h * out_w, C * filter_h * filter_w)
     if col.shape != expected:
         raise ValueError(f"col has shape {col.shape}; expected {expected} for input {tuple(input_shape)}")
-    windows = col.reshape(N, out_h, out_w, C, filter_h, filter_w)
-    img = np.zeros((N, C, H + 2 * pad + stride - 1, W + 2 * pad + stride - 1), dtype=col.dtype)
-    if stride == filter_h and stride == filter_w:
-        tiled = windows.transpose(0, 3, 1, 4, 2, 5).reshape(N, C, out_h * filter_h, out_w * filter_w)
-        img[:, :, :out_h * filter_h, :out_w * filter_w] = tiled
-    else:
-        windows = np.ascontiguousarray(windows.transpose(4, 5, 0, 3, 1, 2))  # (fh, fw, N, C, out_h, out_w)
-        for y in range(filter_h):
-            y_max = y + stride * out_h
-            for x in range(filter_w):
-                x_max = x + stride * out_w
-                img[:, :, y:y_max:stride, x:x_max:stride] += windows[y, x]
-    return img[:, :, pad:H + pad, pad:W + pad]
+    cols = col.reshape(N, out_h * out_w, -1).transpose(0, 2, 1)
+    return fold(cols, input_shape, filter_h, filter_w, stride, pad)
 
 
 def col2im_book(col, input_shape, filter_h, filter_w, stride=1, pad=0):

@@ -1,12 +1,14 @@
 """Property tests over random shapes, strides and pads (hypothesis)."""
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from helpers import assert_close
 from numpy_impl.layers import Convolution, Pooling
 from numpy_impl.book_kernels import BookPooling
-from numpy_impl.util import col2im, col2im_book, conv_output_size, im2col, im2col_book, smooth_curve
+from numpy_impl.util import (col2im, col2im_book, conv_output_size, fold, im2col, im2col_book, smooth_curve,
+                             unfold)
 
 
 @st.composite
@@ -45,6 +47,27 @@ def test_col2im_is_the_adjoint_of_im2col(window, seed):
     # <im2col(x), c> == <x, col2im(c)> for every x and c
     lhs, rhs = np.sum(col * c), np.sum(x * col2im(c, shape, fh, fw, stride, pad))
     assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
+
+
+@settings(max_examples=60, deadline=None)
+@given(windows(), st.integers(0, 2 ** 32 - 1))
+def test_unfold_and_fold_equal_torchs(window, seed):
+    import torch
+    import torch.nn.functional as F
+    shape, fh, fw, stride, pad = window
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    cols = unfold(x, fh, fw, stride, pad)
+    expected = F.unfold(torch.from_numpy(x), (fh, fw), padding=pad, stride=stride).numpy()
+    np.testing.assert_array_equal(cols, expected)
+    c = rng.standard_normal(cols.shape)
+    expected = F.fold(torch.from_numpy(c), shape[2:], (fh, fw), padding=pad, stride=stride).numpy()
+    np.testing.assert_allclose(fold(c, shape, fh, fw, stride, pad), expected, rtol=0, atol=1e-12)
+
+
+def test_fold_names_the_expected_shape():
+    with pytest.raises(ValueError, match=r"cols has shape \(2, 9, 4\); expected \(2, 9, 25\)"):
+        fold(np.zeros((2, 9, 4)), (2, 1, 7, 7), 3, 3)
 
 
 @settings(max_examples=40, deadline=None)

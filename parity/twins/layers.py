@@ -17,6 +17,7 @@ from torch import nn
 
 from numpy_impl import functions as F_np
 from numpy_impl import layers as L
+from numpy_impl.util import fold, unfold
 from ..records import compare
 from ..relations import book_loss
 
@@ -197,6 +198,25 @@ def function_twins():
     ]
 
 
+def window_twins():
+    """unfold and fold (numpy_impl.util), what the Convolution layer is built on, against
+    torch's F.unfold and F.fold: the same layout, forward only."""
+    twins = []
+    for N, C, H, W, fh, fw, stride, pad in [(2, 3, 7, 7, 3, 3, 1, 0), (2, 2, 9, 8, 3, 2, 2, 1), (1, 3, 6, 6, 2, 2, 2, 0)]:
+        out_h, out_w = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
+        window = f"{fh}x{fw},stride={stride},pad={pad},in={H}x{W}"
+        twins += [
+            LayerTwin(f"unfold[{window}]", lambda p, a=(fh, fw, stride, pad): lambda x: unfold(x, *a),
+                      lambda k=(fh, fw), s=stride, pd=pad: lambda x: nn.functional.unfold(x, k, padding=pd, stride=s),
+                      {"x": (N, C, H, W)}),
+            LayerTwin(f"fold[{window}]", lambda p, a=((N, C, H, W), fh, fw, stride, pad): lambda x: fold(x, *a),
+                      lambda size=(H, W), k=(fh, fw), s=stride, pd=pad:
+                      lambda x: nn.functional.fold(x, size, k, padding=pd, stride=s),
+                      {"x": (N, C * fh * fw, out_h * out_w)}),
+        ]
+    return twins
+
+
 def activation_twins():
     return [
         LayerTwin("Relu", lambda p: L.Relu(), nn.ReLU, {"x": (4, 3, 5)}),
@@ -307,5 +327,5 @@ def pooling_twins():
 
 
 def layer_twins():
-    return (function_twins() + activation_twins() + loss_twins() + affine_twins() + dropout_twins()
+    return (function_twins() + window_twins() + activation_twins() + loss_twins() + affine_twins() + dropout_twins()
             + batchnorm_twins() + convolution_twins() + pooling_twins())
