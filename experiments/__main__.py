@@ -19,6 +19,9 @@ def add_run_options(parser):
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and batch order (default 0)")
     parser.add_argument("--epochs", type=int, default=None, help="override the experiment's number of epochs")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+    parser.add_argument("--acceleration", default="none", metavar="FLAGS",
+                        help="torch training speed-ups, a comma-separated subset of compile, bf16 (float32 only), "
+                             "cuda_graphs (CUDA only); --backend torch only (default none)")
 
 
 def parse_args(argv):
@@ -53,12 +56,31 @@ def parse_args(argv):
         parser.error("--epochs must be at least 1")
     if getattr(args, "steps", None) is not None and args.steps < 1:
         parser.error("--steps must be at least 1")
+    if hasattr(args, "acceleration"):
+        check_acceleration(parser, args)
     return args
+
+
+def check_acceleration(parser, args):
+    """Turn --acceleration into an Acceleration, or stop with the reason it cannot run."""
+    import torch
+
+    from torch_impl.acceleration import Acceleration
+    from torch_impl.devices import resolve_device
+    try:
+        args.acceleration = Acceleration.parse(args.acceleration)
+        if args.acceleration != Acceleration() and args.backend != "torch":
+            raise ValueError(f"--acceleration applies to --backend torch; got --backend {args.backend} (with "
+                             "both, the sides are compared step by step: torch runs as the NumPy side computes)")
+        args.acceleration.check(resolve_device(args.device), getattr(torch, args.dtype))
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def run_experiment(name, args, out):
     ctx = Context(name, backend=args.backend, device=args.device, dataset=args.dataset, quick=args.quick,
-                  seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress)
+                  seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress,
+                  acceleration=args.acceleration)
     print(f"== {name}: {describe(name)}")
     try:
         EXPERIMENTS[name](ctx)

@@ -30,6 +30,7 @@ from parity.convert import numpy_to_torch  # noqa: E402
 from parity.masks import record_masks, replay_masks  # noqa: E402
 from parity.twins.networks import match_torch_semantics  # noqa: E402
 from torch_impl.datasets import load_mnist as torch_load_mnist  # noqa: E402
+from torch_impl.acceleration import Acceleration  # noqa: E402
 from torch_impl.devices import resolve_device  # noqa: E402
 from torch_impl.trainer import Trainer as TorchTrainer  # noqa: E402
 
@@ -69,7 +70,7 @@ class Context:
     """The settings of one experiment run and the place its outputs go."""
 
     def __init__(self, name, backend="numpy", device="auto", dataset="fashion-mnist", quick=False, seed=0,
-                 epochs=None, out=None, dtype="float32", progress=True):
+                 epochs=None, out=None, dtype="float32", progress=True, acceleration=None):
         self.name = name
         self.backends = list(BACKENDS) if backend == "both" else [backend]
         self.device = resolve_device(device)
@@ -79,13 +80,14 @@ class Context:
         self.epochs = epochs
         self.dtype = dtype
         self.progress = progress
+        self.acceleration = Acceleration.parse(acceleration)
         self.out = Path(out) if out is not None else Path("runs") / name
         self.out.mkdir(parents=True, exist_ok=True)
         self.files = []
         self.metrics = {
             "experiment": name,
             "settings": {"backend": backend, "device": str(self.device), "dataset": dataset, "quick": quick,
-                         "seed": seed, "epochs": epochs, "dtype": dtype},
+                         "seed": seed, "epochs": epochs, "dtype": dtype, "acceleration": str(self.acceleration)},
             "machine": machine_description(self.device),
             "results": {},
         }
@@ -192,7 +194,7 @@ class Context:
                     masks, stop = record_masks(network)
             with self.progress_bar(f"{label} [{backend}]") as bar:
                 trainer_class = NumpyTrainer if backend == "numpy" else TorchTrainer
-                extra = {} if backend == "numpy" else {"device": self.device}
+                extra = {} if backend == "numpy" else {"device": self.device, "acceleration": self.acceleration}
                 trainer = trainer_class(network, x_train, t_train, x_test, t_test, progress=bar.step, **settings,
                                         **extra)
                 start = time.perf_counter()

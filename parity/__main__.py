@@ -63,6 +63,10 @@ def main(argv=None):
     print(text_table(worst_per_twin(records) if args.summary else records))
     machine = machine_description(devices)
     print(f"\n{summary_line(records)} in {seconds:.1f} s on {machine}")
+    skipped = runner.not_run(twins, args.dtype or DTYPES, devices)
+    if skipped:
+        print(f"not run (they need a dtype or device not asked for or not here): "
+              f"{', '.join(twin.name for twin in skipped)}")
     if args.json:
         write_atomically(args.json, json_text(records))
     if args.markdown:

@@ -8,10 +8,17 @@ from .tolerances import DTYPES
 
 
 def jobs(twins, dtypes=DTYPES, devices=None):
-    """Every (twin, dtype, device) to run: the twin's own dtypes only, CUDA only where present."""
+    """Every (twin, dtype, device) to run: the twin's own dtypes and devices only, CUDA only where present."""
     devices = available_devices() if devices is None else devices
     return [(twin, dtype, device) for twin in twins for dtype in dtypes
-            if dtype in getattr(twin, "dtypes", DTYPES) for device in devices]
+            if dtype in getattr(twin, "dtypes", DTYPES) for device in devices
+            if device in getattr(twin, "devices", (device,))]
+
+
+def not_run(twins, dtypes=DTYPES, devices=None):
+    """The twins that none of the jobs run: they need a dtype or a device (CUDA) not asked for or not here."""
+    running = {id(twin) for twin, _, _ in jobs(twins, dtypes, devices)}
+    return [twin for twin in twins if id(twin) not in running]
 
 
 def run_job(twin, dtype, device):

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from numpy_impl.files import atomic_write
 from numpy_impl.trainer import check_training_data, draw_batch_indices, record_epoch_accuracy, starts_epoch
 
+from .acceleration import Acceleration
 from .devices import resolve_device
 from .networks.base import check_labels
 from .optimizers import make_optimizer
@@ -21,15 +22,20 @@ class Trainer:
     device until an epoch ends. After train(): train_loss_list, train_acc_list,
     test_acc_list as in the NumPy trainer. `progress(step, max_iter, loss)` is
     called after each step with the loss as a 0-d tensor (float() syncs).
+    `acceleration` ('compile', 'bf16', 'cuda_graphs', comma-separated, or a
+    torch_impl.acceleration.Acceleration) speeds up the training steps; the
+    per-epoch accuracies are computed without it.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
-                 verbose=True, seed=None, progress=None, device="auto"):
+                 verbose=True, seed=None, progress=None, device="auto", acceleration=None):
         check_training_data(x_train, t_train, x_test, t_test, mini_batch_size)
         self.device = resolve_device(device)
         self.network = network.to(self.device)
-        dtype = next(network.parameters()).dtype
+        self.dtype = dtype = next(network.parameters()).dtype
+        self.acceleration = Acceleration.parse(acceleration)
+        self.acceleration.check(self.device, dtype)
         self.x_train, self.x_test = (torch.as_tensor(x, device=self.device, dtype=dtype) for x in (x_train, x_test))
         self.t_train, self.t_test = (torch.as_tensor(t, device=self.device) for t in (t_train, t_test))
         for name in ("t_train", "t_test"):
@@ -53,6 +59,7 @@ class Trainer:
             device=self.device)
         self.current_iter = 0
         self.current_epoch = 0
+        self.forward = self.acceleration.prepare(self.network, self.x_train[self.batch_indices[0]])
         self._pending_losses = []
 
         self.train_loss_list = []
@@ -70,13 +77,13 @@ class Trainer:
 
         self.network.train()
         self.optimizer.zero_grad(set_to_none=True)
-        (F.cross_entropy(self.network(x_batch), t_batch) + self.network.autograd_penalty()).backward()
+        (F.cross_entropy(self.scores(x_batch), t_batch) + self.network.autograd_penalty()).backward()
         self.optimizer.step()
 
         # the book records the loss after the update, in its network's loss mode
         self.network.train(self.network.loss_in_train_mode)
         with torch.no_grad():
-            loss = F.cross_entropy(self.network(x_batch), t_batch) + self.network.weight_decay_penalty()
+            loss = F.cross_entropy(self.scores(x_batch), t_batch) + self.network.weight_decay_penalty()
         self._pending_losses.append(loss)
 
         if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
@@ -84,6 +91,12 @@ class Trainer:
             record_epoch_accuracy(self)
         self.current_iter += 1
         return loss
+
+    def scores(self, x):
+        """The network's scores for a training batch, through the speed-ups, in the network's dtype."""
+        with self.acceleration.autocast(self.device):
+            scores = self.forward(x)
+        return scores.to(self.dtype)
 
     def train(self):
         """Run all steps; returns the final test accuracy on the whole test set."""
