@@ -51,12 +51,24 @@ def parse_args(argv):
                             "3 DeepConvNet)")
     bench.add_argument("--device", action="append", choices=["cpu", "cuda"],
                        help="torch devices (default: cpu, and cuda when present)")
+    bench.add_argument("--acceleration", action="append", metavar="FLAGS",
+                       help="a torch row with these speed-ups (compile, bf16, cuda_graphs, comma-separated) on each "
+                            "device that can run them; repeatable (default: none on the CPU; on CUDA none, compile, "
+                            "bf16, cuda_graphs and all three)")
+    bench.add_argument("--rounds", type=int, default=5,
+                       help="timed blocks per row, interleaved with the other rows' (default 5)")
+    bench.add_argument("--epoch", choices=["auto", "all", "none"], default="auto",
+                       help="time a full training epoch with the torch Trainer for SimpleConvNet and DeepConvNet: "
+                            "auto on CUDA only (default), all on every device, or none")
+    bench.add_argument("--epoch-images", type=int, default=60_000,
+                       help="images in the timed epoch (default 60000, Fashion-MNIST's training set)")
     args = parser.parse_args(argv)
     if getattr(args, "epochs", None) is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1")
-    if getattr(args, "steps", None) is not None and args.steps < 1:
-        parser.error("--steps must be at least 1")
-    if hasattr(args, "acceleration"):
+    for option in ("steps", "rounds", "epoch_images"):
+        if getattr(args, option, None) is not None and getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    if args.command in ("run", "demo"):
         check_acceleration(parser, args)
     return args
 
@@ -125,19 +137,43 @@ def demo(args):
 def bench(args):
     import torch
 
-    from .bench import format_table, format_targets, machine_description, run_benchmarks
+    from torch_impl.acceleration import Acceleration
+
+    from .bench import (EPOCH_TARGETS, default_accelerations, format_epochs, format_table, format_targets,
+                        machine_description, run_benchmarks, time_epoch)
+
+    def progress(job):
+        print(f"  {job}", file=sys.stderr)
 
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     if "cuda" in devices and not torch.cuda.is_available():
         print("python -m experiments bench: --device cuda was asked for, but no CUDA device is available",
               file=sys.stderr)
         return 2
+    try:
+        asked = [Acceleration.parse(text) for text in args.acceleration or []]
+    except ValueError as error:
+        print(f"python -m experiments bench: {error}", file=sys.stderr)
+        return 2
+    accelerations = default_accelerations(devices)
+    if asked:
+        accelerations = {device: [Acceleration()] + [a for a in asked if a != Acceleration() and not (
+            a.cuda_graphs and device != "cuda")] for device in devices}
     default_steps = {"MLP": 20, "SimpleConvNet": 10, "DeepConvNet": 3}
     steps = {model: args.steps or default_steps[model] for model in args.models}
-    rows = run_benchmarks(args.models, steps, devices, progress=lambda job: print(f"  timing {job}", file=sys.stderr))
+    rows = run_benchmarks(args.models, steps, devices, accelerations, args.rounds, progress)
+    epoch_devices = {"auto": [d for d in devices if d == "cuda"], "all": devices, "none": []}[args.epoch]
+    epoch_rows = []
+    for model in [m for m in args.models if m in EPOCH_TARGETS]:
+        for device in epoch_devices:
+            for acceleration in accelerations[device]:
+                progress(f"epoch of {model} on {device} with acceleration {acceleration}")
+                epoch_rows.append(time_epoch(model, device, acceleration, args.epoch_images))
     print(format_table(rows))
+    if epoch_rows:
+        print("\n" + format_epochs(epoch_rows))
     print(f"\n{machine_description(devices)}")
-    print(format_targets(rows, devices))
+    print(format_targets(rows, devices, epoch_rows))
     return 0
 
 

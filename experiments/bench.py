@@ -1,19 +1,29 @@
 """python -m experiments bench: milliseconds per training step on every backend, in one run.
 
 A step is one mini-batch: forward, backward and an Adam update, on a fixed
-batch already in memory (on the device for CUDA); each row is the median of
-five timed blocks of steps. Rows: the NumPy networks in
-float64 and float32, the same networks with the book's kernels swapped in
-(numpy_impl.book_kernels), torch on the CPU in both dtypes, and torch on CUDA
-where a GPU is present. Peak memory is what tracemalloc sees NumPy allocate
-during one step, or torch.cuda's peak on a GPU; torch's CPU allocations are
-invisible to both, so that column is empty for those rows.
+batch already in memory (on the device for CUDA). The rows of one network are
+timed interleaved: round after round, each row runs one block of steps, and a
+row's time is the median of its blocks (each after one untimed step). A machine whose speed drifts (a shared
+one) then slows every row of a round alike, and the ratios between rows, which
+the targets are about, stay steady. Rows: the NumPy networks in float64 and
+float32, the same networks with the book's kernels swapped in
+(numpy_impl.book_kernels), torch on the CPU in both dtypes, torch on CUDA where
+a GPU is present, with each speed-up of torch_impl.acceleration.
+
+Peak memory is what tracemalloc sees NumPy allocate during one step, or what
+torch.cuda allocates during one step beyond what was allocated before it;
+torch's CPU allocations are invisible to both, so that column is empty there.
+
+With epochs, a full Fashion-MNIST-sized epoch (60,000 images, batch 100) runs
+through torch_impl.trainer.Trainer, data resident on the device: the time the
+GPU targets are about.
 """
 import os
 import platform
 import time
 import tracemalloc
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,7 +33,9 @@ import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
 from numpy_impl.book_kernels import book_style
 from numpy_impl.optimizers import Adam
+from torch_impl.acceleration import Acceleration
 from torch_impl.optimizers import make_optimizer
+from torch_impl.trainer import Trainer
 
 MODELS = {  # name: (network, constructor args, batch size, flat input)
     "MLP": ("MultiLayerNet", ((784, [100, 100, 100, 100], 10), {}), 128, True),
@@ -31,13 +43,16 @@ MODELS = {  # name: (network, constructor args, batch size, flat input)
     "DeepConvNet": ("DeepConvNet", ((), {}), 100, False),
 }
 TARGETS = [  # (description, numerator row, denominator row, bound, kind)
-    ("NumPy float32 SimpleConvNet step / torch CPU float32", ("SimpleConvNet", "numpy", "float32"),
-     ("SimpleConvNet", "torch", "float32"), 2.0, "at most"),
-    ("NumPy float32 MLP step / torch CPU float32", ("MLP", "numpy", "float32"), ("MLP", "torch", "float32"), 1.0,
-     "at most"),
-    ("book-style float64 SimpleConvNet step / NumPy float64", ("SimpleConvNet", "numpy (book kernels)", "float64"),
-     ("SimpleConvNet", "numpy", "float64"), 3.0, "at least"),
+    ("NumPy float32 SimpleConvNet step / torch CPU float32", ("SimpleConvNet", "numpy", "float32", "cpu"),
+     ("SimpleConvNet", "torch", "float32", "cpu"), 2.0, "at most"),
+    ("NumPy float32 MLP step / torch CPU float32", ("MLP", "numpy", "float32", "cpu"),
+     ("MLP", "torch", "float32", "cpu"), 1.0, "at most"),
+    ("book-style float64 SimpleConvNet step / NumPy float64", ("SimpleConvNet", "numpy (book kernels)", "float64", "cpu"),
+     ("SimpleConvNet", "numpy", "float64", "cpu"), 3.0, "at least"),
 ]
+EPOCH_TARGETS = {"SimpleConvNet": 1.0, "DeepConvNet": 3.0}  # seconds per 60,000-image epoch on an H100
+CUDA_ACCELERATIONS = ("none", "compile", "bf16", "cuda_graphs", "compile,bf16,cuda_graphs")
+EPOCH_IMAGES = 60_000
 
 
 @dataclass
@@ -51,7 +66,48 @@ class Row:
     peak_mib: float = None
 
     def key(self):
-        return (self.model, self.backend, self.dtype)
+        return (self.model, self.backend, self.dtype, self.device)
+
+
+@dataclass
+class Job:
+    """One row to time: `step()` runs one training step; `synchronize()` waits for the device."""
+    model: str
+    backend: str
+    dtype: str
+    device: str
+    batch_size: int
+    steps: int
+    step: Callable
+    synchronize: Callable = lambda: None
+
+    def block_seconds(self):
+        """Seconds per step over `steps` steps, after one untimed step: training runs step after step,
+        and that first step after another row's would also pay for memory the other row left cold."""
+        self.step()
+        self.synchronize()
+        start = time.perf_counter()
+        for _ in range(self.steps):
+            self.step()
+        self.synchronize()
+        return (time.perf_counter() - start) / self.steps
+
+    def peak_mib(self):
+        """MiB allocated at the peak of one step: tracemalloc for NumPy, torch.cuda beyond the start on CUDA."""
+        if self.backend.startswith("numpy"):
+            tracemalloc.start()
+            self.step()
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            return peak / 2 ** 20
+        if self.device.startswith("cuda"):
+            self.synchronize()
+            before = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            self.step()
+            self.synchronize()
+            return (torch.cuda.max_memory_allocated() - before) / 2 ** 20
+        return None
 
 
 def batch(batch_size, flat, rng):
@@ -59,22 +115,7 @@ def batch(batch_size, flat, rng):
     return x, rng.integers(0, 10, batch_size)
 
 
-def time_steps(step, steps, synchronize=lambda: None, repeats=5):
-    """Seconds per step: the median over `repeats` timed blocks of `steps` steps, after a warm-up."""
-    for _ in range(2):
-        step()
-    synchronize()
-    blocks = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        synchronize()
-        blocks.append((time.perf_counter() - start) / steps)
-    return float(np.median(blocks))
-
-
-def bench_numpy(model, dtype, book_kernels, steps, rng):
+def numpy_job(model, dtype, book_kernels, steps, rng):
     kind, (args, kwargs), batch_size, flat = MODELS[model]
     net = getattr(numpy_nets, kind)(*args, dtype=np.dtype(dtype), rng=rng, **kwargs)
     if book_kernels:
@@ -85,64 +126,138 @@ def bench_numpy(model, dtype, book_kernels, steps, rng):
 
     def step():
         optimizer.update(net.params, net.gradient(x, t))
-    seconds = time_steps(step, steps)
-    tracemalloc.start()
-    step()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    backend = "numpy (book kernels)" if book_kernels else "numpy"
-    return Row(model, backend, dtype, "cpu", seconds * 1e3, batch_size / seconds, peak / 2 ** 20)
+    return Job(model, "numpy (book kernels)" if book_kernels else "numpy", dtype, "cpu", batch_size, steps, step)
 
 
-def bench_torch(model, dtype, device, steps, rng):
+def torch_job(model, dtype, device, acceleration, steps, rng):
     kind, (args, kwargs), batch_size, flat = MODELS[model]
     torch_dtype = getattr(torch, dtype)
     net = getattr(torch_nets, kind)(*args, dtype=torch_dtype, device=device, **kwargs)
     x, t = batch(batch_size, flat, rng)
     x, t = torch.as_tensor(x, dtype=torch_dtype, device=device), torch.as_tensor(t, device=device)
     optimizer = make_optimizer("Adam", net)
+    forward = acceleration.prepare(net, x.clone())
     net.train()
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), t).backward()
+        with acceleration.autocast(device):
+            scores = forward(x)
+        F.cross_entropy(scores.to(torch_dtype), t).backward()
         optimizer.step()
-    cuda = torch.device(device).type == "cuda"
-    synchronize = torch.cuda.synchronize if cuda else (lambda: None)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    seconds = time_steps(step, steps, synchronize)
-    peak = torch.cuda.max_memory_allocated() / 2 ** 20 if cuda else None
-    return Row(model, "torch", dtype, str(device), seconds * 1e3, batch_size / seconds, peak)
+    backend = "torch" if acceleration == Acceleration() else f"torch {acceleration}"
+    synchronize = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    return Job(model, backend, dtype, str(device), batch_size, steps, step, synchronize)
 
 
-def run_benchmarks(models, steps, devices, progress=print):
+def jobs_for(model, steps, devices, accelerations, rng):
+    jobs = [numpy_job(model, dtype, False, steps, rng) for dtype in ("float64", "float32")]
+    jobs.append(numpy_job(model, "float64", True, steps, rng))
+    for device in devices:
+        for dtype in ("float64", "float32"):
+            if device == "cuda" and dtype == "float64":
+                continue
+            for acceleration in accelerations[device]:
+                if acceleration == Acceleration() or dtype == "float32":
+                    jobs.append(torch_job(model, dtype, device, acceleration, steps * 2, rng))
+    return jobs
+
+
+def time_interleaved(jobs, rounds=5, progress=print):
+    """Rows for jobs timed round-robin: per job, the median of `rounds` blocks, after a warm-up."""
+    for job in jobs:
+        progress(f"warming up {job.model} {job.backend} {job.dtype} {job.device}")
+        for _ in range(2):
+            job.step()
+        job.synchronize()
+    blocks = {id(job): [] for job in jobs}
+    for round_index in range(rounds):
+        progress(f"round {round_index + 1} of {rounds} ({len(jobs)} rows)")
+        for job in jobs:
+            blocks[id(job)].append(job.block_seconds())
+    rows = []
+    for job in jobs:
+        seconds = float(np.median(blocks[id(job)]))
+        rows.append(Row(job.model, job.backend, job.dtype, job.device, seconds * 1e3, job.batch_size / seconds,
+                        job.peak_mib()))
+    return rows
+
+
+def run_benchmarks(models, steps, devices, accelerations=None, rounds=5, progress=print):
+    """Rows for every model; accelerations: {device: [Acceleration, ...]} for the torch rows
+    (default: none on the CPU, CUDA_ACCELERATIONS on CUDA)."""
+    accelerations = accelerations or default_accelerations(devices)
     rng = np.random.default_rng(0)
     rows = []
     for model in models:
-        jobs = [("numpy", dtype, False) for dtype in ("float64", "float32")] + [("numpy", "float64", True)]
-        jobs += [("torch", dtype, device) for device in devices for dtype in ("float64", "float32")
-                 if not (device == "cuda" and dtype == "float64")]
-        for backend, dtype, extra in jobs:
-            progress(f"{model} {backend} {dtype} {extra if backend == 'torch' else ('book' if extra else '')}")
-            if backend == "numpy":
-                rows.append(bench_numpy(model, dtype, extra, steps[model], rng))
-            else:
-                rows.append(bench_torch(model, dtype, extra, steps[model] * 2, rng))
+        rows += time_interleaved(jobs_for(model, steps[model], devices, accelerations, rng), rounds, progress)
     return rows
+
+
+def default_accelerations(devices):
+    return {device: [Acceleration.parse(name) for name in (CUDA_ACCELERATIONS if device == "cuda" else ["none"])]
+            for device in devices}
+
+
+@dataclass
+class EpochRow:
+    model: str
+    device: str
+    acceleration: str
+    images: int
+    seconds: float
+
+
+def time_epoch(model, device, acceleration, images=EPOCH_IMAGES, batch_size=100):
+    """Seconds for `images` images of training steps with torch_impl's Trainer (float32, Adam), the
+    data resident on the device; compilation, capture and a first epoch-start evaluation are done first."""
+    kind, (args, kwargs), _, flat = MODELS[model]
+    net = getattr(torch_nets, kind)(*args, dtype=torch.float32, device=device, **kwargs)
+    rng = np.random.default_rng(0)
+    x, t = batch(images, flat, rng)
+    x_test, t_test = batch(batch_size, flat, rng)
+    steps = max(images // batch_size, 1)
+    warm_up = min(3, steps)  # two epochs of steps hold the warm-up and one timed epoch
+    trainer = Trainer(net, x.astype(np.float32), t, x_test.astype(np.float32), t_test, epochs=2,
+                      mini_batch_size=batch_size, optimizer="Adam", optimizer_param={"lr": 0.001},
+                      evaluate_sample_num_per_epoch=batch_size, verbose=False, seed=0, device=device,
+                      acceleration=acceleration)
+    synchronize = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    for _ in range(warm_up):
+        trainer.train_step()
+    synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    synchronize()
+    return EpochRow(model, str(device), str(acceleration), steps * batch_size, time.perf_counter() - start)
 
 
 def format_table(rows):
     header = ("model", "backend", "dtype", "device", "ms/step", "images/s", "peak MiB")
-    lines = [header] + [(r.model, r.backend, r.dtype, r.device, f"{r.ms_per_step:.1f}", f"{r.images_per_second:,.0f}",
-                         "" if r.peak_mib is None else f"{r.peak_mib:.0f}") for r in rows]
+    lines = [(r.model, r.backend, r.dtype, r.device, f"{r.ms_per_step:.1f}", f"{r.images_per_second:,.0f}",
+              "" if r.peak_mib is None else f"{r.peak_mib:.0f}") for r in rows]
+    return markdown(header, lines)
+
+
+def format_epochs(epoch_rows):
+    header = ("model", "device", "acceleration", "images", "seconds per epoch", "images/s")
+    lines = [(r.model, r.device, r.acceleration, f"{r.images:,}", f"{r.seconds:.2f}", f"{r.images / r.seconds:,.0f}")
+             for r in epoch_rows]
+    return markdown(header, lines)
+
+
+def markdown(header, lines):
+    lines = [header] + lines
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["| " + " | ".join(cell.ljust(w) for cell, w in zip(line, widths)) + " |" for line in lines]
     text.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(text)
 
 
-def format_targets(rows, devices):
+def format_targets(rows, devices, epoch_rows=(), gpu_name=None):
+    """One line per target: the measured ratio or time and whether it meets the target. gpu_name
+    (default: CUDA device 0's) says whether an epoch time was taken on the H100 the target is for."""
     by_key = {row.key(): row for row in rows}
     lines = []
     for description, numerator, denominator, bound, kind in TARGETS:
@@ -153,7 +268,21 @@ def format_targets(rows, devices):
         lines.append(f"- {description}: {ratio:.2f} (target: {kind} {bound:g}) {'met' if met else 'NOT MET'}")
     if "cuda" not in devices:
         reason = "not asked for" if torch.cuda.is_available() else "no GPU on this machine"
-        lines.append(f"- torch on CUDA: not measured ({reason})")
+        lines.append(f"- torch on CUDA, and the epoch targets (SimpleConvNet under 1 s, DeepConvNet under 3 s "
+                     f"on an H100): not measured ({reason})")
+        return "\n".join(lines)
+    gpu = gpu_name or torch.cuda.get_device_name(0)
+    for model, bound in EPOCH_TARGETS.items():
+        measured = [r for r in epoch_rows if r.model == model and r.device == "cuda" and r.images == EPOCH_IMAGES]
+        if not measured:
+            lines.append(f"- {model} epoch on CUDA: not measured (not asked for)")
+            continue
+        best = min(measured, key=lambda r: r.seconds)
+        verdict = "met" if best.seconds < bound else "NOT MET"
+        if "H100" not in gpu:
+            verdict += f" (the target is for an H100; this GPU is {gpu})"
+        lines.append(f"- {model} epoch on CUDA: {best.seconds:.2f} s with acceleration {best.acceleration} "
+                     f"(target: under {bound:g} s) {verdict}")
     return "\n".join(lines)
 
 

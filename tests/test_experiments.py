@@ -198,4 +198,31 @@ def test_bench_prints_the_table_and_the_targets(capsys):
     out = capsys.readouterr().out
     assert "| MLP   | numpy (book kernels) | float64 | cpu" in out
     assert "NumPy float32 MLP step / torch CPU float32" in out
-    assert "torch on CUDA: not measured" in out  # only the CPU was asked for
+    assert "torch on CUDA, and the epoch targets" in out and "not measured" in out  # only the CPU was asked for
+
+
+def test_bench_times_accelerated_rows_and_epochs(capsys):
+    argv = ["bench", "--models", "SimpleConvNet", "--steps", "1", "--rounds", "1", "--device", "cpu",
+            "--acceleration", "bf16", "--acceleration", "cuda_graphs", "--epoch", "all", "--epoch-images", "300"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| SimpleConvNet | torch bf16           | float32 | cpu" in out
+    assert "cuda_graphs" not in out  # a CPU cannot run it, so no row asks it to
+    assert "| SimpleConvNet | cpu    | bf16         | 300    |" in out
+
+
+def test_bench_rejects_unknown_acceleration(capsys):
+    assert main(["bench", "--models", "MLP", "--acceleration", "warp"]) == 2
+    assert "unknown acceleration ['warp']" in capsys.readouterr().err
+
+
+def test_epoch_targets_are_judged_on_the_fastest_full_epoch():
+    from experiments.bench import EpochRow, format_targets
+    rows = [EpochRow("SimpleConvNet", "cuda", "none", 60_000, 1.4), EpochRow("SimpleConvNet", "cuda", "compile", 60_000, 0.8),
+            EpochRow("DeepConvNet", "cuda", "none", 60_000, 3.5)]
+    text = format_targets([], ["cpu", "cuda"], rows, gpu_name="NVIDIA H100 80GB HBM3")
+    assert "SimpleConvNet epoch on CUDA: 0.80 s with acceleration compile (target: under 1 s) met" in text
+    assert "DeepConvNet epoch on CUDA: 3.50 s with acceleration none (target: under 3 s) NOT MET" in text
+    other = format_targets([], ["cpu", "cuda"], rows[:2], gpu_name="NVIDIA A10")
+    assert "(the target is for an H100; this GPU is NVIDIA A10)" in other
+    assert "DeepConvNet epoch on CUDA: not measured" in other

@@ -168,3 +168,17 @@ def test_seeded_dropout_networks_train_reproducibly():
              for _ in range(2)]
     for key in grads[0]:
         np.testing.assert_array_equal(grads[0][key], grads[1][key])
+
+
+def test_a_training_step_keeps_no_unfolded_input_alive():
+    from numpy_impl.layers import Convolution, Pooling
+    net = DeepConvNet(**TINY_DEEP, rng=np.random.default_rng(0))
+    x, t = np.random.default_rng(1).random((3, 1, 8, 8)), np.array([0, 1, 2])
+    net.loss(x, t)
+    convolutions = [layer for layer in net.layers.values() if isinstance(layer, Convolution)]
+    poolings = [layer for layer in net.layers.values() if isinstance(layer, Pooling)]
+    assert all(layer.cols is not None for layer in convolutions)  # forward keeps them for backward
+    assert all(layer.window_elements is not None for layer in poolings)
+    net.gradient(x, t)
+    assert all(layer.cols is None for layer in convolutions)
+    assert all(layer.window_elements is None for layer in poolings)
