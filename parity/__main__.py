@@ -11,7 +11,8 @@ from tqdm import tqdm
 from torch_impl.devices import available_devices
 
 from . import registry, runner
-from .report import json_text, markdown_table, summary_line, text_table, worst_per_twin, write_atomically
+from .report import (json_text, markdown_table, not_run_line, summary_line, text_table, worst_per_twin,
+                     write_atomically)
 from .tolerances import DTYPES
 
 
@@ -65,12 +66,11 @@ def main(argv=None):
     print(f"\n{summary_line(records)} in {seconds:.1f} s on {machine}")
     skipped = runner.not_run(twins, args.dtype or DTYPES, devices)
     if skipped:
-        print(f"not run (they need a dtype or device not asked for or not here): "
-              f"{', '.join(twin.name for twin in skipped)}")
+        print(not_run_line(skipped))
     if args.json:
         write_atomically(args.json, json_text(records))
     if args.markdown:
-        write_atomically(args.markdown, markdown_table(records, machine))
+        write_atomically(args.markdown, markdown_table(records, machine, skipped))
     return 0 if all(r.passed for r in records) else 1
 
 

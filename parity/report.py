@@ -38,12 +38,22 @@ def summary_line(records):
     return f"{len(records)} checks of {twins} twins: {len(records) - failed} passed, {failed} failed"
 
 
-def markdown_table(records, machine=""):
-    """The worst check of each twin per dtype and device, as a Markdown table, with the totals."""
+def not_run_line(twins):
+    """The sentence naming the twins no job ran (they need CUDA, or a dtype not asked for); '' if none."""
+    if not twins:
+        return ""
+    return f"not run (they need a dtype or device not asked for or not here): {', '.join(t.name for t in twins)}"
+
+
+def markdown_table(records, machine="", not_run=()):
+    """The worst check of each twin per dtype and device, as a Markdown table, with the totals and
+    the twins that were not run."""
     lines = [f"{summary_line(records)}{f' ({machine})' if machine else ''}; each row is the check of that twin "
              "with the largest error relative to its tolerance.", "",
              "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _row(r)) + " |" for r in worst_per_twin(records)]
+    if not_run:
+        lines += ["", not_run_line(not_run) + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -14,15 +14,19 @@ from parity import registry, runner
 from parity.__main__ import main
 from parity.records import RECORD_KEYS, compare
 from parity.twins.layers import LayerTwin, no_relation
+from torch_helpers import CUDA_SKIP
 
-JOBS = runner.jobs(registry.all_twins())
+# every job on both devices; those on CUDA skip where there is none
+JOBS = [pytest.param(twin, dtype, device, id=f"{twin.name}-{dtype}-{device}",
+                     marks=[pytest.mark.cuda, CUDA_SKIP] if device == "cuda" else [])
+        for twin, dtype, device in runner.jobs(registry.all_twins(), devices=["cpu", "cuda"])]
 
 
 def describe_failures(records):
     return "\n".join(f"{r.check}: max rel err {r.max_rel_err:.2e} > tol {r.tol:.0e}" for r in records if not r.passed)
 
 
-@pytest.mark.parametrize("twin, dtype, device", JOBS, ids=[f"{t.name}-{dt}-{dev}" for t, dt, dev in JOBS])
+@pytest.mark.parametrize("twin, dtype, device", JOBS)
 def test_twin(twin, dtype, device):
     records = runner.run_job(twin, dtype, device)
     assert records, "a twin must produce records"
@@ -70,6 +74,28 @@ def test_a_swapped_axis_is_caught():
     assert {"forward", "grad:x", "grad:W"} <= set(failing_checks(swapped))
 
 
+def test_windows_in_the_wrong_row_order_are_caught():
+    from numpy_impl.util import unfold
+    twin = twin_named("unfold[3x3,stride=1,pad=0,in=7x7]")  # x (2, 3, 7, 7): rows (c, fy, fx), 25 columns
+    channels_last = replace(twin, numpy=lambda p: lambda x: unfold(x, 3, 3).reshape(2, 3, 9, 25).transpose(
+        0, 2, 1, 3).reshape(2, 27, 25))
+    assert not failing_checks(twin, "float32")
+    assert set(failing_checks(channels_last, "float32")) == {"forward"}
+
+
+def test_bf16_tolerances_still_catch_a_wrong_gradient(monkeypatch):
+    backward = numpy_impl.layers.Affine.backward
+
+    def wrong_by_half(self, dout):
+        dx = backward(self, dout)
+        self.dW = self.dW * 1.5
+        return dx
+    twin = twin_named("MultiLayerNet[bf16]")
+    assert not failing_checks(twin, "float32")
+    monkeypatch.setattr(numpy_impl.layers.Affine, "backward", wrong_by_half)
+    assert {"grad:W1", "grad:W2", "grad:W3"} <= set(failing_checks(twin, "float32"))
+
+
 def test_the_book_configuration_is_checked_by_its_relation(monkeypatch):
     for name in ("Dropout[train,book]", "Dropout[eval,book]", "SoftmaxWithLoss[integer labels,book]",
                  "BatchNormalization[per-channel,train,book]"):
@@ -108,7 +134,11 @@ def test_every_twin_kind_and_both_dtypes_are_registered():
     trajectories = [t for t in registry.all_twins() if "[trajectory," in t.name]
     assert {t.spec.numpy_class.__name__ for t in trajectories} == {
         "TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet"}
-    assert {dtype for _, dtype, _ in JOBS} == {"float64", "float32"}
+    assert {job.values[1] for job in JOBS} == {"float64", "float32"}
+    for expected in ("unfold[3x3,stride=1,pad=0,in=7x7]", "fold[3x2,stride=2,pad=1,in=9x8]", "SimpleConvNet[bf16]",
+                     "SimpleConvNet[trajectory,Adam,compile]", "SimpleConvNet[trajectory,Adam,bf16]",
+                     "SimpleConvNet[trajectory,Adam,cuda_graphs]"):
+        assert expected in names
 
 
 def test_cli_json_markdown_and_exit_status(tmp_path, capsys):
