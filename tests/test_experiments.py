@@ -226,3 +226,12 @@ def test_epoch_targets_are_judged_on_the_fastest_full_epoch():
     other = format_targets([], ["cpu", "cuda"], rows[:2], gpu_name="NVIDIA A10")
     assert "(the target is for an H100; this GPU is NVIDIA A10)" in other
     assert "DeepConvNet epoch on CUDA: not measured" in other
+
+
+def test_a_torch_run_with_bf16_autocast_records_it(run):
+    metrics = run("train_convnet", "--acceleration", "bf16", backend="torch")
+    assert metrics["settings"]["acceleration"] == "bf16"
+    plain = run("train_convnet", backend="torch")
+    assert plain["settings"]["acceleration"] == "none"
+    bf16_loss, plain_loss = (np.array(m["results"]["training"]["torch"]["train_loss"]) for m in (metrics, plain))
+    assert 0 < np.max(np.abs(bf16_loss - plain_loss)) / np.max(plain_loss) < 0.1
