@@ -29,8 +29,8 @@ from numpy_impl.trainer import Trainer as NumpyTrainer  # noqa: E402
 from parity.convert import numpy_to_torch  # noqa: E402
 from parity.masks import record_masks, replay_masks  # noqa: E402
 from parity.twins.networks import match_torch_semantics  # noqa: E402
-from torch_impl.datasets import load_mnist as torch_load_mnist  # noqa: E402
 from torch_impl.acceleration import Acceleration  # noqa: E402
+from torch_impl.datasets import load_mnist as torch_load_mnist  # noqa: E402
 from torch_impl.devices import resolve_device  # noqa: E402
 from torch_impl.trainer import Trainer as TorchTrainer  # noqa: E402
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from numpy_impl import functions as F_np
 from numpy_impl import layers as L
-from numpy_impl.util import fold, unfold
+from numpy_impl.util import conv_output_size, fold, unfold
 from ..records import compare
 from ..relations import book_loss
 
@@ -203,7 +203,7 @@ def window_twins():
     torch's F.unfold and F.fold: the same layout, forward only."""
     twins = []
     for N, C, H, W, fh, fw, stride, pad in [(2, 3, 7, 7, 3, 3, 1, 0), (2, 2, 9, 8, 3, 2, 2, 1), (1, 3, 6, 6, 2, 2, 2, 0)]:
-        out_h, out_w = (H + 2 * pad - fh) // stride + 1, (W + 2 * pad - fw) // stride + 1
+        out_h, out_w = conv_output_size(H, fh, stride, pad), conv_output_size(W, fw, stride, pad)
         window = f"{fh}x{fw},stride={stride},pad={pad},in={H}x{W}"
         twins += [
             LayerTwin(f"unfold[{window}]", lambda p, a=(fh, fw, stride, pad): lambda x: unfold(x, *a),

@@ -96,7 +96,8 @@ class NetworkTwin:
     dtypes: tuple = ("float64", "float32")
 
     def kind(self, check):
-        """The tolerance kind of a check of the training-mode pass: its own, or its bf16 one."""
+        """The tolerance kind of a check: its own, or its bf16 one when the torch side's training pass ran
+        under bf16 autocast (which the eval-mode scores inherit through the batch-norm statistics)."""
         return f"bf16 {check}" if self.acceleration.bf16 else check
 
     def run(self, dtype, device, seed=0):
