@@ -47,8 +47,8 @@ def parse_args(argv):
     bench.add_argument("--models", nargs="+", choices=["MLP", "SimpleConvNet", "DeepConvNet"],
                        default=["MLP", "SimpleConvNet", "DeepConvNet"], help="which networks (default all)")
     bench.add_argument("--steps", type=int, default=None,
-                       help="timed steps per NumPy row, twice as many for torch (default: 20 MLP, 10 SimpleConvNet, "
-                            "3 DeepConvNet)")
+                       help="steps in each timed block of a NumPy row, twice as many for torch (default: 20 MLP, "
+                            "10 SimpleConvNet, 3 DeepConvNet)")
     bench.add_argument("--device", action="append", choices=["cpu", "cuda"],
                        help="torch devices (default: cpu, and cuda when present)")
     bench.add_argument("--acceleration", action="append", metavar="FLAGS",
