@@ -140,7 +140,7 @@ def bench(args):
     from torch_impl.acceleration import Acceleration
 
     from .bench import (EPOCH_TARGETS, default_accelerations, format_epochs, format_table, format_targets,
-                        machine_description, run_benchmarks, time_epoch)
+                        machine_description, run_benchmarks, runs_on, time_epoch)
 
     def progress(job):
         print(f"  {job}", file=sys.stderr)
@@ -157,8 +157,8 @@ def bench(args):
         return 2
     accelerations = default_accelerations(devices)
     if asked:
-        accelerations = {device: [Acceleration()] + [a for a in asked if a != Acceleration() and not (
-            a.cuda_graphs and device != "cuda")] for device in devices}
+        accelerations = {device: [Acceleration()] + [a for a in asked if a != Acceleration() and runs_on(a, device)]
+                         for device in devices}
     default_steps = {"MLP": 20, "SimpleConvNet": 10, "DeepConvNet": 3}
     steps = {model: args.steps or default_steps[model] for model in args.models}
     rows = run_benchmarks(args.models, steps, devices, accelerations, args.rounds, progress)

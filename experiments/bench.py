@@ -146,8 +146,12 @@ def torch_job(model, dtype, device, acceleration, steps, rng):
         F.cross_entropy(scores.to(torch_dtype), t).backward()
         optimizer.step()
     backend = "torch" if acceleration == Acceleration() else f"torch {acceleration}"
-    synchronize = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    return Job(model, backend, dtype, str(device), batch_size, steps, step, synchronize)
+    return Job(model, backend, dtype, str(device), batch_size, steps, step, synchronizer(device))
+
+
+def synchronizer(device):
+    """A function that waits for `device` to finish its queued work (nothing to wait for on a CPU)."""
+    return torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
 
 
 def jobs_for(model, steps, devices, accelerations, rng):
@@ -194,6 +198,15 @@ def run_benchmarks(models, steps, devices, accelerations=None, rounds=5, progres
     return rows
 
 
+def runs_on(acceleration, device):
+    """Whether a float32 torch row with these speed-ups can run on device (Acceleration.check)."""
+    try:
+        acceleration.check(device, torch.float32)
+    except ValueError:
+        return False
+    return True
+
+
 def default_accelerations(devices):
     return {device: [Acceleration.parse(name) for name in (CUDA_ACCELERATIONS if device == "cuda" else ["none"])]
             for device in devices}
@@ -222,7 +235,7 @@ def time_epoch(model, device, acceleration, images=EPOCH_IMAGES, batch_size=100)
                       mini_batch_size=batch_size, optimizer="Adam", optimizer_param={"lr": 0.001},
                       evaluate_sample_num_per_epoch=batch_size, verbose=False, seed=0, device=device,
                       acceleration=acceleration)
-    synchronize = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    synchronize = synchronizer(device)
     for _ in range(warm_up):
         trainer.train_step()
     synchronize()

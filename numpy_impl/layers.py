@@ -448,11 +448,12 @@ class Pooling:
         else:
             # the gradient goes to the first position, in window order, that holds the maximum
             taken = np.zeros(dout.shape, dtype=bool)
+            windows_apart = self.stride >= max(self.pool_h, self.pool_w)  # one write per element of dx
             for elements, dx_view in zip(self.window_elements, dx_views):
                 first = elements == self.out
                 first &= ~taken
                 taken |= first
-                if self.stride >= max(self.pool_h, self.pool_w):  # windows apart: one write per element
+                if windows_apart:
                     np.multiply(dout, first, out=dx_view)
                 else:
                     dx_view += dout * first

@@ -49,20 +49,34 @@ def test_col2im_is_the_adjoint_of_im2col(window, seed):
     assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs))
 
 
+def assert_same_windows(window, seed, unfold_pair, reference_pair):
+    """unfold_pair (unfold, fold) gives the arrays reference_pair gives, on random x and columns:
+    the unfolded windows exactly, the folded images up to the order of their sums."""
+    shape, fh, fw, stride, pad = window
+    (unfold_, fold_), (reference_unfold, reference_fold) = unfold_pair, reference_pair
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape)
+    cols = unfold_(x, fh, fw, stride, pad)
+    np.testing.assert_array_equal(cols, reference_unfold(x, fh, fw, stride, pad))
+    c = rng.standard_normal(cols.shape)
+    np.testing.assert_allclose(fold_(c, shape, fh, fw, stride, pad), reference_fold(c, shape, fh, fw, stride, pad),
+                               rtol=0, atol=1e-12)
+
+
+def torch_unfold(x, fh, fw, stride, pad):
+    import torch
+    return torch.nn.functional.unfold(torch.from_numpy(x), (fh, fw), padding=pad, stride=stride).numpy()
+
+
+def torch_fold(cols, shape, fh, fw, stride, pad):
+    import torch
+    return torch.nn.functional.fold(torch.from_numpy(cols), shape[2:], (fh, fw), padding=pad, stride=stride).numpy()
+
+
 @settings(max_examples=60, deadline=None)
 @given(windows(), st.integers(0, 2 ** 32 - 1))
 def test_unfold_and_fold_equal_torchs(window, seed):
-    import torch
-    import torch.nn.functional as F
-    shape, fh, fw, stride, pad = window
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
-    cols = unfold(x, fh, fw, stride, pad)
-    expected = F.unfold(torch.from_numpy(x), (fh, fw), padding=pad, stride=stride).numpy()
-    np.testing.assert_array_equal(cols, expected)
-    c = rng.standard_normal(cols.shape)
-    expected = F.fold(torch.from_numpy(c), shape[2:], (fh, fw), padding=pad, stride=stride).numpy()
-    np.testing.assert_allclose(fold(c, shape, fh, fw, stride, pad), expected, rtol=0, atol=1e-12)
+    assert_same_windows(window, seed, (unfold, fold), (torch_unfold, torch_fold))
 
 
 def test_fold_names_the_expected_shape():
@@ -105,14 +119,7 @@ def test_smooth_curve_keeps_length_and_constants(values):
 @settings(max_examples=60, deadline=None)
 @given(windows(), st.integers(0, 2 ** 32 - 1))
 def test_fast_im2col_and_col2im_equal_the_books(window, seed):
-    shape, fh, fw, stride, pad = window
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(shape)
-    col = im2col(x, fh, fw, stride, pad)
-    np.testing.assert_array_equal(col, im2col_book(x, fh, fw, stride, pad))
-    c = rng.standard_normal(col.shape)
-    np.testing.assert_allclose(col2im(c, shape, fh, fw, stride, pad), col2im_book(c, shape, fh, fw, stride, pad),
-                               rtol=0, atol=1e-12)
+    assert_same_windows(window, seed, (im2col, col2im), (im2col_book, col2im_book))
 
 
 @settings(max_examples=40, deadline=None)

@@ -35,7 +35,6 @@ class Trainer:
         self.network = network.to(self.device)
         self.dtype = dtype = next(network.parameters()).dtype
         self.acceleration = Acceleration.parse(acceleration)
-        self.acceleration.check(self.device, dtype)
         self.x_train, self.x_test = (torch.as_tensor(x, device=self.device, dtype=dtype) for x in (x_train, x_test))
         self.t_train, self.t_test = (torch.as_tensor(t, device=self.device) for t in (t_train, t_test))
         for name in ("t_train", "t_test"):
