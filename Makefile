@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DATA_PACKAGE := dataset-fashion-mnist
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo setup data clean
+.PHONY: test demo setup data gpu-data clean
 
 setup: $(STAMP) data
 
@@ -28,6 +28,12 @@ data:
 		echo "  in a folder and export DLFS_DATA_DIR=/that/folder"; \
 		echo "Tests that need the real images will be skipped; the demo needs them."; \
 	fi
+
+# the Fashion-MNIST files, copied into .gpu-data/ (git-ignored) for tools/gpu_check.sh on a lent GPU machine
+gpu-data: setup
+	mkdir -p .gpu-data/fashion-mnist
+	$(PY) -c "import shutil; from numpy_impl.datasets import find_dataset_files; \
+	[shutil.copy(path, '.gpu-data/fashion-mnist/') for path in find_dataset_files('fashion-mnist').values()]"
 
 test: setup
 	$(PY) -m pytest

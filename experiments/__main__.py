@@ -62,6 +62,9 @@ def parse_args(argv):
                             "auto on CUDA only (default), all on every device, or none")
     bench.add_argument("--epoch-images", type=int, default=60_000,
                        help="images in the timed epoch (default 60000, Fashion-MNIST's training set)")
+    bench.add_argument("--epoch-loss", choices=["after-update", "same-forward", "both"], default="both",
+                       help="which training loss the timed epoch records: the book's, from a second forward after "
+                            "the update, the training forward's own, or both as separate rows (default both)")
     args = parser.parse_args(argv)
     if getattr(args, "epochs", None) is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1")
@@ -139,7 +142,7 @@ def bench(args):
 
     from torch_impl.acceleration import Acceleration
 
-    from .bench import (EPOCH_TARGETS, default_accelerations, format_epochs, format_table, format_targets,
+    from .bench import (EPOCH_LOSSES, EPOCH_TARGETS, default_accelerations, format_epochs, format_table, format_targets,
                         machine_description, run_benchmarks, runs_on, time_epoch)
 
     def progress(job):
@@ -163,12 +166,14 @@ def bench(args):
     steps = {model: args.steps or default_steps[model] for model in args.models}
     rows = run_benchmarks(args.models, steps, devices, accelerations, args.rounds, progress)
     epoch_devices = {"auto": [d for d in devices if d == "cuda"], "all": devices, "none": []}[args.epoch]
+    losses = list(EPOCH_LOSSES) if args.epoch_loss == "both" else [args.epoch_loss.replace("-", " ")]
     epoch_rows = []
     for model in [m for m in args.models if m in EPOCH_TARGETS]:
         for device in epoch_devices:
             for acceleration in accelerations[device]:
-                progress(f"epoch of {model} on {device} with acceleration {acceleration}")
-                epoch_rows.append(time_epoch(model, device, acceleration, args.epoch_images))
+                for loss in losses:
+                    progress(f"epoch of {model} on {device} with acceleration {acceleration}, loss {loss}")
+                    epoch_rows.append(time_epoch(model, device, acceleration, args.epoch_images, loss=loss))
     print(format_table(rows))
     if epoch_rows:
         print("\n" + format_epochs(epoch_rows))

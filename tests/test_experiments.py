@@ -208,7 +208,8 @@ def test_bench_times_accelerated_rows_and_epochs(capsys):
     out = capsys.readouterr().out
     assert "| SimpleConvNet | torch bf16           | float32 | cpu" in out
     assert "cuda_graphs" not in out  # a CPU cannot run it, so no row asks it to
-    assert "| SimpleConvNet | cpu    | bf16         | 300    |" in out
+    assert "| SimpleConvNet | cpu    | bf16         | after update  | 300    |" in out
+    assert "| SimpleConvNet | cpu    | bf16         | same forward  | 300    |" in out
 
 
 def test_bench_rejects_unknown_acceleration(capsys):
@@ -218,13 +219,17 @@ def test_bench_rejects_unknown_acceleration(capsys):
 
 def test_epoch_targets_are_judged_on_the_fastest_full_epoch():
     from experiments.bench import EpochRow, format_targets
-    rows = [EpochRow("SimpleConvNet", "cuda", "none", 60_000, 1.4), EpochRow("SimpleConvNet", "cuda", "compile", 60_000, 0.8),
+    rows = [EpochRow("SimpleConvNet", "cuda", "none", 60_000, 1.4),
+            EpochRow("SimpleConvNet", "cuda", "compile", 60_000, 0.8, "same forward"),
             EpochRow("DeepConvNet", "cuda", "none", 60_000, 3.5)]
     text = format_targets([], ["cpu", "cuda"], rows, gpu_name="NVIDIA H100 80GB HBM3")
-    assert "SimpleConvNet epoch on CUDA: 0.80 s with acceleration compile (target: under 1 s) met" in text
-    assert "DeepConvNet epoch on CUDA: 3.50 s with acceleration none (target: under 3 s) NOT MET" in text
+    assert ("SimpleConvNet epoch on CUDA: 0.80 s with acceleration compile, loss same forward "
+            "(target: under 1 s) met") in text
+    assert ("DeepConvNet epoch on CUDA: 3.50 s with acceleration none, loss after update "
+            "(target: under 3 s) NOT MET") in text
+    assert "this GPU is" not in format_targets([], ["cpu", "cuda"], rows, gpu_name="NVIDIA H200")
     other = format_targets([], ["cpu", "cuda"], rows[:2], gpu_name="NVIDIA A10")
-    assert "(the target is for an H100; this GPU is NVIDIA A10)" in other
+    assert "(the target is for an H100 or H200; this GPU is NVIDIA A10)" in other
     assert "DeepConvNet epoch on CUDA: not measured" in other
 
 

@@ -283,6 +283,7 @@ def test_book_keys_name_every_parameter_once():
 
 
 @CUDA_SKIP
+@pytest.mark.cuda
 def test_cuda_network_equals_cpu_network():
     set_seed(6)
     net = torch_nets.SimpleConvNet(dtype=torch.float64)

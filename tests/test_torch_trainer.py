@@ -38,6 +38,24 @@ def test_same_curves_and_weights_as_the_numpy_trainer(device):
         assert_close(final.params[key], numpy_net.params[key], 1e-9, key)
 
 
+def test_loss_of_the_same_forward_is_the_loss_before_each_update():
+    data = real_split()
+    numpy_net = numpy_nets.MultiLayerNet(784, [40, 20], 10, weight_decay_lambda=0.01, rng=np.random.default_rng(0))
+    net = twin(numpy_net, torch_nets.MultiLayerNet, 784, [40, 20], 10, weight_decay_lambda=0.01)
+    settings = dict(epochs=1, mini_batch_size=50, optimizer="Momentum", optimizer_param={"lr": 0.05},
+                    verbose=False, seed=3)
+    numpy_trainer = NumpyTrainer(numpy_net, *data, **settings)
+    trainer = Trainer(net, *data, device="cpu", loss_after_update=False, **settings)
+    before_update = []
+    for batch in trainer.batch_indices.numpy():
+        before_update.append(numpy_net.loss(data[0][batch], data[1][batch]))
+        numpy_trainer.train_step()
+    trainer.train()
+    assert_close(trainer.train_loss_list, before_update, 1e-5, "losses")
+    after_update = np.array(numpy_trainer.train_loss_list)
+    assert np.all(after_update < np.array(before_update))  # each step made progress on its batch, so the curves differ
+
+
 def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
     data = real_split()
     settings = dict(epochs=2, mini_batch_size=40, optimizer="Adam", optimizer_param={"lr": 0.002},

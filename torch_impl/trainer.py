@@ -25,11 +25,17 @@ class Trainer:
     `acceleration` ('compile', 'bf16', 'cuda_graphs', comma-separated, or a
     torch_impl.acceleration.Acceleration) speeds up the training steps; the
     per-epoch accuracies are computed without it.
+    `loss_after_update=True` records, as the book does, the loss of a second
+    forward pass after the optimizer step (in the network's loss mode); False
+    records the loss of the training forward itself, before the step, which
+    saves that second forward (its cost on a GPU: `python -m experiments bench`,
+    and the README's speed section). The two curves differ by one step's progress.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
-                 verbose=True, seed=None, progress=None, device="auto", acceleration=None):
+                 verbose=True, seed=None, progress=None, device="auto", acceleration=None,
+                 loss_after_update=True):
         check_training_data(x_train, t_train, x_test, t_test, mini_batch_size)
         self.device = resolve_device(device)
         self.network = network.to(self.device)
@@ -49,6 +55,7 @@ class Trainer:
         self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
         self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
         self.progress = progress
+        self.loss_after_update = loss_after_update
 
         self.train_size = len(x_train)
         self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
@@ -76,13 +83,17 @@ class Trainer:
 
         self.network.train()
         self.optimizer.zero_grad(set_to_none=True)
-        (F.cross_entropy(self.scores(x_batch), t_batch) + self.network.autograd_penalty()).backward()
+        data_loss = F.cross_entropy(self.scores(x_batch), t_batch)
+        (data_loss + self.network.autograd_penalty()).backward()
+        if not self.loss_after_update:
+            with torch.no_grad():
+                loss = data_loss.detach() + self.network.weight_decay_penalty()
         self.optimizer.step()
 
-        # the book records the loss after the update, in its network's loss mode
-        self.network.train(self.network.loss_in_train_mode)
-        with torch.no_grad():
-            loss = F.cross_entropy(self.scores(x_batch), t_batch) + self.network.weight_decay_penalty()
+        if self.loss_after_update:  # the book's: a second forward, in its network's loss mode
+            self.network.train(self.network.loss_in_train_mode)
+            with torch.no_grad():
+                loss = F.cross_entropy(self.scores(x_batch), t_batch) + self.network.weight_decay_penalty()
         self._pending_losses.append(loss)
 
         if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
