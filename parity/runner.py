@@ -1,5 +1,6 @@
 """One runner: registry in, records out. The pytest suite and `python -m parity` both use it."""
 import traceback
+from contextlib import nullcontext
 
 from torch_impl.devices import available_devices, exact_mode
 
@@ -23,10 +24,9 @@ def not_run(twins, dtypes=DTYPES, devices=None):
 
 def run_job(twin, dtype, device):
     """A twin's records for one dtype and device; an exception becomes one failing record."""
-    if device != "cpu":
-        exact_mode()
     try:
-        return twin.run(dtype, device)
+        with exact_mode() if device != "cpu" else nullcontext():
+            return twin.run(dtype, device)
     except Exception as error:  # a crash is a finding to report, next to the other results
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return [Record(twin.name, f"error: {detail}", dtype, str(device), float("inf"), float("inf"), 0.0, False)]

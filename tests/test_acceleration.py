@@ -11,6 +11,7 @@ from parity import registry, runner
 from parity.convert import numpy_to_torch
 from torch_helpers import CUDA_SKIP
 from torch_impl.acceleration import Acceleration
+from torch_impl.devices import exact_mode
 from torch_impl.trainer import Trainer
 
 
@@ -78,8 +79,7 @@ def test_parity_runs_the_cuda_only_twins_only_on_cuda():
 @pytest.mark.cuda
 @pytest.mark.parametrize("acceleration", ["cuda_graphs", "compile,cuda_graphs", "bf16,cuda_graphs"])
 def test_cuda_graphs_train_as_the_plain_step_does(acceleration):
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    plain, graphed = train(None, "cuda"), train(acceleration, "cuda")
+    with exact_mode():
+        plain, graphed = train(None, "cuda"), train(acceleration, "cuda")
     tolerance = 0.1 if "bf16" in acceleration else 1e-3
     assert_close(graphed, plain, tolerance, "loss curve")

@@ -3,11 +3,11 @@
 #
 # What it runs, each step logged to its own file under $OUT (default runs/gpu_check):
 #   env.txt         nvidia-smi, the Python, torch, CUDA, cuDNN, numpy and torchvision versions, the commit
+#   exactness.txt   tools/cuda_exactness.py: float32 scores and gradients on CUDA against float64, per setting
 #   pytest.txt      pytest -m cuda: every CUDA test of the suite, the CUDA parity jobs included
 #   parity.txt      python -m parity --device cuda --json parity.json
 #   bench.txt       python -m experiments bench --device cuda: CUDA rows, full-epoch times, targets
-#   experiment.txt  python -m experiments run train_convnet --quick --backend both --device cuda, and its
-#                   experiment_metrics.json
+#   experiment.txt  python -m experiments run train_convnet --quick --backend both --device cuda
 #   summary.txt     each step's exit status and seconds; the script exits 1 if any step failed
 # Without a usable CUDA device it says so and exits 2 before running anything.
 #
@@ -75,6 +75,7 @@ EOF
 }
 
 step env environment
+step exactness "$PYTHON" tools/cuda_exactness.py
 # The tests and the parity CLI run side by side (the machine has cores to spare); the bench then runs alone.
 step pytest "$PYTHON" -m pytest -m cuda -q -p no:cacheprovider -rs --durations=10 &
 pytest_job=$!
@@ -82,10 +83,9 @@ step parity "$PYTHON" -m parity --device cuda --summary --json "$OUT/parity.json
 wait "$pytest_job" || true
 failures=$((failures + $(grep -c '^pytest .*exit *[1-9]' "$OUT/summary.txt")))
 step bench "$PYTHON" -m experiments bench --device cuda --models SimpleConvNet DeepConvNet --rounds 3
-# its figures stay on the machine: at most 8 files come back from $OUT
+# its figures and metrics stay on the machine: at most 8 files come back from $OUT
 step experiment "$PYTHON" -m experiments run train_convnet --quick --backend both --device cuda --no-progress \
     --out "$DLFS_CACHE_DIR/train_convnet"
-cp "$DLFS_CACHE_DIR/train_convnet/metrics.json" "$OUT/experiment_metrics.json" 2>/dev/null
 
 echo "gpu_check: $failures step(s) failed; see $OUT/summary.txt and each step's log"
 [ "$failures" = 0 ]

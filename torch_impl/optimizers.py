@@ -27,8 +27,8 @@ class BookAdam(torch.optim.Adam):
     eps = 1e-7/sqrt(1-b2^t), which this class sets on every group before each step.
     """
 
-    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), book_eps=BOOK_EPS, weight_decay=0.0):
-        super().__init__(params, lr=lr, betas=betas, eps=book_eps, weight_decay=weight_decay)
+    def __init__(self, params, lr=0.001, betas=(0.9, 0.999), book_eps=BOOK_EPS, weight_decay=0.0, fused=None):
+        super().__init__(params, lr=lr, betas=betas, eps=book_eps, weight_decay=weight_decay, fused=fused)
         self.book_eps = book_eps
         self.book_step = 0
 
@@ -97,6 +97,9 @@ def make_optimizer(name, model, weight_decay_lambda=None, book_eps=True, **hpara
         return torch.optim.RMSprop(groups, lr=hp["lr"], alpha=hp["decay_rate"],
                                    **({"eps": BOOK_EPS} if book_eps else {}))
     betas = (hp["beta1"], hp["beta2"])
+    # on CUDA, torch's fused Adam updates every parameter in one kernel: the per-step host work
+    # (Python and launches) is what bounds a small network's step there
+    fused = all(p.is_cuda for p in model.parameters()) or None
     if book_eps:
-        return BookAdam(groups, lr=hp["lr"], betas=betas)
-    return torch.optim.Adam(groups, lr=hp["lr"], betas=betas)
+        return BookAdam(groups, lr=hp["lr"], betas=betas, fused=fused)
+    return torch.optim.Adam(groups, lr=hp["lr"], betas=betas, fused=fused)

@@ -230,7 +230,10 @@ SPECS["DeepConvNet[no dropout]"] = NetworkSpec(numpy_nets.DeepConvNet, torch_net
 # Batch-norm nets train with SGD-family optimizers: Adam would turn the rounding noise in the
 # gradients of the biases a batch norm cancels into full-size steps, different on each side.
 # In float32 the DeepConvNet with dropout after its last layer amplifies float32 rounding to
-# ~1e-1 within 50 steps (measured), so its float32 trajectory is checked without dropout.
+# ~1e-1 within 50 steps (measured), so its float32 trajectory is checked without dropout, and at
+# a learning rate where the trajectory is well conditioned: at lr 0.01 (and 0.001) a relative
+# perturbation of 1e-7 of the initial weights moved the final weights by 0.3 (0.1) of their scale
+# in float64, at lr 0.0003 by 3e-7, and NumPy's float32 run then stays within 2.4e-5 of its float64 run.
 TRAJECTORIES = {
     "TwoLayerNet": ("SGD", {"lr": 0.1}, 32, 256, ("float64", "float32")),
     "MultiLayerNet": ("Momentum", {"lr": 0.02}, 32, 256, ("float64", "float32")),
@@ -241,7 +244,7 @@ TRAJECTORIES = {
                                                             ("float64", "float32")),
     "SimpleConvNet": ("Adam", {"lr": 0.002}, 16, 128, ("float64", "float32")),
     "DeepConvNet": ("SGD", {"lr": 0.01}, 8, 64, ("float64",)),
-    "DeepConvNet[no dropout]": ("SGD", {"lr": 0.01}, 8, 64, ("float64", "float32")),
+    "DeepConvNet[no dropout]": ("SGD", {"lr": 0.0003}, 8, 64, ("float64", "float32")),
 }
 
 
