@@ -56,6 +56,25 @@ def test_loss_of_the_same_forward_is_the_loss_before_each_update():
     assert np.all(after_update < np.array(before_update))  # each step made progress on its batch, so the curves differ
 
 
+@pytest.mark.parametrize("make_network, loss_mode", [
+    (lambda: torch_nets.SimpleConvNet(hidden_size=10), "train"),  # no dropout or batch norm: either mode is the same
+    (lambda: torch_nets.MultiLayerNetExtend(784, [30], 10, use_dropout=True), "eval"),  # the book's evaluation mode
+    (lambda: torch_nets.DeepConvNet(), "train"),  # the book takes DeepConvNet's loss in training mode
+])
+def test_the_loss_after_the_update_runs_in_the_mode_that_gives_the_book_loss(make_network, loss_mode):
+    network = make_network()
+    x_train, t_train, x_test, t_test = real_split()
+    if len(network.input_shape) == 3:
+        x_train, x_test = (x.reshape(len(x), 1, 28, 28) for x in (x_train, x_test))
+    modes = []
+    network.register_forward_hook(lambda module, args, out: modes.append((torch.is_grad_enabled(), module.training)))
+    trainer = Trainer(network, x_train, t_train, x_test, t_test, epochs=1, mini_batch_size=100, verbose=False,
+                      device="cpu", evaluate_sample_num_per_epoch=10)
+    trainer.train_step()
+    no_grad_forwards = [training for grad_enabled, training in modes if not grad_enabled]
+    assert no_grad_forwards[0] == (loss_mode == "train")  # the loss's forward; the epoch's accuracies follow
+
+
 def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
     data = real_split()
     settings = dict(epochs=2, mini_batch_size=40, optimizer="Adam", optimizer_param={"lr": 0.002},

@@ -91,7 +91,9 @@ class Trainer:
         self.optimizer.step()
 
         if self.loss_after_update:  # the book's: a second forward, in its network's loss mode
-            self.network.train(self.network.loss_in_train_mode)
+            # a network without dropout or batch norm gives the same scores in either mode, and the
+            # training mode's forward is the one cuda_graphs captured and compile traced already
+            self.network.train(self.network.loss_in_train_mode or self.network.same_in_both_modes)
             with torch.no_grad():
                 loss = F.cross_entropy(self.scores(x_batch), t_batch) + self.network.weight_decay_penalty()
         self._pending_losses.append(loss)

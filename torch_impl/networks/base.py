@@ -108,6 +108,11 @@ class BookNet(nn.Module):
         return torch.zeros((), dtype=self.decayed_weights()[0].dtype, device=self.decayed_weights()[0].device)
 
     @property
+    def same_in_both_modes(self):
+        """True when no layer (dropout, batch norm) computes differently in training and evaluation mode."""
+        return not any(isinstance(module, (nn.Dropout, *BATCHNORM_LAYERS)) for module in self.modules())
+
+    @property
     def output_size(self):
         return [m for m in self.layers if isinstance(m, nn.Linear)][-1].out_features
 
