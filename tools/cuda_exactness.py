@@ -1,15 +1,14 @@
 """Where float32 on CUDA leaves the exact answer: each network's scores and gradients against float64.
 
-For SimpleConvNet and DeepConvNet (the book's sizes, DeepConvNet without dropout, a batch of 32 random images and labels), the
-float32 forward and backward run on CUDA under several settings of TF32, deterministic algorithms and
-cuDNN; each row gives the largest error of the scores and of any parameter's gradient, relative to
+For SimpleConvNet and DeepConvNet (the book's sizes, DeepConvNet without dropout; a batch of 32
+random images and labels), the float32 forward and backward run on CUDA under several settings of
+TF32, deterministic algorithms and cuDNN; each row gives the largest error of the scores and of any parameter's gradient, relative to
 the largest element of the float64 result (computed on the CPU), and the parameter where it is worst.
 torch_impl.devices.exact_mode is the setting the parity harness runs CUDA checks in.
 
     python tools/cuda_exactness.py          (needs a CUDA device; exits 2 without one)
 """
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -17,33 +16,15 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch_impl.networks as torch_nets  # noqa: E402
-from torch_impl.devices import exact_mode  # noqa: E402
+from torch_impl.devices import cuda_settings, exact_mode  # noqa: E402
 
 BATCH = 32
 NETWORKS = {"SimpleConvNet": {}, "DeepConvNet": {"dropout_ratio": 0.0}}  # no dropout: the CPU and CUDA masks differ
-
-
-@contextmanager
-def cuda_settings(tf32, deterministic, cudnn):
-    backends = torch.backends
-    saved = (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.enabled,
-             torch.are_deterministic_algorithms_enabled())
-    backends.cuda.matmul.allow_tf32 = backends.cudnn.allow_tf32 = tf32
-    backends.cudnn.enabled = cudnn
-    torch.use_deterministic_algorithms(deterministic, warn_only=True)
-    try:
-        yield
-    finally:
-        (backends.cuda.matmul.allow_tf32, backends.cudnn.allow_tf32, backends.cudnn.enabled) = saved[:3]
-        torch.use_deterministic_algorithms(saved[3], warn_only=True)
-
-
 SETTINGS = {
     "TF32 on, cuDNN": lambda: cuda_settings(tf32=True, deterministic=False, cudnn=True),
     "TF32 off, cuDNN": lambda: cuda_settings(tf32=False, deterministic=False, cudnn=True),
     "TF32 off, deterministic, cuDNN": lambda: cuda_settings(tf32=False, deterministic=True, cudnn=True),
-    "TF32 off, deterministic, no cuDNN": lambda: cuda_settings(tf32=False, deterministic=True, cudnn=False),
-    "exact_mode()": exact_mode,
+    "exact_mode(): TF32 off, deterministic, no cuDNN": exact_mode,
 }
 
 
