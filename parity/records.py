@@ -1,4 +1,4 @@
-"""Records, the harness's only output, and the one helper that makes them."""
+"""Records, the harness's only output, and the one comparison that makes them (also the test suite's)."""
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -6,12 +6,17 @@ import torch
 
 from .tolerances import tolerance
 
-RECORD_KEYS = ("twin", "check", "dtype", "device", "max_abs_err", "max_rel_err", "tol", "passed")
+RECORD_KEYS = ("twin", "check", "dtype", "device", "max_abs_err", "max_rel_err", "tol", "passed",
+               "worst_index", "out_of_tolerance", "size")
 
 
 @dataclass
 class Record:
-    """One comparison: what was compared, in which dtype and on which device, how far apart, and the verdict."""
+    """One comparison: what was compared, in which dtype and on which device, how far apart, and the verdict.
+
+    worst_index: the index of the element with the largest error (() for a scalar);
+    out_of_tolerance: how many of the `size` elements are further apart than tol * scale.
+    """
     twin: str
     check: str
     dtype: str
@@ -20,9 +25,20 @@ class Record:
     max_rel_err: float
     tol: float
     passed: bool
+    worst_index: tuple = ()
+    out_of_tolerance: int = 0
+    size: int = 0
 
     def as_dict(self):
         return asdict(self)
+
+    def describe(self):
+        """One line saying how the check failed (or passed)."""
+        where = f" at index {list(self.worst_index)}" if self.worst_index else ""
+        verdict = ">" if not self.passed else "<="
+        return (f"{self.check}: max rel err {self.max_rel_err:.3e} {verdict} tol {self.tol:.0e}{where} "
+                f"({self.out_of_tolerance} of {self.size} elements out of tolerance; max abs err "
+                f"{self.max_abs_err:.3e})")
 
 
 def as_float64(value):
@@ -35,16 +51,55 @@ def compare(twin, check, kind, numpy_value, torch_value, dtype, device, scale=No
     """Compare the NumPy side's value with the torch side's (after any DESIGN.md relation).
 
     max_rel_err = max|numpy - torch| / scale, where scale is max|torch| unless
-    given (a network passes the scale of all its gradients, so that the
-    gradient of a bias that a batch norm cancels, pure rounding noise, is not
-    divided by its own ~1e-17 size). Mismatched shapes or non-finite values fail.
+    given (a network passes the scale of all its parameters or gradients, so that
+    a bias that a batch norm cancels, pure rounding noise, is not divided by its
+    own ~1e-17 size). Mismatched shapes or non-finite values fail.
     """
     actual, expected = as_float64(numpy_value), as_float64(torch_value)
     tol = tolerance(dtype, kind)
     if actual.shape != expected.shape or not (np.isfinite(actual).all() and np.isfinite(expected).all()):
-        return Record(twin, check, dtype, str(device), float("inf"), float("inf"), tol, False)
-    max_abs = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
+        return Record(twin, check, dtype, str(device), float("inf"), float("inf"), tol, False, (), expected.size,
+                      expected.size)
+    if not actual.size:
+        return Record(twin, check, dtype, str(device), 0.0, 0.0, tol, True)
+    error = np.abs(actual - expected)
+    worst = np.unravel_index(int(np.argmax(error)), error.shape)
+    max_abs = float(error[worst])
     if scale is None:
-        scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+        scale = float(np.max(np.abs(expected)))
     max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else float("inf"))
-    return Record(twin, check, dtype, str(device), max_abs, max_rel, tol, bool(max_rel <= tol))
+    out = int(np.count_nonzero(error > tol * scale)) if scale else int(np.count_nonzero(error))
+    return Record(twin, check, dtype, str(device), max_abs, max_rel, tol, bool(max_rel <= tol),
+                  tuple(int(i) for i in worst), out, int(error.size))
+
+
+def cancelled_by_batchnorm(keys):
+    """The biases b{i} that feed a batch norm (gamma{i} exists): the normalisation subtracts them
+    out, so their true gradient is zero and what either side computes is rounding noise (~1e-17).
+    Such a value is measured against the largest of its kind in the network, not its own size."""
+    return {f"b{key[len('gamma'):]}" for key in keys if key.startswith("gamma")}
+
+
+def scales(values):
+    """The scale each array is compared at: its own largest magnitude, or the network's largest
+    for the biases a batch norm cancels."""
+    largest = max(float(np.max(np.abs(np.asarray(v, dtype=np.float64)))) for v in values.values())
+    cancelled = cancelled_by_batchnorm(values)
+    return {key: largest if key in cancelled else None for key in values}
+
+
+def assert_close(actual, expected, kind, name="", dtype="float64", scale=None):
+    """The test suite's comparison: `compare` at the tolerance of `kind` (parity.tolerances), raising
+    AssertionError with the worst element's index and the count out of tolerance when it fails."""
+    record = compare("test", name or kind, kind, actual, expected, dtype, "cpu", scale)
+    if not record.passed:
+        shapes = "" if np.shape(actual) == np.shape(expected) else f" (shapes {np.shape(actual)} and {np.shape(expected)})"
+        raise AssertionError(record.describe() + shapes)
+
+
+def assert_all_close(actual, expected, kind, name="", dtype="float64"):
+    """assert_close for each array of a network's dict (params or gradients), keys alike, each at its
+    `scales` scale: a bias that a batch norm cancels is measured against the network's largest value."""
+    assert set(actual) == set(expected), f"{name}: keys {sorted(actual)} and {sorted(expected)} differ"
+    for key, scale in scales(expected).items():
+        assert_close(actual[key], expected[key], kind, f"{name} {key}".strip(), dtype, scale)

@@ -4,15 +4,14 @@ import hashlib
 import numpy as np
 import pytest
 
-from helpers import GOLDEN_DIR, SHARED_GOLDEN_DIR, assert_close, golden_images, load_golden
+from parity.records import assert_all_close, assert_close
+from helpers import GOLDEN_DIR, SHARED_GOLDEN_DIR, golden_images, load_golden
 from numpy_impl.layers import Convolution, Pooling
 from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet
 from numpy_impl.optimizers import SGD, Adam, make_optimizer
 from numpy_impl.book_kernels import BookConvolution, BookPooling
 from numpy_impl.util import col2im, col2im_book, im2col, im2col_book
 
-RTOL = 1e-10
-TRAJECTORY_RTOL = 1e-8
 OPTIMIZER_NAMES = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 CONV = load_golden("conv_pool")
 
@@ -44,9 +43,9 @@ def test_optimizer_trajectory_on_mlp(name):
         grads = net.gradient(x[batch], t[batch])
         losses.append(net.loss(x[batch], t[batch]))
         optimizer.update(net.params, grads)
-    assert_close(losses, g[f"{name}/loss"], TRAJECTORY_RTOL, f"{name} losses")
+    assert_close(losses, g[f"{name}/loss"], "golden trajectory", f"{name} losses")
     for key in net.params:
-        assert_close(net.params[key], g[f"{name}/final/{key}"], TRAJECTORY_RTOL, f"{name} final {key}")
+        assert_close(net.params[key], g[f"{name}/final/{key}"], "golden trajectory", f"{name} final {key}")
     if name == "Adam":
         assert optimizer.iter == g["Adam/hp/iter"]
 
@@ -62,14 +61,15 @@ def test_batchnorm_mlp_training_running_stats_and_eval():
         grads = net.gradient(x[batch], t[batch])
         losses.append(net.last_layer.loss)
         optimizer.update(net.params, grads)
-    assert_close(losses, g["loss"], TRAJECTORY_RTOL, "losses")
-    for key in net.params:
-        assert_close(net.params[key], g[f"final/{key}"], TRAJECTORY_RTOL, key)
+    assert_close(losses, g["loss"], "golden trajectory", "losses")
+    # b1, b2 feed a batch norm, which cancels them: they are rounding noise (~1e-18), measured
+    # against the network's largest parameter
+    assert_all_close(net.params, {key: g[f"final/{key}"] for key in net.params}, "golden trajectory", "final")
     buffers = net.buffers()
     assert sorted(buffers) == ["running_mean1", "running_mean2", "running_var1", "running_var2"]
     for key, value in buffers.items():
-        assert_close(value, g[key], TRAJECTORY_RTOL, key)
-    assert_close(net.predict(x[:64], train_flg=False), g["eval_scores"], TRAJECTORY_RTOL, "eval scores")
+        assert_close(value, g[key], "golden trajectory", key)
+    assert_close(net.predict(x[:64], train_flg=False), g["eval_scores"], "golden trajectory", "eval scores")
 
 
 def simple_convnet_from(g):
@@ -86,9 +86,9 @@ def test_simple_convnet_loss_and_gradient():
     net = simple_convnet_from(g)
     batch = g["batches"][0]
     grads = net.gradient(x[batch], t[batch])
-    assert_close(net.loss(x[batch], t[batch]), g["loss0"], RTOL, "loss0")
+    assert_close(net.loss(x[batch], t[batch]), g["loss0"], "golden", "loss0")
     for key in net.params:
-        assert_close(grads[key], g[f"grad0/{key}"], RTOL, f"grad {key}")
+        assert_close(grads[key], g[f"grad0/{key}"], "golden", f"grad {key}")
 
 
 def test_simple_convnet_adam_trajectory():
@@ -101,16 +101,16 @@ def test_simple_convnet_adam_trajectory():
         grads = net.gradient(x[batch], t[batch])
         losses.append(net.loss(x[batch], t[batch]))
         optimizer.update(net.params, grads)
-    assert_close(losses, g["adam_loss"], TRAJECTORY_RTOL, "adam losses")
+    assert_close(losses, g["adam_loss"], "golden trajectory", "adam losses")
     for key in net.params:
-        assert_close(net.params[key], g[f"final/{key}"], TRAJECTORY_RTOL, f"final {key}")
+        assert_close(net.params[key], g[f"final/{key}"], "golden trajectory", f"final {key}")
 
 
 def test_deep_convnet_pretrained_eval_scores():
     g = load_golden("deep_convnet_pretrained")
     net = DeepConvNet()
     copy_in(net, g, "params/")
-    assert_close(net.predict(golden_images(g, flatten=False), train_flg=False), g["eval_scores"], RTOL, "scores")
+    assert_close(net.predict(golden_images(g, flatten=False), train_flg=False), g["eval_scores"], "golden", "scores")
     assert net.accuracy(golden_images(g, flatten=False), np.argmax(g["eval_scores"], axis=1)) == 1.0
 
 
@@ -120,7 +120,7 @@ def test_deep_convnet_pretrained_gradient():
     copy_in(net, g, "params/")
     grads = net.gradient(golden_images(g, flatten=False)[:8], g["grad_t"])
     for key in net.params:
-        assert_close(grads[key], g[f"grad/{key}"], RTOL, f"grad {key}")
+        assert_close(grads[key], g[f"grad/{key}"], "golden", f"grad {key}")
 
 
 @pytest.mark.parametrize("case", range(len(CONV["cases"])))
@@ -128,14 +128,14 @@ def test_im2col_col2im_and_convolution(case):
     N, C, H, W, fh, fw, stride, pad = (int(v) for v in CONV["cases"][case])
     g = {key.split("/", 1)[1]: value for key, value in CONV.items() if key.startswith(f"{case}/")}
     for unfold, fold in ((im2col, col2im), (im2col_book, col2im_book)):
-        assert_close(unfold(g["x"], fh, fw, stride, pad), g["col"], RTOL, unfold.__name__)
-        assert_close(fold(g["dcol"], (N, C, H, W), fh, fw, stride, pad), g["col2im"], RTOL, fold.__name__)
+        assert_close(unfold(g["x"], fh, fw, stride, pad), g["col"], "golden", unfold.__name__)
+        assert_close(fold(g["dcol"], (N, C, H, W), fh, fw, stride, pad), g["col2im"], "golden", fold.__name__)
     for layer_class in (Convolution, BookConvolution):
         conv = layer_class(g["W"], g["b"], stride, pad)
-        assert_close(conv.forward(g["x"]), g["conv_y"], RTOL, "conv forward")
-        assert_close(conv.backward(g["conv_dy"]), g["conv_dx"], RTOL, "conv dx")
-        assert_close(conv.dW, g["conv_dW"], RTOL, "conv dW")
-        assert_close(conv.db, g["conv_db"], RTOL, "conv db")
+        assert_close(conv.forward(g["x"]), g["conv_y"], "golden", "conv forward")
+        assert_close(conv.backward(g["conv_dy"]), g["conv_dx"], "golden", "conv dx")
+        assert_close(conv.dW, g["conv_dW"], "golden", "conv dW")
+        assert_close(conv.db, g["conv_db"], "golden", "conv db")
 
 
 @pytest.mark.parametrize("case", range(len(CONV["pool_cases"])))
@@ -145,5 +145,5 @@ def test_max_pooling(case):
     assert x.shape == (N, C, H, W)
     for layer_class in (Pooling, BookPooling):
         pool = layer_class(pool_h, pool_w, stride)
-        assert_close(pool.forward(x), CONV[f"p{case}/y"], RTOL, "pool forward")
-        assert_close(pool.backward(CONV[f"p{case}/dy"]), CONV[f"p{case}/dx"], RTOL, "pool backward")
+        assert_close(pool.forward(x), CONV[f"p{case}/y"], "golden", "pool forward")
+        assert_close(pool.backward(CONV[f"p{case}/dy"]), CONV[f"p{case}/dx"], "golden", "pool backward")

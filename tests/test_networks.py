@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from helpers import assert_close, golden_images, load_golden
+from helpers import golden_images, load_golden
+from parity.records import assert_all_close
 from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
 from numpy_impl.optimizers import Adam
 
 # The loss's 1e-7 inside the log is not in the backprop gradient (nor in PyTorch's): it
 # shifts the numerical gradient by about 1e-7 / y_label relative, up to ~2e-6 here.
-NETWORK_GRAD_RTOL = 1e-5
 TINY_DEEP = dict(input_dim=(1, 8, 8), hidden_size=6, output_size=3,
                  **{f"conv_param_{i}": {"filter_num": 2, "filter_size": 3, "pad": 1, "stride": 1}
                     for i in range(1, 7)})
@@ -38,8 +38,7 @@ def test_backprop_matches_numerical_gradient(name):
     grads = net.gradient(x, t)
     numerical = net.numerical_gradient(x, t)
     assert set(grads) == set(net.params) == set(numerical)
-    for key in net.params:
-        assert_close(grads[key], numerical[key], NETWORK_GRAD_RTOL, f"{name} {key}")
+    assert_all_close(grads, numerical, "network numerical gradient", name)
 
 
 def test_dropout_network_gradient_with_fixed_masks():
@@ -50,9 +49,7 @@ def test_dropout_network_gradient_with_fixed_masks():
              for name, layer_size in (("Dropout1", 6), ("Dropout2", 5))}
     for name, mask in masks.items():
         net.layers[name].draw_mask = lambda shape, mask=mask: mask
-    grads, numerical = net.gradient(x, t), net.numerical_gradient(x, t)
-    for key in net.params:
-        assert_close(grads[key], numerical[key], NETWORK_GRAD_RTOL, key)
+    assert_all_close(net.gradient(x, t), net.numerical_gradient(x, t), "network numerical gradient")
 
 
 @pytest.mark.parametrize("name", list(small_networks()))
@@ -154,9 +151,7 @@ def test_l1_weight_decay_gradient():
     for key in ("W1", "W2"):  # keep |W|'s kink at 0 out of the finite-difference step
         net.params[key][np.abs(net.params[key]) < 1e-3] = 0.01
     x, t = rng.random((4, 12)), np.array([0, 1, 2, 1])
-    grads, numerical = net.gradient(x, t), net.numerical_gradient(x, t)
-    for key in net.params:
-        assert_close(grads[key], numerical[key], NETWORK_GRAD_RTOL, key)
+    assert_all_close(net.gradient(x, t), net.numerical_gradient(x, t), "network numerical gradient")
     assert net.weight_decay() == pytest.approx(0.2 * sum(np.abs(net.params[k]).sum() for k in ("W1", "W2")))
     with pytest.raises(ValueError, match="weight_decay_type"):
         MultiLayerNet(4, [3], 2, weight_decay_type="l3")

@@ -12,7 +12,7 @@ import numpy_impl.optimizers
 import parity.twins.optimizers
 from parity import registry, runner
 from parity.__main__ import main
-from parity.records import RECORD_KEYS, compare
+from parity.records import RECORD_KEYS, assert_all_close, assert_close, compare
 from parity.twins.layers import LayerTwin, no_relation
 from torch_helpers import CUDA_SKIP
 
@@ -23,7 +23,7 @@ JOBS = [pytest.param(twin, dtype, device, id=f"{twin.name}-{dtype}-{device}",
 
 
 def describe_failures(records):
-    return "\n".join(f"{r.check}: max rel err {r.max_rel_err:.2e} > tol {r.tol:.0e}" for r in records if not r.passed)
+    return "\n".join(r.describe() for r in records if not r.passed)
 
 
 @pytest.mark.parametrize("twin, dtype, device", JOBS)
@@ -166,3 +166,27 @@ def test_cli_list_and_bad_pattern(capsys):
     assert main(["--list", "--twin", "Pooling*"]) == 0
     assert all(line.startswith("Pooling[") for line in capsys.readouterr().out.split())
     assert main(["--twin", "NoSuchLayer"]) == 2
+
+
+def test_the_comparison_reports_the_worst_element_and_how_many_are_out():
+    expected = np.zeros((3, 4))
+    expected[0, 0] = 1.0
+    actual = expected.copy()
+    actual[2, 1] += 1e-3
+    actual[1, 3] += 2e-5
+    record = compare("t", "c", "forward", actual, expected, "float32", "cpu")
+    assert (record.worst_index, record.out_of_tolerance, record.size) == ((2, 1), 2, 12)
+    assert record.max_rel_err == pytest.approx(1e-3)
+    with pytest.raises(AssertionError, match=r"at index \[2, 1\] \(2 of 12 elements out of tolerance"):
+        assert_close(actual, expected, "forward", dtype="float32")
+    assert_close(actual, expected, "bf16 forward", dtype="float32")
+
+
+def test_a_bias_that_a_batch_norm_cancels_is_measured_against_the_network():
+    expected = {"W1": np.ones((2, 2)), "b1": np.full(2, 1e-18), "gamma1": np.ones(2), "beta1": np.zeros(2)}
+    noise = dict(expected, b1=np.full(2, -1e-18))
+    assert_all_close(noise, expected, "golden trajectory")
+    with pytest.raises(AssertionError, match="b1: max rel err 2.000e"):
+        assert_close(noise["b1"], expected["b1"], "golden trajectory", "b1")
+    with pytest.raises(AssertionError, match="W1: max rel err"):
+        assert_all_close(dict(expected, W1=np.full((2, 2), 1.001)), expected, "golden trajectory")

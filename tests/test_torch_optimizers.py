@@ -5,7 +5,7 @@ import torch
 
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
-from helpers import assert_close
+from parity.records import assert_close
 from numpy_impl.optimizers import make_optimizer as make_numpy_optimizer
 from parity.convert import torch_to_numpy
 from torch_helpers import DEVICES, twin
@@ -36,7 +36,7 @@ def test_fifty_steps_of_random_gradients_equal_the_numpy_optimizer(name, device)
         optimizer.step()
     result = torch_to_numpy(net, numpy_nets.MultiLayerNet(6, [5], 3))
     for key in numpy_net.params:
-        assert_close(result.params[key], numpy_net.params[key], 1e-9, f"{name} {key}")
+        assert_close(result.params[key], numpy_net.params[key], "trajectory", f"{name} {key}")
 
 
 def test_weight_decay_goes_to_weights_only():

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import assert_close
+from parity.records import assert_close
 from numpy_impl.layers import Convolution, Pooling
 from numpy_impl.book_kernels import BookPooling
 from numpy_impl.util import (col2im, col2im_book, conv_output_size, fold, im2col, im2col_book, smooth_curve,
@@ -59,8 +59,8 @@ def assert_same_windows(window, seed, unfold_pair, reference_pair):
     cols = unfold_(x, fh, fw, stride, pad)
     np.testing.assert_array_equal(cols, reference_unfold(x, fh, fw, stride, pad))
     c = rng.standard_normal(cols.shape)
-    np.testing.assert_allclose(fold_(c, shape, fh, fw, stride, pad), reference_fold(c, shape, fh, fw, stride, pad),
-                               rtol=0, atol=1e-12)
+    assert_close(fold_(c, shape, fh, fw, stride, pad), reference_fold(c, shape, fh, fw, stride, pad), "forward",
+                 "fold")
 
 
 def torch_unfold(x, fh, fw, stride, pad):
@@ -92,7 +92,7 @@ def test_convolution_equals_the_direct_definition(window, filters, seed):
     x = rng.standard_normal(shape)
     W, b = rng.standard_normal((filters, shape[1], fh, fw)), rng.standard_normal(filters)
     assert_close(Convolution(W, b, stride, pad).forward(x), direct_convolution(x, W, b, stride, pad),
-                 1e-12, "convolution")
+                 "forward", "convolution")
 
 
 @settings(max_examples=40, deadline=None)
@@ -107,7 +107,7 @@ def test_pooling_equals_the_direct_definition(n, c, pool, stride, out_h, out_w, 
             for j in range(out_w):
                 expected[:, :, i, j] = reduce(x[:, :, i * stride:i * stride + pool, j * stride:j * stride + pool],
                                               axis=(2, 3))
-        assert_close(Pooling(pool, pool, stride, mode=mode).forward(x), expected, 1e-12, mode)
+        assert_close(Pooling(pool, pool, stride, mode=mode).forward(x), expected, "forward", mode)
 
 
 @given(st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=60))
@@ -133,9 +133,9 @@ def test_fast_pooling_equals_the_books(n, c, pool, stride, pad, out_h, out_w, mo
     x = rng.integers(0, 2, (n, c, H, W)).astype(float) if with_ties else rng.standard_normal((n, c, H, W))
     fast, book = Pooling(pool, pool, stride, pad, mode), BookPooling(pool, pool, stride, pad, mode)
     # equal up to the order of the sums in average pooling
-    np.testing.assert_allclose(fast.forward(x), book.forward(x), rtol=0, atol=1e-12)
+    assert_close(fast.forward(x), book.forward(x), "forward", "pooling forward")
     dout = rng.standard_normal((n, c, out_h, out_w))
-    np.testing.assert_allclose(fast.backward(dout), book.backward(dout), rtol=0, atol=1e-12)
+    assert_close(fast.backward(dout), book.backward(dout), "grad", "pooling backward")
 
 
 def test_book_style_network_computes_the_same_gradients():
@@ -148,4 +148,4 @@ def test_book_style_network_computes_the_same_gradients():
         fast, book = make(), book_style(make())
         assert any(type(layer).__name__.startswith("Book") for layer in book.layers.values())
         for key, grad in fast.gradient(x, t).items():
-            np.testing.assert_allclose(grad, book.gradient(x, t)[key], rtol=1e-10, atol=1e-14)
+            assert_close(grad, book.gradient(x, t)[key], "grad", key)

@@ -28,26 +28,11 @@ from torch_impl.acceleration import Acceleration
 from torch_impl.trainer import Trainer as TorchTrainer
 
 from ..masks import record_masks, replay_masks
-from ..records import compare
+from ..records import compare, scales
 from ..relations import book_loss
 from .layers import TORCH_DTYPES
 
 GOLDEN_BATCHES = Path(__file__).resolve().parents[2] / "golden" / "optimizers_mlp.npz"
-
-
-def cancelled_by_batchnorm(keys):
-    """The biases b{i} that feed a batch norm (gamma{i} exists): the normalisation subtracts them
-    out, so their true gradient is zero and what either side computes is rounding noise (~1e-17).
-    Such a value is measured against the largest of its kind in the network, not its own size."""
-    return {f"b{key[len('gamma'):]}" for key in keys if key.startswith("gamma")}
-
-
-def scales(values):
-    """The scale each array is compared at: its own largest magnitude, or the network's largest
-    for the biases a batch norm cancels."""
-    largest = max(float(np.max(np.abs(np.asarray(v, dtype=np.float64)))) for v in values.values())
-    cancelled = cancelled_by_batchnorm(values)
-    return {key: largest if key in cancelled else None for key in values}
 
 
 def real_images(count, flatten, dtype):
