@@ -190,3 +190,28 @@ def test_a_bias_that_a_batch_norm_cancels_is_measured_against_the_network():
         assert_close(noise["b1"], expected["b1"], "golden trajectory", "b1")
     with pytest.raises(AssertionError, match="W1: max rel err"):
         assert_all_close(dict(expected, W1=np.full((2, 2), 1.001)), expected, "golden trajectory")
+
+
+def test_a_float32_failure_names_the_side_that_left_the_exact_answer(monkeypatch):
+    twin = twin_named("TwoLayerNet[trajectory,SGD]")
+    assert not failing_checks(twin, "float32")
+    backward = numpy_impl.layers.Affine.backward
+
+    def off_in_float32(self, dout):  # wrong on the NumPy side, and only in float32
+        dx = backward(self, dout)
+        if self.dW.dtype == np.float32:
+            self.dW = self.dW * (1 + 1e-2)
+        return dx
+    monkeypatch.setattr(numpy_impl.layers.Affine, "backward", off_in_float32)
+    failures = set(failing_checks(twin, "float32"))
+    assert "trajectory:final W1" in failures and "exact:numpy:final W1" in failures
+    assert not any(check.startswith(("exact:torch", "conditioning")) for check in failures)
+
+
+def test_an_ill_conditioned_low_precision_trajectory_fails_its_conditioning_check():
+    well = twin_named("DeepConvNet[no dropout][trajectory,SGD]")
+    # the settings it had: zero biases and lr 0.01, where float32 rounding decides the end point
+    ill = replace(well, optimizer_param={"lr": 0.01}, initial_bias=None)
+    failures = failing_checks(ill, "float32")
+    assert any(check.startswith("conditioning:final") for check in failures)
+    assert not failing_checks(ill, "float64")  # float64 compares no conditioning: its rounding is 1e-16

@@ -13,6 +13,7 @@ Configurations: 'matched' switches the NumPy side to PyTorch's semantics (no
 1e-7 inside the log, PyTorch's running variance) and must agree exactly; the
 'book' configuration keeps the book's and must differ by DESIGN.md's relations.
 """
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +64,14 @@ class NetworkSpec:
     kwargs: dict = field(default_factory=dict)
     flatten: bool = True
 
-    def build(self, dtype, device, seed, matched):
+    def build(self, dtype, device, seed, matched, initial_bias=None):
+        """The NumPy network (weights drawn from `seed`) and its torch twin holding the same weights;
+        initial_bias, if given, replaces the biases' zeros (not batch norm's beta)."""
         numpy_net = self.numpy_class(*self.args, dtype=dtype, rng=np.random.default_rng(seed), **self.kwargs)
+        if initial_bias is not None:
+            for key in numpy_net.params:
+                if re.fullmatch(r"b\d+", key):
+                    numpy_net.params[key][...] = initial_bias
         if matched:
             match_torch_semantics(numpy_net)
         torch_net = self.torch_class(*self.args, dtype=TORCH_DTYPES[dtype], device=device, **self.kwargs)
@@ -133,9 +140,25 @@ class NetworkTwin:
         return records
 
 
+# The relative size of the perturbation of the initial weights with which a low-precision trajectory
+# measures its conditioning: 16 float32 units in the last place, so that an end point that moves by
+# less than the trajectory tolerance leaves room for the float32 rounding entering at every step.
+CONDITIONING_PERTURBATION = 1e-6
+
+
 @dataclass
 class TrajectoryTwin:
-    """Both Trainers for `epochs` epochs of `train_size` images in mini-batches of `batch_size`."""
+    """Both Trainers for `epochs` epochs of `train_size` images in mini-batches of `batch_size`.
+
+    In a low-precision dtype (float32, and bf16 autocast) the twin also trains the NumPy side in
+    float64 from the same weights with the same batches and dropout masks, the exact answer, and
+    records each side's distance from it ('exact:numpy ...', 'exact:torch ...'), so that a failure
+    says which side left it. It measures its conditioning too ('conditioning:...'): how far the
+    float64 end point moves when every initial weight is multiplied by 1 + CONDITIONING_PERTURBATION
+    times a normal draw. An ill-conditioned trajectory fails that check: comparing
+    it in low precision would compare rounding noise. initial_bias, if given, replaces the
+    zero biases the networks start from.
+    """
     name: str
     spec: NetworkSpec
     optimizer: str
@@ -147,43 +170,80 @@ class TrajectoryTwin:
     dtypes: tuple = ("float64", "float32")
     acceleration: Acceleration = Acceleration()
     devices: tuple = ("cpu", "cuda")
+    initial_bias: float = None
 
     @property
     def kind(self):
         """The tolerance kind of the checks: 'trajectory', or 'bf16 trajectory' under bf16 autocast."""
         return "bf16 trajectory" if self.acceleration.bf16 else "trajectory"
 
-    def run(self, dtype, device, seed=0):
-        numpy_net, torch_net = self.spec.build(dtype, device, seed, matched=True)
+    def settings(self, seed):
+        return dict(epochs=self.epochs, mini_batch_size=self.batch_size, optimizer=self.optimizer,
+                    optimizer_param=self.optimizer_param, verbose=False, seed=seed)
+
+    def data(self, dtype):
         x, t = real_images(self.train_size + self.test_size, self.spec.flatten, dtype)
-        data = (x[:self.train_size], t[:self.train_size], x[self.train_size:], t[self.train_size:])
-        settings = dict(epochs=self.epochs, mini_batch_size=self.batch_size, optimizer=self.optimizer,
-                        optimizer_param=self.optimizer_param, verbose=False, seed=seed)
+        return x[:self.train_size], t[:self.train_size], x[self.train_size:], t[self.train_size:]
+
+    def run(self, dtype, device, seed=0):
+        numpy_net, torch_net = self.spec.build(dtype, device, seed, matched=True, initial_bias=self.initial_bias)
+        initial = {key: value.astype(np.float64) for key, value in numpy_net.params.items()}
         torch.manual_seed(seed)
         masks, stop_recording = record_masks(torch_net)
-        torch_trainer = TorchTrainer(torch_net, *data, device=device, acceleration=self.acceleration, **settings)
+        torch_trainer = TorchTrainer(torch_net, *self.data(dtype), device=device, acceleration=self.acceleration,
+                                     **self.settings(seed))
         torch_trainer.train()
         stop_recording()
-        replay_masks(numpy_net, masks)
-        numpy_trainer = NumpyTrainer(numpy_net, *data, **settings)
-        numpy_trainer.train()
-        if numpy_trainer.max_iter < 50:
-            raise ValueError(f"{self.name}: a trajectory needs at least 50 steps; this one has {numpy_trainer.max_iter}")
-
-        records = [compare(self.name, "trajectory:train_loss_list", self.kind, numpy_trainer.train_loss_list,
-                           torch_trainer.train_loss_list, dtype, device)]
-        if self.acceleration.bf16:
-            # bf16 rounding sends the weights apart step by step (measured up to ~0.3 of their scale
-            # after 56 steps) and flips a few of 32 test predictions; the loss curve stays close
-            return records
-        records += [compare(self.name, f"trajectory:{name}", self.kind, getattr(numpy_trainer, name),
-                            getattr(torch_trainer, name), dtype, device)
-                    for name in ("train_acc_list", "test_acc_list")]
-        final = torch_to_numpy(torch_net, self.spec.numpy_class(*self.spec.args, dtype=dtype, **self.spec.kwargs))
-        records += [compare(self.name, f"trajectory:final {key}", self.kind, numpy_net.params[key],
-                            final.params[key], dtype, device, scale)
-                    for key, scale in scales(final.params).items()]
+        numpy_trainer = self.train_numpy(numpy_net, dtype, masks, seed)
+        records = self.compare_runs("trajectory", numpy_trainer, torch_trainer, dtype, device)
+        if dtype != "float64" or self.acceleration.bf16:
+            exact = self.train_numpy_float64(initial, masks, seed)
+            records += self.compare_runs("exact:numpy", numpy_trainer, exact, dtype, device)
+            records += self.compare_runs("exact:torch", torch_trainer, exact, dtype, device)
+            perturbed = self.train_numpy_float64(initial, masks, seed, CONDITIONING_PERTURBATION)
+            records += self.compare_runs("conditioning", perturbed, exact, dtype, device, kind="trajectory")
         return records
+
+    def train_numpy(self, numpy_net, dtype, masks, seed):
+        replay_masks(numpy_net, masks)
+        trainer = NumpyTrainer(numpy_net, *self.data(dtype), **self.settings(seed))
+        trainer.train()
+        if trainer.max_iter < 50:
+            raise ValueError(f"{self.name}: a trajectory needs at least 50 steps; this one has {trainer.max_iter}")
+        return trainer
+
+    def train_numpy_float64(self, initial, masks, seed, perturbation=0.0):
+        """The NumPy side in float64 from `initial`, each weight multiplied by 1 + perturbation * N(0, 1):
+        relative, as rounding is, so that a weight that is exactly zero (a bias) stays so."""
+        net, _ = self.spec.build("float64", "cpu", seed, matched=True)
+        noise = np.random.default_rng(seed + 1)
+        for key, value in initial.items():
+            net.params[key][...] = value * (1 + perturbation * noise.standard_normal(value.shape))
+        return self.train_numpy(net, "float64", masks, seed)
+
+    def compare_runs(self, prefix, trainer, reference, dtype, device, kind=None):
+        """Records of `trainer`'s run against `reference`'s: the loss curve, and (but under bf16, whose
+        rounding sends the weights apart, up to ~0.3 of their scale after 56 steps, and flips a few of
+        32 test predictions) the accuracies and final weights. Each side is a Trainer; a torch Trainer's
+        network is read through parity.convert."""
+        kind = kind or self.kind
+        records = [compare(self.name, f"{prefix}:train_loss_list", kind, trainer.train_loss_list,
+                           reference.train_loss_list, dtype, device)]
+        if self.acceleration.bf16 and kind == self.kind:
+            return records
+        records += [compare(self.name, f"{prefix}:{name}", kind, getattr(trainer, name), getattr(reference, name),
+                            dtype, device) for name in ("train_acc_list", "test_acc_list")]
+        params, expected = (self.numpy_params(side) for side in (trainer, reference))
+        records += [compare(self.name, f"{prefix}:final {key}", kind, params[key], expected[key], dtype, device,
+                            scale) for key, scale in scales(expected).items()]
+        return records
+
+    def numpy_params(self, trainer):
+        if isinstance(trainer, TorchTrainer):
+            dtype = str(trainer.dtype).removeprefix("torch.")
+            numpy_net = self.spec.numpy_class(*self.spec.args, dtype=dtype, **self.spec.kwargs)
+            return torch_to_numpy(trainer.network, numpy_net).params
+        return trainer.network.params
 
 
 SPECS = {
@@ -215,22 +275,26 @@ SPECS["DeepConvNet[no dropout]"] = NetworkSpec(numpy_nets.DeepConvNet, torch_net
 # Batch-norm nets train with SGD-family optimizers: Adam would turn the rounding noise in the
 # gradients of the biases a batch norm cancels into full-size steps, different on each side.
 # In float32 the DeepConvNet with dropout after its last layer amplifies float32 rounding to
-# ~1e-1 within 50 steps (measured), so its float32 trajectory is checked without dropout, and at
-# a learning rate where the trajectory is well conditioned: at lr 0.01 (and 0.001) a relative
-# perturbation of 1e-7 of the initial weights moved the final weights by 0.3 (0.1) of their scale
-# in float64, at lr 0.0003 by 3e-7, and NumPy's float32 run then stays within 2.4e-5 of its float64 run.
+# ~1e-1 within 50 steps (measured), so its float32 trajectory is checked without dropout. Its
+# biases start at 0.1 rather than 0, and its learning rate is 1e-4: with zero biases the
+# pre-activations of the images' blank background sit at ReLU's kink, where a bias's sign decides
+# for hundreds of positions at once, and float32 rounding flips it at another step than float64
+# does. Measured in float64 on the NumPy side, a perturbation of 1e-6 of the initial weights then
+# moved the end point by 5e-5 (with zero biases by 5e-2 at lr 1e-4 and 3e-2 at lr 3e-4; at lr 0.01,
+# by 0.3 already from a 1e-7 perturbation), and NumPy's float32 run stayed within 5e-7 of float64.
 TRAJECTORIES = {
     "TwoLayerNet": ("SGD", {"lr": 0.1}, 32, 256, ("float64", "float32")),
     "MultiLayerNet": ("Momentum", {"lr": 0.02}, 32, 256, ("float64", "float32")),
     "MultiLayerNet[sigmoid,xavier]": ("AdaGrad", {"lr": 0.02}, 32, 256, ("float64", "float32")),
     "MultiLayerNetExtend[batchnorm]": ("Momentum", {"lr": 0.02}, 32, 256, ("float64", "float32")),
-    "MultiLayerNetExtend[dropout]": ("RMSprop", {"lr": 0.002}, 32, 256, ("float64", "float32")),
+    "MultiLayerNetExtend[dropout]": ("RMSprop", {"lr": 0.0005}, 32, 256, ("float64", "float32")),
     "MultiLayerNetExtend[batchnorm,dropout,weight_decay]": ("Nesterov", {"lr": 0.01}, 32, 256,
                                                             ("float64", "float32")),
     "SimpleConvNet": ("Adam", {"lr": 0.002}, 16, 128, ("float64", "float32")),
     "DeepConvNet": ("SGD", {"lr": 0.01}, 8, 64, ("float64",)),
-    "DeepConvNet[no dropout]": ("SGD", {"lr": 0.0003}, 8, 64, ("float64", "float32")),
+    "DeepConvNet[no dropout]": ("SGD", {"lr": 0.0001}, 8, 64, ("float64", "float32")),
 }
+INITIAL_BIAS = {"DeepConvNet[no dropout]": 0.1}
 
 
 def network_twins():
@@ -256,7 +320,7 @@ ACCELERATED = {
 
 def trajectory_twins():
     twins = [TrajectoryTwin(f"{name}[trajectory,{optimizer}]", SPECS[name], optimizer, hp, batch_size=batch,
-                            train_size=train, test_size=batch * 2, dtypes=dtypes)
+                            train_size=train, test_size=batch * 2, dtypes=dtypes, initial_bias=INITIAL_BIAS.get(name))
              for name, (optimizer, hp, batch, train, dtypes) in TRAJECTORIES.items()]
     optimizer, hp, batch, train, _ = TRAJECTORIES["SimpleConvNet"]
     twins += [TrajectoryTwin(f"SimpleConvNet[trajectory,{optimizer},{label}]", SPECS["SimpleConvNet"], optimizer, hp,
