@@ -9,13 +9,44 @@ import numpy as np
 ADAPTIVE_EPS = 1e-7  # the book adds this outside the square root
 
 
+def check_hyperparameters(optimizer, lr, momentum=None, decay_rate=None, beta1=None, beta2=None):
+    """Raise ValueError naming the hyper-parameter of `optimizer` that is out of range, as torch.optim
+    does: lr >= 0, momentum >= 0, decay_rate in [0, 1], beta1 and beta2 in [0, 1); all finite."""
+    ranges = {"lr": (lr, 0.0, None), "momentum": (momentum, 0.0, None), "decay_rate": (decay_rate, 0.0, 1.0),
+              "beta1": (beta1, 0.0, "<1"), "beta2": (beta2, 0.0, "<1")}
+    for name, (value, low, high) in ranges.items():
+        if value is None:
+            continue
+        expected = f">= {low:g}" if high is None else f"in [0, 1{')' if high == '<1' else ']'}"
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{optimizer}: {name} must be a number {expected}; got {value!r}") from None
+        too_high = high is not None and (number >= 1.0 if high == "<1" else number > high)
+        if not np.isfinite(number) or number < low or too_high:
+            raise ValueError(f"{optimizer}: {name} must be {expected}; got {value!r}")
+
+
+def check_gradients(params, grads):
+    """Raise ValueError unless grads has exactly params' keys, each gradient of its parameter's shape."""
+    if set(params) != set(grads):
+        missing, extra = sorted(set(params) - set(grads)), sorted(set(grads) - set(params))
+        raise ValueError(f"grads must have the keys of params; missing {missing}, unexpected {extra}")
+    for key, value in params.items():
+        if np.shape(grads[key]) != np.shape(value):
+            raise ValueError(f"grads[{key!r}] has shape {np.shape(grads[key])}; its parameter has shape "
+                             f"{np.shape(value)}")
+
+
 class SGD:
     """p -= lr * g"""
 
     def __init__(self, lr=0.01):
+        check_hyperparameters("SGD", lr)
         self.lr = lr
 
     def update(self, params, grads):
+        check_gradients(params, grads)
         for key in params.keys():
             params[key] -= self.lr * grads[key]
 
@@ -24,11 +55,13 @@ class Momentum:
     """v = momentum*v - lr*g; p += v"""
 
     def __init__(self, lr=0.01, momentum=0.9):
+        check_hyperparameters("Momentum", lr, momentum=momentum)
         self.lr = lr
         self.momentum = momentum
         self.v = None
 
     def update(self, params, grads):
+        check_gradients(params, grads)
         if self.v is None:
             self.v = {key: np.zeros_like(val) for key, val in params.items()}
         for key in params.keys():
@@ -48,11 +81,13 @@ class Nesterov:
     """
 
     def __init__(self, lr=0.01, momentum=0.9):
+        check_hyperparameters("Nesterov", lr, momentum=momentum)
         self.lr = lr
         self.momentum = momentum
         self.v = None
 
     def update(self, params, grads):
+        check_gradients(params, grads)
         if self.v is None:
             self.v = {key: np.zeros_like(val) for key, val in params.items()}
         for key in params.keys():
@@ -66,10 +101,12 @@ class AdaGrad:
     """h += g*g; p -= lr * g / (sqrt(h) + 1e-7)"""
 
     def __init__(self, lr=0.01):
+        check_hyperparameters("AdaGrad", lr)
         self.lr = lr
         self.h = None
 
     def update(self, params, grads):
+        check_gradients(params, grads)
         if self.h is None:
             self.h = {key: np.zeros_like(val) for key, val in params.items()}
         for key in params.keys():
@@ -81,11 +118,13 @@ class RMSprop:
     """h = decay_rate*h + (1-decay_rate)*g*g; p -= lr * g / (sqrt(h) + 1e-7)"""
 
     def __init__(self, lr=0.01, decay_rate=0.99):
+        check_hyperparameters("RMSprop", lr, decay_rate=decay_rate)
         self.lr = lr
         self.decay_rate = decay_rate
         self.h = None
 
     def update(self, params, grads):
+        check_gradients(params, grads)
         if self.h is None:
             self.h = {key: np.zeros_like(val) for key, val in params.items()}
         for key in params.keys():
@@ -102,6 +141,7 @@ class Adam:
     """
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999):
+        check_hyperparameters("Adam", lr, beta1=beta1, beta2=beta2)
         self.lr = lr
         self.beta1 = beta1
         self.beta2 = beta2
@@ -110,6 +150,7 @@ class Adam:
         self.v = None
 
     def update(self, params, grads):
+        check_gradients(params, grads)
         if self.m is None:
             self.m = {key: np.zeros_like(val) for key, val in params.items()}
             self.v = {key: np.zeros_like(val) for key, val in params.items()}

@@ -25,6 +25,23 @@ def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size):
         raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
 
 
+class TrainingDiverged(FloatingPointError):
+    """A training loss that is not finite (inf or nan): `step` (1-based) and `loss` say where."""
+
+    def __init__(self, step, loss):
+        super().__init__(f"training diverged at step {step}: the loss is {loss}; lower the learning rate, or "
+                         "pass allow_divergence=True to train on")
+        self.step, self.loss = step, loss
+
+
+def first_divergence(losses, first_step):
+    """TrainingDiverged for the first non-finite loss of `losses` (losses[0] being step `first_step`), or None."""
+    for offset, loss in enumerate(losses):
+        if not np.isfinite(loss):
+            return TrainingDiverged(first_step + offset, loss)
+    return None
+
+
 def starts_epoch(current_iter, current_epoch, iter_per_epoch):
     """Whether step `current_iter` is the first of epoch `current_epoch + 1`.
 
@@ -58,12 +75,13 @@ class Trainer:
     hyper-parameters in optimizer_param. After train(): train_loss_list (one
     loss per step, taken after the update, as in the book), train_acc_list and
     test_acc_list (one per epoch, on at most evaluate_sample_num_per_epoch
-    samples). `seed` makes the batch order reproducible.
+    samples). `seed` makes the batch order reproducible. A loss that is not
+    finite raises TrainingDiverged naming the step, unless allow_divergence=True.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
-                 verbose=True, seed=None, progress=None):
+                 verbose=True, seed=None, progress=None, allow_divergence=False):
         check_training_data(x_train, t_train, x_test, t_test, mini_batch_size)
         self.network = network
         self.verbose = verbose
@@ -75,6 +93,7 @@ class Trainer:
         self.optimizer = make_optimizer(optimizer, **optimizer_param)
         self.rng = np.random.default_rng(seed)
         self.progress = progress
+        self.allow_divergence = allow_divergence
 
         self.train_size = x_train.shape[0]
         self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
@@ -96,6 +115,8 @@ class Trainer:
 
         loss = float(self.network.loss(x_batch, t_batch))
         self.train_loss_list.append(loss)
+        if not self.allow_divergence and not np.isfinite(loss):
+            raise TrainingDiverged(self.current_iter + 1, loss)
 
         if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
             record_epoch_accuracy(self)

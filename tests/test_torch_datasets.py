@@ -30,3 +30,19 @@ def test_missing_files_are_not_downloaded(tmp_path, cache_dir, monkeypatch):
 
 def test_real_fashion_mnist_equals_the_numpy_loader(fashion_mnist, cache_dir):
     assert_same(load_mnist(), numpy_datasets.load_mnist())
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_images_and_labels_of_different_counts_are_refused_on_both_sides(tmp_path, cache_dir, split):
+    import numpy as np
+    make_dataset(tmp_path / "data", **{f"{split}_label": (np.zeros(3 if split == "train" else 2), {})})
+    with pytest.raises(numpy_datasets.DatasetError, match="holds .* labels"):
+        numpy_datasets.load_mnist(data_dir=tmp_path / "data")
+    with pytest.raises(numpy_datasets.DatasetError, match="hold [46] images but [32] labels"):
+        load_mnist(data_dir=tmp_path / "data")
+
+
+def test_the_device_may_be_auto(tmp_path, cache_dir):
+    make_dataset(tmp_path / "data")
+    (x, _), _ = load_mnist(data_dir=tmp_path / "data", device="auto")
+    assert x.device.type == ("cuda" if torch.cuda.is_available() else "cpu")

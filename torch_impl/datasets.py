@@ -12,7 +12,10 @@ import torch.nn.functional as F
 from torchvision import datasets as tv_datasets
 
 from numpy_impl.files import atomic_write
-from numpy_impl.datasets import FILES, IMAGE_SHAPE, NUM_CLASSES, cache_path, default_cache_dir, find_dataset_files
+from numpy_impl.datasets import (FILES, IMAGE_SHAPE, NUM_CLASSES, DatasetError, cache_path, default_cache_dir,
+                                 find_dataset_files)
+
+from .devices import resolve_device
 
 TORCHVISION_CLASSES = {"fashion-mnist": tv_datasets.FashionMNIST, "mnist": tv_datasets.MNIST}
 
@@ -44,7 +47,10 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashi
     uint8), (N, 784) or (N, 1, 28, 28); t int64 (N,) or float64 one-hot (N, 10):
     element by element what the NumPy loader returns.
     download=True lets torchvision fetch the files when none are on disk.
+    device: 'cpu', 'cuda' or 'auto' (CUDA when present). Raises DatasetError
+    naming the files when a split's image and label counts differ.
     """
+    device = resolve_device(device)
     if dataset not in TORCHVISION_CLASSES:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {tuple(TORCHVISION_CLASSES)}")
     try:
@@ -57,6 +63,9 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashi
     for train in (True, False):
         split = TORCHVISION_CLASSES[dataset](str(root), train=train, download=download)
         x, t = split.data, split.targets
+        if len(x) != len(t):
+            files = [FILES["train_img" if train else "test_img"], FILES["train_label" if train else "test_label"]]
+            raise DatasetError(f"{dataset} files {files} under {root} hold {len(x)} images but {len(t)} labels")
         x = x.float() / 255.0 if normalize else x.clone()
         x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), *IMAGE_SHAPE)
         t = F.one_hot(t, NUM_CLASSES).double() if one_hot_label else t.long()

@@ -16,6 +16,8 @@ import math
 
 import torch
 
+from numpy_impl.optimizers import check_hyperparameters
+
 BOOK_EPS = 1e-7
 
 
@@ -83,6 +85,7 @@ def make_optimizer(name, model, weight_decay_lambda=None, book_eps=True, **hpara
     if unknown:
         raise ValueError(f"{name} takes {sorted(HYPERPARAMS[key])}; got unexpected {sorted(unknown)}")
     hp = {**HYPERPARAMS[key], **hparams}
+    check_hyperparameters(name, **hp)
     if weight_decay_lambda is None:  # the model's L2 penalty; an L1 penalty is left to autograd
         l2 = getattr(model, "weight_decay_type", "l2") == "l2"
         weight_decay_lambda = getattr(model, "weight_decay_lambda", 0.0) if l2 else 0.0

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from numpy_impl.files import atomic_write
-from numpy_impl.trainer import check_training_data, draw_batch_indices, record_epoch_accuracy, starts_epoch
+from numpy_impl.trainer import (check_training_data, draw_batch_indices, first_divergence, record_epoch_accuracy,
+                                starts_epoch)
 
 from .acceleration import Acceleration
 from .devices import resolve_device
@@ -30,12 +31,15 @@ class Trainer:
     records the loss of the training forward itself, before the step, which
     saves that second forward (its cost on a GPU: `python -m experiments bench`,
     and the README's speed section). The two curves differ by one step's progress.
+    A loss that is not finite raises numpy_impl.trainer.TrainingDiverged naming
+    the step, unless allow_divergence=True; the losses stay on the device between
+    epochs, so it is raised when the epoch (or train()) ends.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
                  verbose=True, seed=None, progress=None, device="auto", acceleration=None,
-                 loss_after_update=True):
+                 loss_after_update=True, allow_divergence=False):
         check_training_data(x_train, t_train, x_test, t_test, mini_batch_size)
         self.device = resolve_device(device)
         self.network = network.to(self.device)
@@ -56,6 +60,7 @@ class Trainer:
         self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
         self.progress = progress
         self.loss_after_update = loss_after_update
+        self.allow_divergence = allow_divergence
 
         self.train_size = len(x_train)
         self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
@@ -74,8 +79,12 @@ class Trainer:
 
     def _flush_losses(self):
         if self._pending_losses:
-            self.train_loss_list += torch.stack(self._pending_losses).tolist()
+            losses = torch.stack(self._pending_losses).tolist()
+            diverged = None if self.allow_divergence else first_divergence(losses, len(self.train_loss_list) + 1)
+            self.train_loss_list += losses
             self._pending_losses = []
+            if diverged is not None:
+                raise diverged
 
     def train_step(self):
         batch_mask = self.batch_indices[self.current_iter]
