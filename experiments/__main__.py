@@ -1,5 +1,6 @@
 """python -m experiments: list, run, or demo the experiments of chapters 4 to 8."""
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -71,9 +72,24 @@ def parse_args(argv):
     for option in ("steps", "rounds", "epoch_images"):
         if getattr(args, option, None) is not None and getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    if getattr(args, "seed", 0) < 0:
+        parser.error(f"--seed must be >= 0 (NumPy's generators take no negative seed); got {args.seed}")
+    if getattr(args, "out", None) is not None:
+        check_output_folder(parser, args.out)
     if args.command in ("run", "demo"):
         check_acceleration(parser, args)
     return args
+
+
+def check_output_folder(parser, out):
+    """Stop with a message unless `out` is, or can be made, a writable folder."""
+    existing = next((folder for folder in (out, *out.parents) if folder.exists()), Path("."))
+    if existing == out and not out.is_dir():
+        parser.error(f"--out {out} is a file, not a folder")
+    if not existing.is_dir():
+        parser.error(f"--out {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        parser.error(f"--out {out}: {existing} is not writable")
 
 
 def check_acceleration(parser, args):

@@ -1,5 +1,6 @@
 """Every experiment in --quick mode on a small slice, asserting what it is meant to show."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -240,3 +241,21 @@ def test_a_torch_run_with_bf16_autocast_records_it(run):
     assert plain["settings"]["acceleration"] == "none"
     bf16_loss, plain_loss = (np.array(m["results"]["training"]["torch"]["train_loss"]) for m in (metrics, plain))
     assert 0 < np.max(np.abs(bf16_loss - plain_loss)) / np.max(plain_loss) < 0.1
+
+
+def test_bad_command_line_values_are_usage_errors(capsys, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    cases = [(["--seed", "-1"], "--seed must be >= 0"),
+             (["--out", str(a_file)], f"--out {a_file} is a file, not a folder"),
+             (["--out", str(a_file / "inside")], f"{a_file} is a file, not a folder")]
+    if os.geteuid() != 0:  # root writes anywhere
+        cases.append((["--out", str(locked / "run")], f"{locked} is not writable"))
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "train_neuralnet", "--quick", *argv])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
