@@ -106,6 +106,28 @@ def test_load_params_rejects_other_shapes(tmp_path):
         TwoLayerNet(12, 6, 3).load_params(tmp_path / "a.npz")
 
 
+def test_load_params_checks_every_key_and_shape_before_changing_anything(tmp_path):
+    from numpy_impl.networks import MultiLayerNetExtend
+    source = MultiLayerNetExtend(12, [5], 3, use_batchnorm=True, rng=np.random.default_rng(0))
+    saved = {**source.params, "running_mean1": np.zeros(5), "running_var1": np.ones(5)}
+    net = MultiLayerNetExtend(12, [5], 3, use_batchnorm=True, rng=np.random.default_rng(1))
+    before = {key: value.copy() for key, value in net.params.items()}
+    cases = [({**saved, "running_var1": np.ones(4)}, r"running_var1 has shape \(4,\); this network expects \(5,\)"),
+             ({**saved, "running_mean7": np.zeros(5)}, r"holds \['running_mean7'\], which MultiLayerNetExtend"),
+             ({key: value for key, value in saved.items() if key != "beta1"}, r"lacks parameters \['beta1'\]")]
+    for index, (arrays, message) in enumerate(cases):
+        path = tmp_path / f"bad{index}.npz"
+        np.savez(path, **arrays)
+        with pytest.raises(ValueError, match=message):
+            net.load_params(path)
+        for key, value in before.items():
+            np.testing.assert_array_equal(net.params[key], value)
+        assert net.buffers() == {}
+    (tmp_path / "truncated.npz").write_bytes((tmp_path / "bad0.npz").read_bytes()[:100])
+    with pytest.raises(ValueError, match="truncated.npz is not a parameter file written by save_params"):
+        net.load_params(tmp_path / "truncated.npz")
+
+
 def test_weight_init_scales():
     net = MultiLayerNet(400, [300], 10, weight_init_std="he", rng=np.random.default_rng(4))
     assert net.params["W1"].std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)

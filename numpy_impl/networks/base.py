@@ -5,6 +5,7 @@ A network subclass builds `self.params` (the book's `W1, b1, gamma1, ...`),
 `self.grad_sources`, which says for every parameter key which layer attribute
 holds its gradient after backward. Everything else lives here once.
 """
+import zipfile
 from collections import OrderedDict
 
 import numpy as np
@@ -144,20 +145,33 @@ class LayerNet:
         """Read params (and running statistics) saved by save_params, in place.
 
         The arrays are copied into the existing ones, so layers and optimizers
-        that hold them see the new values.
+        that hold them see the new values. Every key and shape is checked
+        before anything changes: on a ValueError the network is as it was.
         """
-        with np.load(file_name, allow_pickle=False) as saved:
-            missing = sorted(set(self.params) - set(saved.files))
-            if missing:
-                raise ValueError(f"{file_name} lacks parameters {missing} of {type(self).__name__}")
-            for key, param in self.params.items():
-                if saved[key].shape != param.shape:
-                    raise ValueError(
-                        f"{file_name}: parameter {key} has shape {saved[key].shape}; "
-                        f"this network expects {param.shape}"
-                    )
-            for key, param in self.params.items():
-                param[...] = saved[key]
-            for name in saved.files:
-                if name not in self.params:
-                    self.set_buffer(name, saved[name])
+        try:
+            with np.load(file_name, allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise ValueError(f"{file_name} is not a parameter file written by save_params ({error})") from None
+        missing = sorted(set(self.params) - set(arrays))
+        if missing:
+            raise ValueError(f"{file_name} lacks parameters {missing} of {type(self).__name__}")
+        buffers = {name: array for name, array in arrays.items() if name not in self.params}
+        expected = {**{key: param.shape for key, param in self.params.items()}, **self.buffer_shapes()}
+        unknown = sorted(set(buffers) - set(expected))
+        if unknown:
+            raise ValueError(f"{file_name} holds {unknown}, which {type(self).__name__} does not have")
+        for name, array in arrays.items():
+            if array.shape != expected[name]:
+                raise ValueError(f"{file_name}: {name} has shape {array.shape}; this network expects "
+                                 f"{expected[name]}")
+        for key, param in self.params.items():
+            param[...] = arrays[key]
+        for name, array in buffers.items():
+            self.set_buffer(name, array)
+
+    def buffer_shapes(self):
+        """{'running_mean1': shape, 'running_var1': shape, ...}: every running statistic this network can
+        hold, shaped like the batch norm's gamma."""
+        return {f"{stat}{index}": self.params[f"gamma{index}"].shape
+                for index in self.batchnorm_layers() for stat in ("running_mean", "running_var")}
