@@ -101,6 +101,30 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
 
 
+def test_an_altered_or_truncated_checkpoint_is_refused(tmp_path):
+    data = real_split()
+    trainer = Trainer(torch_nets.TwoLayerNet(784, 10, 10), *data, epochs=1, mini_batch_size=50, verbose=False,
+                      device="cpu")
+    trainer.train_step()
+    path = tmp_path / "ckpt.pt"
+    trainer.save_checkpoint(path)
+    good = path.read_bytes()
+    fresh = Trainer(torch_nets.TwoLayerNet(784, 10, 10), *data, epochs=1, mini_batch_size=50, verbose=False,
+                    device="cpu")
+    before = {key: value.clone() for key, value in fresh.network.state_dict().items()}
+    altered = bytearray(good)
+    altered[-200] ^= 1
+    for name, content, message in [("altered.pt", bytes(altered), "was altered or cut short"),
+                                   ("truncated.pt", good[:-10], "was altered or cut short"),
+                                   ("other.pt", b"not a checkpoint", "is not a checkpoint written by")]:
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(ValueError, match=message):
+            fresh.load_checkpoint(tmp_path / name)
+    assert all(torch.equal(before[key], value) for key, value in fresh.network.state_dict().items())
+    fresh.load_checkpoint(path)
+    assert fresh.current_iter == 1
+
+
 def test_one_hot_labels_progress_and_float32(capsys):
     x_train, t_train, x_test, t_test = real_split()
     seen = []

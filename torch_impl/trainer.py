@@ -1,4 +1,8 @@
 """A torch Trainer with the NumPy Trainer's interface, on any device."""
+import hashlib
+import io
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -11,6 +15,8 @@ from .acceleration import Acceleration
 from .devices import resolve_device
 from .networks.base import check_labels
 from .optimizers import make_optimizer
+
+CHECKPOINT_MAGIC = b"dlfs-twins checkpoint sha256 "
 
 
 class Trainer:
@@ -134,18 +140,30 @@ class Trainer:
         return test_acc
 
     def save_checkpoint(self, path):
-        """Write model and optimizer state and the step reached with torch.save, atomically."""
+        """Write model and optimizer state and the step reached with torch.save, atomically, behind a
+        SHA-256 digest of that payload, so that a file altered or cut short is refused on loading."""
         self._flush_losses()
         checkpoint = {"model": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
                       "current_iter": self.current_iter, "current_epoch": self.current_epoch,
                       "train_loss_list": self.train_loss_list, "train_acc_list": self.train_acc_list,
                       "test_acc_list": self.test_acc_list}
+        payload = io.BytesIO()
+        torch.save(checkpoint, payload)
+        payload = payload.getvalue()
         with atomic_write(path) as f:
-            torch.save(checkpoint, f)
+            f.write(CHECKPOINT_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
 
     def load_checkpoint(self, path):
-        """Restore what save_checkpoint wrote (torch.load with weights_only=True); training resumes there."""
-        checkpoint = torch.load(path, map_location=self.device, weights_only=True)
+        """Restore what save_checkpoint wrote (torch.load with weights_only=True); training resumes there.
+        Raises ValueError naming the file if it is not such a checkpoint or its digest does not match."""
+        data = Path(path).read_bytes()
+        header = len(CHECKPOINT_MAGIC) + 65
+        if not data.startswith(CHECKPOINT_MAGIC) or len(data) < header or data[header - 1:header] != b"\n":
+            raise ValueError(f"{path} is not a checkpoint written by Trainer.save_checkpoint")
+        digest, payload = data[len(CHECKPOINT_MAGIC):header - 1].decode(), data[header:]
+        if hashlib.sha256(payload).hexdigest() != digest:
+            raise ValueError(f"{path} was altered or cut short: its contents do not match the digest stored with it")
+        checkpoint = torch.load(io.BytesIO(payload), map_location=self.device, weights_only=True)
         self.network.load_state_dict(checkpoint["model"])
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         for key in ("current_iter", "current_epoch", "train_loss_list", "train_acc_list", "test_acc_list"):
