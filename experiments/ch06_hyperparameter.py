@@ -25,9 +25,10 @@ def hyperparameter_optimization(ctx):
         weight_decay, lr = 10 ** rng.uniform(-8, -4), 10 ** rng.uniform(-6, -2)
         net = Net("MultiLayerNet", (784, [100] * 6, 10), {"weight_decay_lambda": float(weight_decay)})
         by_backend = ctx.train(f"trial {trial + 1}/{trials}", net, split, "SGD", {"lr": float(lr)},
-                               epochs=epochs, batch_size=100, seed=ctx.seed + trial)
+                               epochs=epochs, batch_size=100, seed=ctx.seed + trial, allow_divergence=True)
         backend = ctx.backends[0]
         results.append({"lr": lr, "weight_decay": weight_decay, "val_acc": by_backend[backend].test_acc,
+                        "diverged": not np.isfinite(by_backend[backend].train_loss).all(),
                         "train_acc": by_backend[backend].train_acc,
                         "final_val_acc": by_backend[backend].final_test_acc,
                         "backends": {b: r.final_test_acc for b, r in by_backend.items()}})

@@ -171,8 +171,11 @@ class Context:
         return networks
 
     def train(self, label, net, data, optimizer="SGD", optimizer_param=None, epochs=1, batch_size=100,
-              evaluate_sample_num_per_epoch=None, seed=None):
+              evaluate_sample_num_per_epoch=None, seed=None, allow_divergence=False):
         """Train `net` on every backend from the same weights and batch order; {backend: TrainResult}.
+
+        allow_divergence: train on through a loss that is not finite (an experiment that shows
+        divergence), instead of stopping with TrainingDiverged.
 
         With both backends, torch runs first and its dropout masks are handed to NumPy.
         """
@@ -183,7 +186,8 @@ class Context:
             (x_train, t_train), (x_test, t_test) = data[backend]
             settings = dict(epochs=epochs, mini_batch_size=batch_size, optimizer=optimizer,
                             optimizer_param=optimizer_param or {"lr": 0.01}, verbose=False, seed=seed,
-                            evaluate_sample_num_per_epoch=evaluate_sample_num_per_epoch)
+                            evaluate_sample_num_per_epoch=evaluate_sample_num_per_epoch,
+                            allow_divergence=allow_divergence)
             network = networks[backend]
             if backend == "numpy" and masks is not None:
                 replay_masks(network, masks)

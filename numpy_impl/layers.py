@@ -7,7 +7,7 @@ Parameter arrays are held by reference, so an optimizer updating a network's
 import numpy as np
 
 from .functions import CROSS_ENTROPY_EPS, check_labels, cross_entropy_error, softmax
-from .util import check_window, fold, unfold
+from .util import check_integer, check_window, fold, unfold
 
 
 class Relu:
@@ -225,6 +225,9 @@ class BatchNormalization:
                  eps=1e-6, running_stats="book", per_channel=False):
         if running_stats not in ("book", "torch"):
             raise ValueError(f"running_stats must be 'book' or 'torch'; got {running_stats!r}")
+        if np.ndim(gamma) != 1 or np.shape(beta) != np.shape(gamma):
+            raise ValueError(f"BatchNormalization: gamma and beta must be 1-D and alike; got shapes "
+                             f"{np.shape(gamma)} and {np.shape(beta)}")
         self.gamma = gamma
         self.beta = beta
         self.momentum = momentum
@@ -260,6 +263,9 @@ class BatchNormalization:
             raise ValueError(
                 f"BatchNormalization has {self.gamma.shape[0]} {layout}; got input of shape {x.shape}"
             )
+        if train_flg and rows.shape[0] < 2:
+            raise ValueError(f"BatchNormalization in training needs more than one value per feature, as torch "
+                             f"does; got input of shape {x.shape}")
         return self._from_rows(self.__forward(rows, train_flg))
 
     def __forward(self, x, train_flg):
@@ -328,6 +334,15 @@ class Convolution:
     """
 
     def __init__(self, W, b, stride=1, pad=0, backprop_to_input=True):
+        if np.ndim(W) != 4:
+            raise ValueError(f"Convolution: W must be 4-D (FN, C, FH, FW); got shape {np.shape(W)}")
+        if np.ndim(b) == 0:  # one bias for every filter, as the book's scripts pass b=0
+            b = np.full(W.shape[0], b, dtype=W.dtype)
+        if np.shape(b) != (W.shape[0],):
+            raise ValueError(f"Convolution: b must hold one bias per filter, shape ({W.shape[0]},); "
+                             f"got shape {np.shape(b)}")
+        check_integer("Convolution", "stride", stride, 1)
+        check_integer("Convolution", "pad", pad, 0)
         self.W = W
         self.b = b
         self.stride = stride
@@ -387,6 +402,9 @@ class Pooling:
     def __init__(self, pool_h, pool_w, stride=1, pad=0, mode="max"):
         if mode not in ("max", "avg"):
             raise ValueError(f"pooling mode must be 'max' or 'avg'; got {mode!r}")
+        for name, value, minimum in (("pool_h", pool_h, 1), ("pool_w", pool_w, 1), ("stride", stride, 1),
+                                     ("pad", pad, 0)):
+            check_integer("Pooling", name, value, minimum)
         self.pool_h = pool_h
         self.pool_w = pool_w
         self.stride = stride

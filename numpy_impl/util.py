@@ -18,6 +18,12 @@ def conv_output_size(input_size, filter_size, stride=1, pad=0):
     return (input_size + 2 * pad - filter_size) // stride + 1
 
 
+def check_integer(owner, name, value, minimum):
+    """Raise ValueError unless `value` is an integer (not a bool) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}; got {value!r}")
+
+
 def check_window(input_shape, filter_h, filter_w, stride, pad, what="filter"):
     """Validate a (filter_h, filter_w) window over a 4-D input shape (N, C, H, W).
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import numpy_impl.optimizers as numpy_optimizers
+from numpy_impl.layers import BatchNormalization, Convolution, Pooling
 import torch_impl.networks as torch_nets
 from torch_impl.optimizers import make_optimizer
 
@@ -83,3 +84,37 @@ def test_a_non_finite_loss_stops_training_with_its_step_unless_asked_to_go_on(si
     with pytest.raises(TrainingDiverged, match=f"training diverged at step {first}: the loss is nan") as error:
         stopped.train()
     assert error.value.step == first
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: Convolution(np.ones((2, 1, 3, 3)), np.zeros(3)),
+     r"b must hold one bias per filter, shape \(2,\); got shape \(3,\)"),
+    (lambda: Convolution(np.ones((2, 3, 3)), np.zeros(2)),
+     r"W must be 4-D \(FN, C, FH, FW\); got shape \(2, 3, 3\)"),
+    (lambda: Convolution(np.ones((2, 1, 3, 3)), np.zeros(2), stride=1.5),
+     "Convolution: stride must be an integer >= 1; got 1.5"),
+    (lambda: Convolution(np.ones((2, 1, 3, 3)), np.zeros(2), pad=-1),
+     "Convolution: pad must be an integer >= 0; got -1"),
+    (lambda: Pooling(0, 2), "Pooling: pool_h must be an integer >= 1; got 0"),
+    (lambda: Pooling(2, 2, stride=True),
+     "Pooling: stride must be an integer >= 1; got True"),
+    (lambda: BatchNormalization(np.ones(3), np.zeros(4)),
+     r"gamma and beta must be 1-D and alike; got shapes \(3,\) and \(4,\)"),
+])
+def test_layers_refuse_bad_sizes_and_shapes(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_a_scalar_convolution_bias_is_one_bias_per_filter():
+    conv = Convolution(np.ones((2, 1, 3, 3)), 0.5)
+    assert conv.forward(np.zeros((1, 1, 3, 3))).ravel().tolist() == [0.5, 0.5]
+
+
+def test_batch_norm_training_on_a_single_sample_is_refused_on_both_sides():
+    layer = BatchNormalization(np.ones(3), np.zeros(3))
+    with pytest.raises(ValueError, match=r"needs more than one value per feature, as torch does; got input of shape"):
+        layer.forward(np.ones((1, 3)), train_flg=True)
+    layer.forward(np.ones((1, 3)), train_flg=False)  # evaluation uses the running statistics
+    with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
+        torch.nn.BatchNorm1d(3).train()(torch.ones(1, 3))
