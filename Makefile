@@ -21,8 +21,10 @@ data:
 		echo "Fashion-MNIST: found"; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -q && apt-get install -y -q $(DATA_PACKAGE); \
+	elif $(PY) -c "from numpy_impl.datasets import download_dataset as d; print('Fashion-MNIST: downloaded to', d())"; then \
+		:; \
 	else \
-		echo "Fashion-MNIST is not installed and this is not a root Debian/Ubuntu shell."; \
+		echo "Fashion-MNIST is not installed, this is not a root Debian/Ubuntu shell, and the download failed."; \
 		echo "  Debian/Ubuntu: sudo apt-get install $(DATA_PACKAGE)"; \
 		echo "  elsewhere: put the four Fashion-MNIST IDX files (train-images-idx3-ubyte.gz, ...)"; \
 		echo "  in a folder and export DLFS_DATA_DIR=/that/folder"; \

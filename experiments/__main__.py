@@ -4,6 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+from numpy_impl.datasets import DatasetError
+
 from .catalog import DEMO, EXPERIMENTS, describe
 from .common import Context
 
@@ -14,7 +16,10 @@ def add_run_options(parser):
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help="torch device (default auto: cuda when present)")
     parser.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist"],
-                        help="default fashion-mnist (offline); mnist needs its IDX files on disk")
+                        help="default fashion-mnist; its IDX files are read from disk (see --download)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch the dataset through torchvision's downloader (its mirrors and checksums) "
+                             "when its files are not on disk")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default float32")
     parser.add_argument("--quick", action="store_true", help="a small slice and few epochs (seconds, not minutes)")
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and batch order (default 0)")
@@ -111,7 +116,7 @@ def check_acceleration(parser, args):
 def run_experiment(name, args, out):
     ctx = Context(name, backend=args.backend, device=args.device, dataset=args.dataset, quick=args.quick,
                   seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress,
-                  acceleration=args.acceleration)
+                  acceleration=args.acceleration, download=args.download)
     print(f"== {name}: {describe(name)}")
     try:
         EXPERIMENTS[name](ctx)
@@ -211,7 +216,7 @@ def main(argv=None):
         if args.command == "bench":
             return bench(args)
         return demo(args)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, DatasetError) as error:
         print(f"python -m experiments: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,7 +9,7 @@ from .common import Net, save_training_figure
 
 def gradient_check(ctx):
     """Backprop against central differences on 3 images, in float64 (the book's gradient_check.py)."""
-    (x_train, t_train), _ = load_mnist(dataset=ctx.dataset)
+    (x_train, t_train), _ = load_mnist(dataset=ctx.dataset, download=ctx.download)
     x, t = x_train[:3].astype(np.float64), t_train[:3]
     net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(ctx.seed))
     backprop, numerical = net.gradient(x, t), net.numerical_gradient(x, t)

@@ -46,7 +46,7 @@ def train_scales(ctx, scales, axes, data, epochs, results):
 
 def batch_norm_gradient_check(ctx):
     """Backprop through batch norm against central differences (3 images, float64)."""
-    (x_train, t_train), _ = load_mnist(dataset=ctx.dataset)
+    (x_train, t_train), _ = load_mnist(dataset=ctx.dataset, download=ctx.download)
     x, t = x_train[:3].astype(np.float64), t_train[:3]
     net = MultiLayerNetExtend(784, [20, 20], 10, use_batchnorm=True, rng=np.random.default_rng(ctx.seed))
     backprop, numerical = net.gradient(x, t), net.numerical_gradient(x, t)

@@ -70,8 +70,9 @@ class Context:
     """The settings of one experiment run and the place its outputs go."""
 
     def __init__(self, name, backend="numpy", device="auto", dataset="fashion-mnist", quick=False, seed=0,
-                 epochs=None, out=None, dtype="float32", progress=True, acceleration=None):
+                 epochs=None, out=None, dtype="float32", progress=True, acceleration=None, download=False):
         self.name = name
+        self.download = download
         self.backends = list(BACKENDS) if backend == "both" else [backend]
         self.device = resolve_device(device)
         self.dataset = dataset
@@ -146,7 +147,7 @@ class Context:
                 load = numpy_load_mnist if backend == "numpy" else torch_load_mnist
                 kwargs = {} if backend == "numpy" else {"device": self.device}
                 (x_train, t_train), (x_test, t_test) = load(normalize=True, flatten=flatten, dataset=self.dataset,
-                                                            **kwargs)
+                                                            download=self.download, **kwargs)
                 loaded[backend] = ((x_train[:train_size], t_train[:train_size]),
                                    (x_test[:test_size], t_test[:test_size]))
             self._data[key] = loaded

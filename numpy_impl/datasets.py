@@ -3,12 +3,15 @@ dataset/mnist.py, cached as .npz (never pickle).
 
 Where the files are looked for, in order: the `data_dir` argument, the
 environment variable DLFS_DATA_DIR (the folder itself or its `<dataset>`
-subfolder), and Debian's `/usr/share/datasets/<dataset>` (the package
-`dataset-fashion-mnist`). Each file may be gzipped (`.gz`) or not.
+subfolder), Debian's `/usr/share/datasets/<dataset>` (the package
+`dataset-fashion-mnist`), and `<cache>/downloads/<dataset>`, where
+`download_dataset` (load_mnist(download=True)) puts them. Each file may be
+gzipped (`.gz`) or not.
 """
 import gzip
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +45,7 @@ def candidate_dirs(dataset, data_dir=None):
     if os.environ.get(DATA_DIR_ENV):
         env_dir = Path(os.environ[DATA_DIR_ENV])
         dirs += [env_dir / dataset, env_dir]
-    dirs.append(SYSTEM_DATA_DIR / dataset)
+    dirs += [SYSTEM_DATA_DIR / dataset, download_dir(dataset)]
     return dirs
 
 
@@ -68,8 +71,50 @@ def find_dataset_files(dataset="fashion-mnist", data_dir=None):
     raise FileNotFoundError(
         f"{dataset} not found: no folder among {[str(d) for d in searched]} holds all of "
         f"{[stem + '[.gz]' for stem in FILES.values()]}. To get it, {how}, "
-        f"then pass data_dir= or set {DATA_DIR_ENV} to the folder."
+        f"then pass data_dir= or set {DATA_DIR_ENV} to the folder; or let load_mnist(download=True) "
+        f"(the experiments' --download) fetch it."
     )
+
+
+def download_dir(dataset, cache_dir=None):
+    """The folder download_dataset writes `dataset`'s files to."""
+    return (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "downloads" / dataset
+
+
+def download_dataset(dataset="fashion-mnist", cache_dir=None):
+    """Fetch `dataset`'s four gzipped IDX files with torchvision's downloader (its mirrors, tried in
+    order, and its MD5 checksums) into download_dir(dataset, cache_dir); returns that folder.
+
+    All four land in a temporary folder first and are moved into place only once each has passed
+    its checksum, so a failed or interrupted download leaves nothing half-written behind. Raises
+    DatasetError naming every URL tried and why it failed.
+    """
+    from torchvision import datasets as torchvision_datasets
+    from torchvision.datasets.utils import download_url
+
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
+    source = {"fashion-mnist": torchvision_datasets.FashionMNIST, "mnist": torchvision_datasets.MNIST}[dataset]
+    target = download_dir(dataset, cache_dir)
+    if all((target / filename).is_file() for filename, _ in source.resources):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{dataset}-") as partial:
+        for filename, md5 in source.resources:
+            failures = []
+            for mirror in source.mirrors:
+                try:
+                    download_url(f"{mirror}{filename}", partial, filename=filename, md5=md5)
+                    break
+                except (OSError, RuntimeError, ValueError) as error:  # HTTP errors, refused, bad checksum
+                    failures.append(f"{mirror}{filename}: {error}")
+                    Path(partial, filename).unlink(missing_ok=True)
+            else:
+                raise DatasetError(f"could not download {dataset}'s {filename}; tried " + "; ".join(failures))
+        target.mkdir(exist_ok=True)
+        for filename, _ in source.resources:
+            os.replace(Path(partial, filename), target / filename)
+    return target
 
 
 def read_idx(path, expected_ndim):
@@ -139,9 +184,15 @@ def cache_path(dataset, files, cache_dir=None):
     return folder / f"{dataset}-{fingerprint.hexdigest()[:16]}.npz"
 
 
-def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None):
-    """uint8 arrays {'train_img', 'train_label', 'test_img', 'test_label'}, from the cache when valid."""
-    files = find_dataset_files(dataset, data_dir)
+def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None, download=False):
+    """uint8 arrays {'train_img', 'train_label', 'test_img', 'test_label'}, from the cache when valid;
+    download=True fetches the files (download_dataset) when none are found."""
+    try:
+        files = find_dataset_files(dataset, data_dir)
+    except FileNotFoundError:
+        if not download:
+            raise
+        files = find_dataset_files(dataset, download_dataset(dataset, cache_dir))
     cache = cache_path(dataset, files, cache_dir)
     if cache.is_file():
         try:
@@ -166,16 +217,17 @@ def to_one_hot(labels, num_classes=NUM_CLASSES):
 
 
 def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashion-mnist",
-               data_dir=None, cache_dir=None):
+               data_dir=None, cache_dir=None, download=False):
     """Load MNIST or Fashion-MNIST as the book's load_mnist does.
 
     normalize: images as float32 in [0, 1] (else uint8 0..255).
     flatten: images as (N, 784) (else (N, 1, 28, 28)).
     one_hot_label: labels as float64 one-hot (N, 10) (else int64 (N,); the
     book's are uint8, widened here so they index and compare without surprise).
+    download: fetch the files (download_dataset) when none are found.
     Returns ((x_train, t_train), (x_test, t_test)).
     """
-    raw = load_raw(dataset, data_dir, cache_dir)
+    raw = load_raw(dataset, data_dir, cache_dir, download)
     result = []
     for split in ("train", "test"):
         x = raw[f"{split}_img"]

@@ -3,7 +3,8 @@
 torchvision wants the four IDX files uncompressed under
 `<root>/<FashionMNIST|MNIST>/raw/`; they are unpacked once into the cache
 folder next to numpy_impl's `.npz` cache. Nothing is downloaded unless
-`download=True` is asked for and the files are not on disk.
+`download=True` is asked for and the files are not on disk; then both loaders
+share numpy_impl.datasets.download_dataset.
 """
 import gzip
 import shutil
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from torchvision import datasets as tv_datasets
 
 from numpy_impl.files import atomic_write
-from numpy_impl.datasets import (FILES, IMAGE_SHAPE, NUM_CLASSES, DatasetError, cache_path, default_cache_dir,
+from numpy_impl.datasets import (FILES, IMAGE_SHAPE, NUM_CLASSES, DatasetError, cache_path, download_dataset,
                                  find_dataset_files)
 
 from .devices import resolve_device
@@ -46,7 +47,8 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashi
     Returns ((x_train, t_train), (x_test, t_test)); x float32 in [0, 1] (or
     uint8), (N, 784) or (N, 1, 28, 28); t int64 (N,) or float64 one-hot (N, 10):
     element by element what the NumPy loader returns.
-    download=True lets torchvision fetch the files when none are on disk.
+    download=True fetches the files when none are found, as the NumPy loader
+    does (numpy_impl.datasets.download_dataset: torchvision's downloader).
     device: 'cpu', 'cuda' or 'auto' (CUDA when present). Raises DatasetError
     naming the files when a split's image and label counts differ.
     """
@@ -58,10 +60,10 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashi
     except FileNotFoundError:
         if not download:
             raise
-        root = default_cache_dir() if cache_dir is None else cache_dir
+        root = torchvision_root(dataset, download_dataset(dataset, cache_dir), cache_dir)
     result = []
     for train in (True, False):
-        split = TORCHVISION_CLASSES[dataset](str(root), train=train, download=download)
+        split = TORCHVISION_CLASSES[dataset](str(root), train=train)
         x, t = split.data, split.targets
         if len(x) != len(t):
             files = [FILES["train_img" if train else "test_img"], FILES["train_label" if train else "test_label"]]
