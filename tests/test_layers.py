@@ -5,6 +5,7 @@ import pytest
 from helpers import numerical_grad_check
 from numpy_impl.layers import (Affine, BatchNormalization, Convolution, Dropout, LeakyRelu, Pooling, Relu,
                                Sigmoid, SoftmaxWithLoss, Tanh, activation_layer)
+from parity.records import assert_close
 
 
 
@@ -90,9 +91,9 @@ def test_dropout_semantics_with_injected_mask(inverted):
     mask = np.array([[True, False, True], [False, True, True]])
     layer = Dropout(0.25, inverted=inverted)
     scale = 1 / 0.75 if inverted else 1.0
-    np.testing.assert_allclose(layer.forward(x, True, mask=mask), x * mask * scale)
-    np.testing.assert_allclose(layer.backward(np.ones_like(x)), mask * scale)
-    np.testing.assert_allclose(layer.forward(x, False), x if inverted else x * 0.75)
+    assert_close(layer.forward(x, True, mask=mask), x * mask * scale, "forward")
+    assert_close(layer.backward(np.ones_like(x)), mask * scale, "forward")
+    assert_close(layer.forward(x, False), x if inverted else x * 0.75, "forward")
 
 
 def test_dropout_rng_is_deterministic_and_keeps_the_right_share():
@@ -126,8 +127,8 @@ def test_batchnorm_training_output_is_normalised_per_channel():
     x = rng.standard_normal((8, 3, 4, 5)) * 4 + 2
     layer = BatchNormalization(np.ones(3), np.zeros(3), per_channel=True)
     y = layer.forward(x, True)
-    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-12)
-    np.testing.assert_allclose(y.var(axis=(0, 2, 3)), x.var(axis=(0, 2, 3)) / (x.var(axis=(0, 2, 3)) + 1e-6))
+    assert_close(y.mean(axis=(0, 2, 3)), np.zeros(3), "forward", "channel means", scale=1.0)  # unit variance
+    assert_close(y.var(axis=(0, 2, 3)), x.var(axis=(0, 2, 3)) / (x.var(axis=(0, 2, 3)) + 1e-6), "forward")
 
 
 def test_batchnorm_running_statistics_book_and_torch():
@@ -139,13 +140,12 @@ def test_batchnorm_running_statistics_book_and_torch():
         layer.forward(x1, True)
         layer.forward(x2, True)
     mean = 0.9 * 0.1 * x1.mean(0) + 0.1 * x2.mean(0)
-    np.testing.assert_allclose(book.running_mean, mean)
-    np.testing.assert_allclose(torch_like.running_mean, mean)
-    np.testing.assert_allclose(book.running_var, 0.9 * 0.1 * x1.var(0) + 0.1 * x2.var(0))
-    np.testing.assert_allclose(torch_like.running_var,
-                               0.81 + 0.9 * 0.1 * x1.var(0, ddof=1) + 0.1 * x2.var(0, ddof=1))
+    assert_close(book.running_mean, mean, "forward")
+    assert_close(torch_like.running_mean, mean, "forward")
+    assert_close(book.running_var, 0.9 * 0.1 * x1.var(0) + 0.1 * x2.var(0), "forward")
+    assert_close(torch_like.running_var, 0.81 + 0.9 * 0.1 * x1.var(0, ddof=1) + 0.1 * x2.var(0, ddof=1), "state")
     y = book.forward(x1, False)
-    np.testing.assert_allclose(y, (x1 - book.running_mean) / np.sqrt(book.running_var + 1e-6))
+    assert_close(y, (x1 - book.running_mean) / np.sqrt(book.running_var + 1e-6), "forward")
 
 
 def test_batchnorm_bad_width_and_option():
