@@ -11,10 +11,11 @@ from fnmatch import fnmatchcase
 from .twins.layers import layer_twins
 from .twins.networks import network_twins, trajectory_twins
 from .twins.optimizers import optimizer_twins
+from .twins.rejections import rejection_twins
 
 
 def all_twins():
-    twins = layer_twins() + optimizer_twins() + network_twins() + trajectory_twins()
+    twins = layer_twins() + optimizer_twins() + network_twins() + trajectory_twins() + rejection_twins()
     names = [twin.name for twin in twins]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:

@@ -215,3 +215,10 @@ def test_an_ill_conditioned_low_precision_trajectory_fails_its_conditioning_chec
     failures = failing_checks(ill, "float32")
     assert any(check.startswith("conditioning:final") for check in failures)
     assert not failing_checks(ill, "float64")  # float64 compares no conditioning: its rounding is 1e-16
+
+
+def test_bad_input_that_one_side_accepts_is_caught(monkeypatch):
+    twin = twin_named("SGD[gradient of another shape]")
+    assert not failing_checks(twin)
+    monkeypatch.setattr(numpy_impl.optimizers, "check_gradients", lambda params, grads: None)
+    assert set(failing_checks(twin)) == {"reject: numpy accepted it"}

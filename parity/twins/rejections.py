@@ -1,0 +1,144 @@
+"""Twins of refusal: bad input that both sides must reject.
+
+A RejectionTwin gives the same bad input to the NumPy side and to the torch side; each must raise
+(ValueError, RuntimeError, IndexError or TypeError: torch's own modules answer with their own
+exception types). Its one record, 'reject', passes only if both did, and otherwise names the side
+that accepted the input. A side that accepts bad input silently (a (1, 3) gradient broadcast onto a
+(2, 3) parameter) computes something, and a value comparison would not notice.
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+import numpy_impl.networks as numpy_nets
+import torch_impl.networks as torch_nets
+from numpy_impl import layers as L
+from numpy_impl import optimizers as numpy_optimizers
+from numpy_impl.trainer import Trainer as NumpyTrainer
+from torch_impl.optimizers import make_optimizer
+from torch_impl.trainer import Trainer as TorchTrainer
+
+from ..records import Record
+from .layers import TORCH_DTYPES
+
+REFUSALS = (ValueError, RuntimeError, IndexError, TypeError)
+
+
+@dataclass
+class RejectionTwin:
+    """numpy(dtype) and torch(dtype, device) each run the bad input; both must raise."""
+    name: str
+    numpy: Callable
+    torch: Callable
+    dtypes: tuple = ("float64", "float32")
+    devices: tuple = ("cpu", "cuda")
+
+    def run(self, dtype, device):
+        accepted = [side for side, attempt in (("numpy", lambda: self.numpy(dtype)),
+                                               ("torch", lambda: self.torch(dtype, device)))
+                    if not raises(attempt)]
+        check = "reject" if not accepted else f"reject: {' and '.join(accepted)} accepted it"
+        return [Record(self.name, check, dtype, str(device), float(len(accepted)), float(len(accepted)), 0.0,
+                       not accepted)]
+
+
+def raises(attempt):
+    try:
+        attempt()
+    except REFUSALS:
+        return True
+    return False
+
+
+def array(dtype, *shape):
+    return np.random.default_rng(0).standard_normal(shape).astype(dtype)
+
+
+def tensor(dtype, device, *shape):
+    return torch.as_tensor(array(dtype, *shape), device=device)
+
+
+def numpy_step(optimizer, params_shape, grads_shape, dtype):
+    optimizer.update({"W": array(dtype, *params_shape)}, {"W": array(dtype, *grads_shape)})
+
+
+def torch_step(optimizer_name, dtype, device, **hyperparameters):
+    make_optimizer(optimizer_name, nn.Linear(3, 2, dtype=TORCH_DTYPES[dtype], device=device), **hyperparameters)
+
+
+def assign_wrong_gradient(dtype, device):
+    """torch's side of a gradient of another shape: a parameter refuses such a .grad."""
+    nn.Parameter(tensor(dtype, device, 2, 3)).grad = tensor(dtype, device, 1, 3)
+
+
+def train_small(side, dtype, device, x_train, t_train):
+    """One training run of a small network on (x_train, t_train), on `side`."""
+    x_test, t_test = array(dtype, 4, 6), np.zeros(4, dtype=np.int64)
+    settings = dict(epochs=1, mini_batch_size=2, verbose=False, seed=0)
+    if side == "numpy":
+        NumpyTrainer(numpy_nets.TwoLayerNet(6, 5, 3, dtype=dtype), x_train, t_train, x_test, t_test,
+                     **settings).train()
+    else:
+        TorchTrainer(torch_nets.TwoLayerNet(6, 5, 3, dtype=TORCH_DTYPES[dtype]), x_train, t_train, x_test, t_test,
+                     device=device, **settings).train()
+
+
+def rejection_twins():
+    conv = lambda dtype: L.Convolution(array(dtype, 2, 3, 3, 3), array(dtype, 2))
+    return [
+        RejectionTwin("Affine[wrong input width]",
+                      lambda dtype: L.Affine(array(dtype, 6, 4), array(dtype, 4)).forward(array(dtype, 3, 5)),
+                      lambda dtype, device: nn.Linear(6, 4, dtype=TORCH_DTYPES[dtype], device=device)(
+                          tensor(dtype, device, 3, 5))),
+        RejectionTwin("Convolution[wrong input channels]", lambda dtype: conv(dtype).forward(array(dtype, 1, 2, 5, 5)),
+                      lambda dtype, device: nn.Conv2d(3, 2, 3, dtype=TORCH_DTYPES[dtype], device=device)(
+                          tensor(dtype, device, 1, 2, 5, 5))),
+        RejectionTwin("Convolution[filter larger than the input]",
+                      lambda dtype: conv(dtype).forward(array(dtype, 1, 3, 2, 2)),
+                      lambda dtype, device: nn.Conv2d(3, 2, 3, dtype=TORCH_DTYPES[dtype], device=device)(
+                          tensor(dtype, device, 1, 3, 2, 2))),
+        RejectionTwin("Convolution[one bias too many]", lambda dtype: L.Convolution(array(dtype, 2, 3, 3, 3),
+                                                                                    array(dtype, 3)),
+                      lambda dtype, device: nn.functional.conv2d(tensor(dtype, device, 1, 3, 5, 5),
+                                                                 tensor(dtype, device, 2, 3, 3, 3),
+                                                                 tensor(dtype, device, 3))),
+        RejectionTwin("Pooling[window larger than the input]",
+                      lambda dtype: L.Pooling(3, 3, 3).forward(array(dtype, 1, 1, 2, 2)),
+                      lambda dtype, device: nn.MaxPool2d(3, 3)(tensor(dtype, device, 1, 1, 2, 2))),
+        RejectionTwin("Pooling[stride 0]", lambda dtype: L.Pooling(2, 2, 0),
+                      lambda dtype, device: nn.MaxPool2d(2, 0)(tensor(dtype, device, 1, 1, 4, 4))),
+        RejectionTwin("BatchNormalization[train on one sample]",
+                      lambda dtype: L.BatchNormalization(np.ones(3, dtype), np.zeros(3, dtype)).forward(
+                          array(dtype, 1, 3), True),
+                      lambda dtype, device: nn.BatchNorm1d(3, dtype=TORCH_DTYPES[dtype], device=device).train()(
+                          tensor(dtype, device, 1, 3))),
+        RejectionTwin("SoftmaxWithLoss[label out of range]",
+                      lambda dtype: L.SoftmaxWithLoss().forward(array(dtype, 2, 3), np.array([0, 3])),
+                      lambda dtype, device: nn.functional.cross_entropy(
+                          tensor(dtype, device, 2, 3), torch.tensor([0, 3], device=device)).item(),
+                      # on CUDA an out-of-range target is a device-side assert, which ends the CUDA context
+                      devices=("cpu",)),
+        RejectionTwin("SGD[negative lr]", lambda dtype: numpy_optimizers.SGD(lr=-0.1),
+                      lambda dtype, device: torch_step("SGD", dtype, device, lr=-0.1)),
+        RejectionTwin("Adam[beta1 of 1]", lambda dtype: numpy_optimizers.Adam(beta1=1.0),
+                      lambda dtype, device: torch_step("Adam", dtype, device, beta1=1.0)),
+        RejectionTwin("Momentum[negative momentum]", lambda dtype: numpy_optimizers.Momentum(momentum=-0.9),
+                      lambda dtype, device: torch_step("Momentum", dtype, device, momentum=-0.9)),
+        RejectionTwin("SGD[gradient of another shape]",
+                      lambda dtype: numpy_step(numpy_optimizers.SGD(), (2, 3), (1, 3), dtype),
+                      assign_wrong_gradient),
+        RejectionTwin("SimpleConvNet[input of another shape]",
+                      lambda dtype: numpy_nets.SimpleConvNet(dtype=dtype).predict(array(dtype, 2, 1, 20, 20)),
+                      lambda dtype, device: torch_nets.SimpleConvNet(dtype=TORCH_DTYPES[dtype], device=device)(
+                          tensor(dtype, device, 2, 1, 20, 20))),
+        RejectionTwin("Trainer[one label fewer than images]",
+                      lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.zeros(7, np.int64)),
+                      lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6),
+                                                       np.zeros(7, np.int64))),
+        RejectionTwin("Trainer[labels out of range]",
+                      lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.full(8, 3)),
+                      lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), np.full(8, 3))),
+    ]
