@@ -61,6 +61,14 @@ def mean_squared_error(y, t):
 sum_squared_error = mean_squared_error
 
 
+def check_one_hot(t):
+    """Raise ValueError unless every row of `t` holds one 1 and zeros elsewhere."""
+    valid = ((t == 0) | (t == 1)).all(axis=1) & (t.sum(axis=1) == 1)
+    if not valid.all():
+        row = int(np.argmin(valid))
+        raise ValueError(f"one-hot labels t must hold one 1 per row and 0 elsewhere; row {row} is {t[row].tolist()}")
+
+
 def check_labels(y, t):
     """Validate labels `t` for scores or probabilities `y` of shape (N, C).
 
@@ -70,6 +78,7 @@ def check_labels(y, t):
     t = np.asarray(t)
     batch_size, num_classes = y.shape
     if t.shape == y.shape:
+        check_one_hot(t)
         return t.argmax(axis=1)
     if t.shape != (batch_size,):
         raise ValueError(

@@ -118,3 +118,13 @@ def test_batch_norm_training_on_a_single_sample_is_refused_on_both_sides():
     layer.forward(np.ones((1, 3)), train_flg=False)  # evaluation uses the running statistics
     with pytest.raises(ValueError, match="Expected more than 1 value per channel when training"):
         torch.nn.BatchNorm1d(3).train()(torch.ones(1, 3))
+
+
+def test_one_hot_labels_must_be_one_hot():
+    from numpy_impl.layers import SoftmaxWithLoss
+    scores = np.zeros((3, 4))
+    for labels, row in [(np.array([[1, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]]), 1),
+                        (np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0.5]]), 2)]:
+        with pytest.raises(ValueError, match=f"one 1 per row and 0 elsewhere; row {row} is"):
+            SoftmaxWithLoss().forward(scores, labels)
+    SoftmaxWithLoss().forward(scores, np.eye(4)[[0, 2, 3]])

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from numpy_impl.files import atomic_write
+from numpy_impl.functions import check_one_hot
 from numpy_impl.trainer import (check_training_data, draw_batch_indices, first_divergence, record_epoch_accuracy,
                                 starts_epoch)
 
@@ -56,6 +57,7 @@ class Trainer:
         for name in ("t_train", "t_test"):
             t = getattr(self, name)
             if t.dim() == 2:  # one-hot labels, as the book allows
+                check_one_hot(t.cpu().numpy())
                 t = t.argmax(dim=1)
                 setattr(self, name, t)
             check_labels(t, len(t), network.output_size)

@@ -74,6 +74,13 @@ def assign_wrong_gradient(dtype, device):
     nn.Parameter(tensor(dtype, device, 2, 3)).grad = tensor(dtype, device, 1, 3)
 
 
+def two_ones():
+    """One-hot labels of 8 samples and 3 classes, but for a row holding two ones."""
+    labels = np.eye(3)[np.arange(8) % 3]
+    labels[5] = [1, 1, 0]
+    return labels
+
+
 def train_small(side, dtype, device, x_train, t_train):
     """One training run of a small network on (x_train, t_train), on `side`."""
     x_test, t_test = array(dtype, 4, 6), np.zeros(4, dtype=np.int64)
@@ -138,6 +145,9 @@ def rejection_twins():
                       lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.zeros(7, np.int64)),
                       lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6),
                                                        np.zeros(7, np.int64))),
+        RejectionTwin("Trainer[one-hot labels with two ones]",
+                      lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), two_ones()),
+                      lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), two_ones())),
         RejectionTwin("Trainer[labels out of range]",
                       lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.full(8, 3)),
                       lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), np.full(8, 3))),
