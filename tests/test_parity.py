@@ -148,7 +148,8 @@ def test_cli_json_markdown_and_exit_status(tmp_path, capsys):
     assert status == 0
     records = json.loads(json_path.read_text())
     assert records and all(list(r) == list(RECORD_KEYS) for r in records)
-    assert {r["twin"] for r in records} == {"Affine", "Affine[N-D input]", "Adam"}
+    assert {r["twin"] for r in records} == {"Affine", "Affine[N-D input]", "Affine[reject,wrong-input-width]",
+                                            "Adam"}
     assert all(r["dtype"] == "float64" and r["device"] == "cpu" and r["passed"] for r in records)
     table = markdown_path.read_text()
     assert "| twin | check | dtype | device | max abs err | max rel err | tol | result |" in table
@@ -218,7 +219,7 @@ def test_an_ill_conditioned_low_precision_trajectory_fails_its_conditioning_chec
 
 
 def test_bad_input_that_one_side_accepts_is_caught(monkeypatch):
-    twin = twin_named("SGD[gradient of another shape]")
+    twin = twin_named("SGD[reject,gradient-of-another-shape]")
     assert not failing_checks(twin)
     monkeypatch.setattr(numpy_impl.optimizers, "check_gradients", lambda params, grads: None)
     assert set(failing_checks(twin)) == {"reject: numpy accepted it"}
