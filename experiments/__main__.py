@@ -6,7 +6,7 @@ from pathlib import Path
 
 from numpy_impl.datasets import DatasetError
 
-from .catalog import DEMO, EXPERIMENTS, describe
+from .catalog import DEMO, EXPERIMENTS, UNUSED_OPTIONS, describe
 from .common import Context
 
 
@@ -37,7 +37,8 @@ def parse_args(argv):
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the experiments", description="List the experiments.")
     run = commands.add_parser("run", help="run one experiment",
-                              description="Run one experiment; figures (PNG) and numbers (metrics.json) go to --out.")
+                              description="Run one experiment; figures (PNG) and numbers (metrics.json) go to --out. "
+                                          "An option the experiment has no use for is refused.")
     run.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help="an experiment (see `list`)")
     run.add_argument("--out", type=Path, default=None, help="output folder (default runs/NAME)")
     add_run_options(run)
@@ -81,6 +82,11 @@ def parse_args(argv):
         parser.error(f"--seed must be >= 0 (NumPy's generators take no negative seed); got {args.seed}")
     if getattr(args, "out", None) is not None:
         check_output_folder(parser, args.out)
+    if args.command == "run":
+        for option in UNUSED_OPTIONS.get(args.name, ()):
+            if getattr(args, option) != run.get_default(option):
+                parser.error(f"{args.name} does not use --{option.replace('_', '-')}: it computes closed-form "
+                             "functions in float64 on the CPU, without data, epochs or random draws")
     if args.command in ("run", "demo"):
         check_acceleration(parser, args)
     return args

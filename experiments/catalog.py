@@ -23,6 +23,12 @@ EXPERIMENTS = OrderedDict((function.__name__, function) for function in (
     train_deepnet,
 ))
 
+# Options a chapter 4 experiment has no use for: it evaluates closed-form functions in float64 on the
+# CPU, with no data set, no training epochs and no random draws. `run` refuses them rather than
+# ignore them silently.
+UNUSED_OPTIONS = {name: ("device", "dtype", "dataset", "download", "epochs", "seed", "acceleration")
+                  for name in ("gradient_1d", "gradient_2d", "gradient_method", "gradient_simplenet")}
+
 # `make demo`: a quick run of these, then the parity report
 DEMO = ("gradient_method", "optimizer_compare_naive", "optimizer_compare_mnist", "weight_init_compare",
         "batch_norm_test", "overfit_dropout", "train_convnet")

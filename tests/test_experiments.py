@@ -259,3 +259,12 @@ def test_bad_command_line_values_are_usage_errors(capsys, tmp_path):
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
+
+
+def test_an_option_the_experiment_does_not_use_is_refused(capsys):
+    for option in (["--epochs", "3"], ["--dtype", "float64"], ["--dataset", "mnist"], ["--download"],
+                   ["--device", "cpu"], ["--seed", "4"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "gradient_method", *option])
+        assert exit_info.value.code == 2
+        assert f"gradient_method does not use {option[0]}" in capsys.readouterr().err
