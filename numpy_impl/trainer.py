@@ -14,8 +14,9 @@ def draw_batch_indices(rng, train_size, batch_size, steps):
     return np.array(rows, dtype=np.int64).reshape(steps, batch_size)
 
 
-def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size):
-    """Raise ValueError for mismatched sample counts, an empty training set or a bad batch size."""
+def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch=None):
+    """Raise ValueError for mismatched sample counts, an empty training set, a bad batch size or an
+    empty evaluation slice."""
     for name, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
         if len(x) != len(t):
             raise ValueError(f"x_{name} has {len(x)} samples but t_{name} has {len(t)}")
@@ -23,6 +24,9 @@ def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size):
         raise ValueError("x_train is empty")
     if mini_batch_size < 1:
         raise ValueError(f"mini_batch_size must be >= 1; got {mini_batch_size}")
+    if evaluate_sample_num_per_epoch is not None and evaluate_sample_num_per_epoch < 1:
+        raise ValueError("evaluate_sample_num_per_epoch must be None (all) or >= 1; "
+                         f"got {evaluate_sample_num_per_epoch}")
 
 
 class TrainingDiverged(FloatingPointError):
@@ -82,7 +86,7 @@ class Trainer:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
                  verbose=True, seed=None, progress=None, allow_divergence=False):
-        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size)
+        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch)
         self.network = network
         self.verbose = verbose
         self.x_train, self.t_train = x_train, t_train

@@ -47,7 +47,7 @@ class Trainer:
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
                  verbose=True, seed=None, progress=None, device="auto", acceleration=None,
                  loss_after_update=True, allow_divergence=False):
-        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size)
+        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch)
         self.device = resolve_device(device)
         self.network = network.to(self.device)
         self.dtype = dtype = next(network.parameters()).dtype

@@ -81,10 +81,10 @@ def two_ones():
     return labels
 
 
-def train_small(side, dtype, device, x_train, t_train):
-    """One training run of a small network on (x_train, t_train), on `side`."""
+def train_small(side, dtype, device, x_train, t_train, **options):
+    """One training run of a small network on (x_train, t_train), on `side`, with Trainer `options`."""
     x_test, t_test = array(dtype, 4, 6), np.zeros(4, dtype=np.int64)
-    settings = dict(epochs=1, mini_batch_size=2, verbose=False, seed=0)
+    settings = dict(epochs=1, mini_batch_size=2, verbose=False, seed=0, **options)
     if side == "numpy":
         NumpyTrainer(numpy_nets.TwoLayerNet(6, 5, 3, dtype=dtype), x_train, t_train, x_test, t_test,
                      **settings).train()
@@ -150,6 +150,11 @@ def rejection_twins():
         RejectionTwin("Trainer[reject,one-hot-labels-with-two-ones]",
                       lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), two_ones()),
                       lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), two_ones())),
+        RejectionTwin("Trainer[reject,evaluate-no-samples]",
+                      lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.zeros(8, np.int64),
+                                                evaluate_sample_num_per_epoch=0),
+                      lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6),
+                                                        np.zeros(8, np.int64), evaluate_sample_num_per_epoch=0)),
         RejectionTwin("Trainer[reject,labels-out-of-range]",
                       lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.full(8, 3)),
                       lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), np.full(8, 3))),
