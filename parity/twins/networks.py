@@ -64,16 +64,19 @@ class NetworkSpec:
     kwargs: dict = field(default_factory=dict)
     flatten: bool = True
 
-    def build(self, dtype, device, seed, matched, initial_bias=None):
-        """The NumPy network (weights drawn from `seed`) and its torch twin holding the same weights;
-        initial_bias, if given, replaces the biases' zeros (not batch norm's beta)."""
+    def numpy_network(self, dtype, seed, matched, initial_bias=None):
+        """The NumPy network, weights drawn from `seed`; initial_bias, if given, replaces the biases'
+        zeros (not batch norm's beta)."""
         numpy_net = self.numpy_class(*self.args, dtype=dtype, rng=np.random.default_rng(seed), **self.kwargs)
         if initial_bias is not None:
             for key in numpy_net.params:
                 if re.fullmatch(r"b\d+", key):
                     numpy_net.params[key][...] = initial_bias
-        if matched:
-            match_torch_semantics(numpy_net)
+        return match_torch_semantics(numpy_net) if matched else numpy_net
+
+    def build(self, dtype, device, seed, matched, initial_bias=None):
+        """numpy_network(...) and its torch twin holding the same weights."""
+        numpy_net = self.numpy_network(dtype, seed, matched, initial_bias)
         torch_net = self.torch_class(*self.args, dtype=TORCH_DTYPES[dtype], device=device, **self.kwargs)
         return numpy_net, numpy_to_torch(numpy_net, torch_net)
 
@@ -215,7 +218,7 @@ class TrajectoryTwin:
     def train_numpy_float64(self, initial, masks, seed, perturbation=0.0):
         """The NumPy side in float64 from `initial`, each weight multiplied by 1 + perturbation * N(0, 1):
         relative, as rounding is, so that a weight that is exactly zero (a bias) stays so."""
-        net, _ = self.spec.build("float64", "cpu", seed, matched=True)
+        net = self.spec.numpy_network("float64", seed, matched=True)
         noise = np.random.default_rng(seed + 1)
         for key, value in initial.items():
             net.params[key][...] = value * (1 + perturbation * noise.standard_normal(value.shape))
