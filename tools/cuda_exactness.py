@@ -8,6 +8,7 @@ torch_impl.devices.exact_mode is the setting the parity harness runs CUDA checks
 
     python tools/cuda_exactness.py          (needs a CUDA device; exits 2 without one)
 """
+import argparse
 import sys
 from pathlib import Path
 
@@ -39,7 +40,9 @@ def relative_error(value, reference):
     return float((value - reference).abs().max() / reference.abs().max())
 
 
-def main():
+def main(argv=None):
+    argparse.ArgumentParser(prog="python tools/cuda_exactness.py", description=__doc__.split("\n\n")[0] + " "
+                            "Prints a Markdown table; needs a CUDA device (exits 2 without one).").parse_args(argv)
     if not torch.cuda.is_available():
         print("cuda_exactness: no CUDA device on this machine", file=sys.stderr)
         return 2

@@ -19,6 +19,10 @@
 #   run(command="bash tools/gpu_check.sh", carry=[".gpu-data"], timeout_s=560)
 # Environment: PYTHON (default python3), OUT, GPU_CHECK_STEP_LIMIT (seconds per step, default 270).
 set -u
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+    sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+    exit 0
+fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PYTHON=${PYTHON:-python3}
