@@ -21,7 +21,7 @@ data:
 		echo "Fashion-MNIST: found"; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		apt-get update -q && apt-get install -y -q $(DATA_PACKAGE); \
-	elif $(PY) -c "from numpy_impl.datasets import download_dataset as d; print('Fashion-MNIST: downloaded to', d())"; then \
+	elif $(PY) -c "from dlfs_common.dataset_files import download_dataset as d; print('Fashion-MNIST: downloaded to', d())"; then \
 		:; \
 	else \
 		echo "Fashion-MNIST is not installed, this is not a root Debian/Ubuntu shell, and the download failed."; \
@@ -34,7 +34,7 @@ data:
 # the Fashion-MNIST files, copied into .gpu-data/ (git-ignored) for tools/gpu_check.sh on a lent GPU machine
 gpu-data: setup
 	mkdir -p .gpu-data/fashion-mnist
-	$(PY) -c "import shutil; from numpy_impl.datasets import find_dataset_files; \
+	$(PY) -c "import shutil; from dlfs_common.dataset_files import find_dataset_files; \
 	[shutil.copy(path, '.gpu-data/fashion-mnist/') for path in find_dataset_files('fashion-mnist').values()]"
 
 test: setup

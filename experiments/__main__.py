@@ -4,7 +4,7 @@ import os
 import sys
 from pathlib import Path
 
-from numpy_impl.datasets import DatasetError
+from dlfs_common.dataset_files import DatasetError
 
 from .catalog import DEMO, EXPERIMENTS, UNUSED_OPTIONS, describe
 from .common import Context

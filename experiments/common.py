@@ -24,7 +24,7 @@ from tqdm import tqdm  # noqa: E402
 import numpy_impl.networks as numpy_nets  # noqa: E402
 import torch_impl.networks as torch_nets  # noqa: E402
 from numpy_impl.datasets import load_mnist as numpy_load_mnist  # noqa: E402
-from numpy_impl.files import atomic_write  # noqa: E402
+from dlfs_common.files import atomic_write  # noqa: E402
 from numpy_impl.trainer import Trainer as NumpyTrainer  # noqa: E402
 from parity.convert import numpy_to_torch  # noqa: E402
 from parity.masks import record_masks, replay_masks  # noqa: E402

@@ -4,6 +4,8 @@ Every function takes and returns NumPy arrays and keeps the input's dtype.
 """
 import numpy as np
 
+from dlfs_common.checks import check_labels
+
 CROSS_ENTROPY_EPS = 1e-7  # the book adds this inside the log to avoid log(0)
 
 
@@ -61,40 +63,6 @@ def mean_squared_error(y, t):
 sum_squared_error = mean_squared_error
 
 
-def check_one_hot(t):
-    """Raise ValueError unless every row of `t` holds one 1 and zeros elsewhere."""
-    valid = ((t == 0) | (t == 1)).all(axis=1) & (t.sum(axis=1) == 1)
-    if not valid.all():
-        row = int(np.argmin(valid))
-        raise ValueError(f"one-hot labels t must hold one 1 per row and 0 elsewhere; row {row} is {t[row].tolist()}")
-
-
-def check_labels(y, t):
-    """Validate labels `t` for scores or probabilities `y` of shape (N, C).
-
-    Accepts one-hot labels shaped like `y` or integer labels of shape (N,) in
-    [0, C). Returns integer labels of shape (N,).
-    """
-    t = np.asarray(t)
-    batch_size, num_classes = y.shape
-    if t.shape == y.shape:
-        check_one_hot(t)
-        return t.argmax(axis=1)
-    if t.shape != (batch_size,):
-        raise ValueError(
-            f"labels t have shape {t.shape}; expected one-hot labels of shape "
-            f"{y.shape} or integer labels of shape ({batch_size},)"
-        )
-    if not np.issubdtype(t.dtype, np.integer):
-        raise ValueError(f"integer labels t must have an integer dtype, got {t.dtype}")
-    if batch_size and (t.min() < 0 or t.max() >= num_classes):
-        raise ValueError(
-            f"labels t must lie in [0, {num_classes}) for {num_classes} classes; "
-            f"got values from {t.min()} to {t.max()}"
-        )
-    return t
-
-
 def cross_entropy_error(y, t, eps=CROSS_ENTROPY_EPS):
     """Mean cross-entropy of probabilities y (N, C) or (C,) against labels t.
 
@@ -107,7 +75,7 @@ def cross_entropy_error(y, t, eps=CROSS_ENTROPY_EPS):
     if y.ndim == 1:
         y = y.reshape(1, y.size)
         t = t.reshape(1, t.size) if t.size == y.size else t.reshape(1)
-    t = check_labels(y, t)
+    t = check_labels(t, *y.shape)
     batch_size = y.shape[0]
     return -np.sum(np.log(y[np.arange(batch_size), t] + eps)) / batch_size
 

@@ -6,8 +6,10 @@ Parameter arrays are held by reference, so an optimizer updating a network's
 """
 import numpy as np
 
-from .functions import CROSS_ENTROPY_EPS, check_labels, cross_entropy_error, softmax
-from .util import check_integer, check_window, fold, unfold
+from dlfs_common.checks import check_dropout_ratio, check_integer, check_labels
+
+from .functions import CROSS_ENTROPY_EPS, cross_entropy_error, softmax
+from .util import check_window, fold, unfold
 
 
 class Relu:
@@ -141,7 +143,7 @@ class SoftmaxWithLoss:
     def forward(self, x, t):
         if x.ndim != 2:
             raise ValueError(f"SoftmaxWithLoss expects scores of shape (N, C); got {x.shape}")
-        check_labels(x, t)
+        check_labels(t, *x.shape)
         self.t = np.asarray(t)
         self.y = softmax(x)
         self.loss = cross_entropy_error(self.y, self.t, self.log_eps)
@@ -169,8 +171,7 @@ class Dropout:
     """
 
     def __init__(self, dropout_ratio=0.5, inverted=False, rng=None):
-        if not 0 <= dropout_ratio < 1:
-            raise ValueError(f"dropout_ratio must be in [0, 1); got {dropout_ratio}")
+        check_dropout_ratio("dropout_ratio", dropout_ratio)
         self.dropout_ratio = dropout_ratio
         self.inverted = inverted
         self.rng = rng

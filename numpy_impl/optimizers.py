@@ -6,26 +6,9 @@ state created on the first call, shaped and typed like the parameter.
 """
 import numpy as np
 
+from dlfs_common.checks import check_hyperparameters
+
 ADAPTIVE_EPS = 1e-7  # the book adds this outside the square root
-
-
-def check_hyperparameters(optimizer, lr, momentum=None, decay_rate=None, beta1=None, beta2=None):
-    """Raise ValueError naming the hyper-parameter of `optimizer` that is out of range, as torch.optim
-    does: lr >= 0, momentum >= 0, decay_rate in [0, 1], beta1 and beta2 in [0, 1); all finite."""
-    ranges = {  # name: (value, upper bound or None, whether the bound itself is allowed, expected)
-        "lr": (lr, None, False, ">= 0"), "momentum": (momentum, None, False, ">= 0"),
-        "decay_rate": (decay_rate, 1.0, True, "in [0, 1]"),
-        "beta1": (beta1, 1.0, False, "in [0, 1)"), "beta2": (beta2, 1.0, False, "in [0, 1)")}
-    for name, (value, high, high_allowed, expected) in ranges.items():
-        if value is None:
-            continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{optimizer}: {name} must be a number {expected}; got {value!r}") from None
-        too_high = high is not None and (number > high if high_allowed else number >= high)
-        if not np.isfinite(number) or number < 0 or too_high:
-            raise ValueError(f"{optimizer}: {name} must be {expected}; got {value!r}")
 
 
 def check_gradients(params, grads):

@@ -8,6 +8,8 @@ through unfold/fold (tests check they are equal).
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from dlfs_common.checks import check_integer
+
 
 def conv_output_size(input_size, filter_size, stride=1, pad=0):
     """Output length of a convolution or pooling window sliding over one axis.
@@ -18,12 +20,6 @@ def conv_output_size(input_size, filter_size, stride=1, pad=0):
     return (input_size + 2 * pad - filter_size) // stride + 1
 
 
-def check_integer(owner, name, value, minimum):
-    """Raise ValueError unless `value` is an integer (not a bool) of at least `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}; got {value!r}")
-
-
 def check_window(input_shape, filter_h, filter_w, stride, pad, what="filter"):
     """Validate a (filter_h, filter_w) window over a 4-D input shape (N, C, H, W).
 
@@ -31,10 +27,8 @@ def check_window(input_shape, filter_h, filter_w, stride, pad, what="filter"):
     """
     if len(input_shape) != 4:
         raise ValueError(f"input must be 4-D (N, C, H, W); got shape {tuple(input_shape)}")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1; got {stride}")
-    if pad < 0:
-        raise ValueError(f"pad must be >= 0; got {pad}")
+    check_integer(what, "stride", stride, 1)
+    check_integer(what, "pad", pad, 0)
     _, _, H, W = input_shape
     if filter_h > H + 2 * pad or filter_w > W + 2 * pad:
         raise ValueError(

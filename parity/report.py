@@ -1,7 +1,7 @@
 """Views of the records: a text table, a Markdown summary, JSON."""
 import json
 
-from numpy_impl.files import atomic_write
+from dlfs_common.files import atomic_write
 
 from .records import RECORD_KEYS
 

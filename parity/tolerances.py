@@ -38,6 +38,12 @@ that are not the other backend; their tolerances (float64) are here too:
   truncation error (h**2 / 6 times a third derivative) of a smooth layer, and kinks (ReLU, max)
   within h of an input, bring it to ~1e-7; 1e-6. Through a whole network, 1e-5. Of a smooth
   function without kinks (softmax with loss): 1e-8.
+- hand derivation: a value written out by hand in float64 (the book's worked examples, an
+  optimizer's two steps unrolled) against the code's; a few operations in another order, each
+  rounding by at most 1.1e-16 relative: measured up to ~1e-15; 1e-14.
+- sample standard deviation: the standard deviation of n >= 40,000 weights drawn at initialisation
+  against the scale the book asks for; the sample's own relative standard error is 1/sqrt(2n) <=
+  0.0035, so 0.02 (about six standard errors) fails only a wrong scale, practically never chance.
 - book loss eps: the book's loss has 1e-7 inside its log, torch's has none (DESIGN.md): they
   differ by (1/N) * sum(log(1 + 1e-7 / y_label)), up to ~1e-6 relative for y_label near 0.1; 1e-5.
 """
@@ -46,7 +52,8 @@ TOLERANCES = {
     "float64": {"forward": 1e-12, "grad": 1e-12, "state": 1e-12, "step": 1e-12, "trajectory": 1e-9,
                 "golden": 1e-10, "golden trajectory": 1e-8, "central difference": 1e-9,
                 "numerical gradient": 1e-6, "network numerical gradient": 1e-5,
-                "numerical gradient of a smooth function": 1e-8, "book loss eps": 1e-5},
+                "numerical gradient of a smooth function": 1e-8, "book loss eps": 1e-5,
+                "hand derivation": 1e-14, "sample standard deviation": 0.02},
     "float32": {"forward": 1e-5, "grad": 1e-5, "state": 1e-5, "step": 1e-5, "trajectory": 1e-3,
                 "bf16 forward": 2e-2, "bf16 grad": 0.3, "bf16 state": 2e-2, "bf16 trajectory": 0.1},
 }

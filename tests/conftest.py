@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 @pytest.fixture
 def fashion_mnist():
     """The real Fashion-MNIST files, or a skip that says how to get them."""
-    from numpy_impl.datasets import find_dataset_files
+    from dlfs_common.dataset_files import find_dataset_files
     try:
         return find_dataset_files("fashion-mnist")
     except FileNotFoundError as error:
@@ -19,7 +19,7 @@ def fashion_mnist():
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
     """A fresh dataset cache folder, and no DLFS_DATA_DIR from the caller's environment."""
-    from numpy_impl.datasets import CACHE_DIR_ENV, DATA_DIR_ENV
+    from dlfs_common.dataset_files import CACHE_DIR_ENV, DATA_DIR_ENV
     monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path / "cache"))
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     return tmp_path / "cache"

@@ -51,7 +51,7 @@ def test_gradients_must_match_the_parameters(name):
 def diverging_run(trainer_class, network, **kwargs):
     """A run whose loss turns nan at the first step whose batch holds an image of infinities; returns
     the trainer and that step, found from the batch order both Trainers draw."""
-    from numpy_impl.trainer import draw_batch_indices
+    from dlfs_common.training import draw_batch_indices
     batches = draw_batch_indices(np.random.default_rng(0), 40, 10, 12)
     poisoned = next(i for i in range(40) if i not in batches[:2])
     first = 1 + next(step for step, rows in enumerate(batches) if poisoned in rows)
@@ -68,7 +68,7 @@ def diverging_run(trainer_class, network, **kwargs):
 def test_a_non_finite_loss_stops_training_with_its_step_unless_asked_to_go_on(side):
     from numpy_impl.networks import MultiLayerNet
     from numpy_impl.trainer import Trainer as NumpyTrainer
-    from numpy_impl.trainer import TrainingDiverged
+    from dlfs_common.training import TrainingDiverged
     from torch_impl.trainer import Trainer as TorchTrainer
 
     def run(**kwargs):

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from numpy_impl import datasets
-from numpy_impl.datasets import DatasetError, load_mnist, read_idx
+from dlfs_common import dataset_files
+from dlfs_common.dataset_files import DatasetError
+from numpy_impl.datasets import load_mnist, read_idx
 
 
 def write_idx(path, array, magic=None, truncate=0, compress=True):
@@ -25,7 +27,7 @@ def make_dataset(folder, n_train=6, n_test=4, **overrides):
         "train_img": rng.integers(0, 256, (n_train, 28, 28)), "train_label": rng.integers(0, 10, n_train),
         "test_img": rng.integers(0, 256, (n_test, 28, 28)), "test_label": rng.integers(0, 10, n_test),
     }
-    for key, stem in datasets.FILES.items():
+    for key, stem in dataset_files.FILES.items():
         array, kwargs = overrides.get(key, (content[key], {}))
         write_idx(folder / (stem + ".gz"), array, **kwargs)
     return content
@@ -51,7 +53,7 @@ def test_environment_variable_and_uncompressed_files(tmp_path, cache_dir, monkey
     write_idx(folder / "train-labels-idx1-ubyte", [1, 2], compress=False)
     write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((1, 28, 28)), compress=False)
     write_idx(folder / "t10k-labels-idx1-ubyte", [3], compress=False)
-    monkeypatch.setenv(datasets.DATA_DIR_ENV, str(tmp_path / "env"))
+    monkeypatch.setenv(dataset_files.DATA_DIR_ENV, str(tmp_path / "env"))
     (_, t_train), (_, t_test) = load_mnist(dataset="mnist")
     assert list(t_train) == [1, 2] and list(t_test) == [3]
 
@@ -94,7 +96,7 @@ def test_corrupt_cache_is_rebuilt(tmp_path, cache_dir):
 
 
 def test_missing_dataset_says_how_to_get_it(tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(dataset_files, "SYSTEM_DATA_DIR", tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         load_mnist(data_dir=tmp_path)
     with pytest.raises(FileNotFoundError, match="MNIST files.*DLFS_DATA_DIR"):

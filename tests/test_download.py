@@ -10,6 +10,7 @@ import pytest
 import torch
 from torchvision import datasets as torchvision_datasets
 
+from dlfs_common import dataset_files
 from numpy_impl import datasets as numpy_datasets
 from torch_impl.datasets import load_mnist as torch_load_mnist
 
@@ -54,7 +55,7 @@ def mirror(fashion_mnist, monkeypatch, cache_dir, tmp_path):
                         [(name, hashlib.md5(body).hexdigest()) for name, body in files.items()])
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, files=files))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setattr(numpy_datasets, "SYSTEM_DATA_DIR", tmp_path / "no-system-copy")
+    monkeypatch.setattr(dataset_files, "SYSTEM_DATA_DIR", tmp_path / "no-system-copy")
     base = f"http://127.0.0.1:{server.server_address[1]}"
 
     def use(*kinds):
@@ -77,11 +78,11 @@ def test_a_download_is_what_the_system_copy_holds(mirror, fashion_mnist):
                                            (("403",), "403"), (("503", "403"), "503")])
 def test_a_failed_download_says_why_and_leaves_nothing_behind(mirror, cache_dir, kinds, reason):
     mirror(*kinds)
-    with pytest.raises(numpy_datasets.DatasetError, match=f"could not download fashion-mnist's .*{reason}"):
+    with pytest.raises(dataset_files.DatasetError, match=f"could not download fashion-mnist's .*{reason}"):
         numpy_datasets.load_mnist(download=True)
     downloads = cache_dir / "downloads"
     assert not any(downloads.rglob("*")) if downloads.exists() else True
-    with pytest.raises(numpy_datasets.DatasetError, match="could not download"):
+    with pytest.raises(dataset_files.DatasetError, match="could not download"):
         torch_load_mnist(download=True)
 
 

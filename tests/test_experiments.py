@@ -7,6 +7,7 @@ import pytest
 
 from experiments.__main__ import main
 from experiments.catalog import EXPERIMENTS
+from parity.records import assert_close
 
 
 @pytest.fixture
@@ -31,13 +32,13 @@ def test_every_experiment_has_a_test():
 
 def test_gradient_1d(run):
     slopes = run("gradient_1d")["results"]["slopes"]
-    assert slopes["numpy at 5"] == pytest.approx(0.2, abs=1e-9)
-    assert slopes["torch at 10"] == pytest.approx(0.3, abs=1e-12)
+    assert_close(slopes["numpy at 5"], 0.2, "central difference")
+    assert_close(slopes["torch at 10"], 0.3, "hand derivation")  # autograd: exact up to rounding
 
 
 def test_gradient_2d(run):
     results = run("gradient_2d")["results"]
-    assert results["gradient_at_1_0.5"]["numpy"] == pytest.approx([2.0, 1.0], abs=1e-8)
+    assert_close(results["gradient_at_1_0.5"]["numpy"], [2.0, 1.0], "central difference")
     assert results["max_difference"] < 1e-8
 
 
@@ -46,14 +47,17 @@ def test_gradient_method(run):
     for backend in ("numpy", "torch"):
         assert runs[f"{backend} lr=0.1"]["distance_to_minimum"] < 1e-8
         assert runs[f"{backend} lr=10"]["distance_to_minimum"] > 1e10
-        assert runs[f"{backend} lr=1e-10"]["distance_to_minimum"] == pytest.approx(5.0, abs=1e-6)
+        # on x0^2 + x1^2 each step multiplies x by (1 - 2 lr): from (-3, 4), 100 steps end at 5 (1 - 2e-10)^100
+        assert_close(runs[f"{backend} lr=1e-10"]["distance_to_minimum"], 5 * (1 - 2e-10) ** 100, "central difference")
 
 
 def test_gradient_simplenet(run):
     results = run("gradient_simplenet")["results"]
     # the book's 1e-7 inside the log (NumPy side) shifts dW by about 1e-7 / y_label
     assert results["max_difference"] < 1e-6
-    assert np.sum(results["dW"]["torch"]) == pytest.approx(0.0, abs=1e-12)  # softmax rows sum to one
+    # softmax rows sum to one, so the columns of dW do too: rounding noise, at the scale of dW
+    dW = np.asarray(results["dW"]["torch"])
+    assert_close(np.sum(dW), 0.0, "hand derivation", scale=np.abs(dW).max())
 
 
 def test_train_neuralnet(run):
@@ -157,7 +161,7 @@ def test_list_and_bad_dataset(capsys, tmp_path, monkeypatch):
     assert main(["list"]) == 0
     assert "train_deepnet" in capsys.readouterr().out
     monkeypatch.setenv("DLFS_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr("numpy_impl.datasets.SYSTEM_DATA_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr("dlfs_common.dataset_files.SYSTEM_DATA_DIR", tmp_path / "nowhere")
     assert main(["run", "train_neuralnet", "--quick", "--dataset", "mnist", "--out", str(tmp_path / "o")]) == 2
     assert "mnist not found" in capsys.readouterr().err
 

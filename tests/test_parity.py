@@ -10,10 +10,13 @@ import torch
 import numpy_impl.layers
 import numpy_impl.optimizers
 import parity.twins.optimizers
+import torch_impl.networks.simple_convnet
+import torch_impl.networks.two_layer_net
 from parity import registry, runner
 from parity.__main__ import main
 from parity.records import RECORD_KEYS, assert_all_close, assert_close, compare
 from parity.twins.layers import LayerTwin, no_relation
+from parity.twins.rejections import RejectionTwin
 from torch_helpers import CUDA_SKIP
 
 # every job on both devices; those on CUDA skip where there is none
@@ -107,6 +110,8 @@ def test_the_book_configuration_is_checked_by_its_relation(monkeypatch):
 
 
 def test_compare_reports_errors_and_rejects_shape_mismatch():
+    # the comparator's own measurements: checked with pytest.approx, since a test of compare must not
+    # go through compare (the one other place that does so, the planted 1e-6 error above, is its twin)
     record = compare("t", "forward", "forward", np.array([1.0, 2.0 + 1e-13]), np.array([1.0, 2.0]), "float64", "cpu")
     assert record.passed and record.max_abs_err == pytest.approx(1e-13, rel=0.01)
     assert record.max_rel_err == pytest.approx(5e-14, rel=0.01)
@@ -223,3 +228,35 @@ def test_bad_input_that_one_side_accepts_is_caught(monkeypatch):
     assert not failing_checks(twin)
     monkeypatch.setattr(numpy_impl.optimizers, "check_gradients", lambda params, grads: None)
     assert set(failing_checks(twin)) == {"reject: numpy accepted it"}
+
+
+def test_bad_book_arguments_that_torch_builds_anyway_are_caught(monkeypatch):
+    twin = twin_named("TwoLayerNet[reject,hidden-size-0]")
+    assert not failing_checks(twin)
+    monkeypatch.setattr(torch_impl.networks.two_layer_net, "check_sizes", lambda owner, **sizes: None)
+    assert set(failing_checks(twin)) == {"reject: torch accepted it"}  # nn.Linear(6, 0) is a valid module
+
+
+def test_bad_book_arguments_that_torch_refuses_in_its_own_words_are_caught(monkeypatch):
+    twin = twin_named("SimpleConvNet[reject,float-stride]")
+    assert not failing_checks(twin)
+
+    def lenient(owner, name, conv_param):
+        return (conv_param["filter_num"], conv_param["filter_size"], conv_param.get("pad", 0),
+                conv_param.get("stride", 1))
+    monkeypatch.setattr(torch_impl.networks.simple_convnet, "check_conv_param", lenient)
+    (failure,) = failing_checks(twin)
+    assert failure.startswith("reject: the messages differ: numpy \"SimpleConvNet: conv_param['stride'] must be")
+
+
+def test_one_refusal_in_other_words_is_caught():
+    def refuse(message):
+        def attempt(*args):
+            raise ValueError(message)
+        return attempt
+    twin = RejectionTwin("Example[reject,words]", refuse("lr must be >= 0"), refuse("Invalid learning rate"),
+                         same_message=True)
+    (record,) = twin.run("float64", "cpu")
+    assert not record.passed and "the messages differ" in record.check
+    (record,) = replace(twin, same_message=False).run("float64", "cpu")
+    assert record.passed

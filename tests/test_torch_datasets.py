@@ -4,6 +4,7 @@ import itertools
 import pytest
 import torch
 
+from dlfs_common import dataset_files
 from numpy_impl import datasets as numpy_datasets
 from test_datasets import make_dataset
 from torch_impl.datasets import load_mnist
@@ -23,7 +24,7 @@ def test_small_dataset_every_option(tmp_path, cache_dir, normalize, flatten, one
 
 
 def test_missing_files_are_not_downloaded(tmp_path, cache_dir, monkeypatch):
-    monkeypatch.setattr(numpy_datasets, "SYSTEM_DATA_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(dataset_files, "SYSTEM_DATA_DIR", tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
         load_mnist(data_dir=tmp_path)
 
@@ -36,9 +37,9 @@ def test_real_fashion_mnist_equals_the_numpy_loader(fashion_mnist, cache_dir):
 def test_images_and_labels_of_different_counts_are_refused_on_both_sides(tmp_path, cache_dir, split):
     import numpy as np
     make_dataset(tmp_path / "data", **{f"{split}_label": (np.zeros(3 if split == "train" else 2), {})})
-    with pytest.raises(numpy_datasets.DatasetError, match="holds .* labels"):
+    with pytest.raises(dataset_files.DatasetError, match="holds .* labels"):
         numpy_datasets.load_mnist(data_dir=tmp_path / "data")
-    with pytest.raises(numpy_datasets.DatasetError, match="hold [46] images but [32] labels"):
+    with pytest.raises(dataset_files.DatasetError, match="hold [46] images but [32] labels"):
         load_mnist(data_dir=tmp_path / "data")
 
 

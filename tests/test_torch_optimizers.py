@@ -61,7 +61,7 @@ def test_book_and_stock_eps():
     net(torch.ones(1, 4)).sum().backward()
     book.step()
     book.step()
-    assert book.param_groups[0]["eps"] == pytest.approx(1e-7 / np.sqrt(1 - 0.99 ** 2))
+    assert_close(book.param_groups[0]["eps"], 1e-7 / np.sqrt(1 - 0.99 ** 2), "hand derivation")
 
 
 def test_book_adam_state_dict_keeps_its_step():

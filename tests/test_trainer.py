@@ -4,7 +4,8 @@ import pytest
 
 from helpers import golden_images, load_golden
 from numpy_impl.networks import MultiLayerNet
-from numpy_impl.trainer import Trainer, draw_batch_indices
+from dlfs_common.training import draw_batch_indices
+from numpy_impl.trainer import Trainer
 
 
 def real_split():

@@ -4,7 +4,7 @@ torchvision wants the four IDX files uncompressed under
 `<root>/<FashionMNIST|MNIST>/raw/`; they are unpacked once into the cache
 folder next to numpy_impl's `.npz` cache. Nothing is downloaded unless
 `download=True` is asked for and the files are not on disk; then both loaders
-share numpy_impl.datasets.download_dataset.
+share dlfs_common.dataset_files.download_dataset.
 """
 import gzip
 import shutil
@@ -12,9 +12,9 @@ import shutil
 import torch.nn.functional as F
 from torchvision import datasets as tv_datasets
 
-from numpy_impl.files import atomic_write
-from numpy_impl.datasets import (FILES, IMAGE_SHAPE, NUM_CLASSES, DatasetError, cache_path, download_dataset,
-                                 find_dataset_files)
+from dlfs_common.dataset_files import (FILES, IMAGE_SHAPE, NUM_CLASSES, DatasetError, cache_path, download_dataset,
+                                       find_dataset_files)
+from dlfs_common.files import atomic_write
 
 from .devices import resolve_device
 
@@ -48,7 +48,7 @@ def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashi
     uint8), (N, 784) or (N, 1, 28, 28); t int64 (N,) or float64 one-hot (N, 10):
     element by element what the NumPy loader returns.
     download=True fetches the files when none are found, as the NumPy loader
-    does (numpy_impl.datasets.download_dataset: torchvision's downloader).
+    does (dlfs_common.dataset_files.download_dataset: torchvision's downloader).
     device: 'cpu', 'cuda' or 'auto' (CUDA when present). Raises DatasetError
     naming the files when a split's image and label counts differ.
     """

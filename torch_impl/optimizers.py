@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from numpy_impl.optimizers import check_hyperparameters
+from dlfs_common.checks import check_hyperparameters
 
 BOOK_EPS = 1e-7
 

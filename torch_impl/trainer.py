@@ -7,20 +7,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from numpy_impl.files import atomic_write
-from numpy_impl.functions import check_one_hot
-from numpy_impl.trainer import (check_training_data, draw_batch_indices, first_divergence, record_epoch_accuracy,
-                                starts_epoch)
+from dlfs_common.checks import check_labels
+from dlfs_common.files import atomic_write
+from dlfs_common.training import TrainerBase, draw_batch_indices, first_divergence
 
 from .acceleration import Acceleration
 from .devices import resolve_device
-from .networks.base import check_labels
 from .optimizers import make_optimizer
 
 CHECKPOINT_MAGIC = b"dlfs-twins checkpoint sha256 "
 
 
-class Trainer:
+class Trainer(TrainerBase):
     """Train a torch_impl network as numpy_impl.trainer.Trainer trains its twin.
 
     The same arguments, plus `device` ('cpu', 'cuda', 'auto'). The data are
@@ -38,7 +36,7 @@ class Trainer:
     records the loss of the training forward itself, before the step, which
     saves that second forward (its cost on a GPU: `python -m experiments bench`,
     and the README's speed section). The two curves differ by one step's progress.
-    A loss that is not finite raises numpy_impl.trainer.TrainingDiverged naming
+    A loss that is not finite raises dlfs_common.training.TrainingDiverged naming
     the step, unless allow_divergence=True; the losses stay on the device between
     epochs, so it is raised when the epoch (or train()) ends.
     """
@@ -47,45 +45,26 @@ class Trainer:
                  optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
                  verbose=True, seed=None, progress=None, device="auto", acceleration=None,
                  loss_after_update=True, allow_divergence=False):
-        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch)
-        self.device = resolve_device(device)
-        self.network = network.to(self.device)
-        self.dtype = dtype = next(network.parameters()).dtype
+        device = resolve_device(device)
+        dtype = next(network.parameters()).dtype
+        x_train, x_test = (torch.as_tensor(x, device=device, dtype=dtype) for x in (x_train, x_test))
+        # one-hot labels, as the book allows, become class indices
+        t_train, t_test = (torch.as_tensor(check_labels(t.cpu().numpy() if torch.is_tensor(t) else t, len(t),
+                                                        network.output_size), device=device)
+                           for t in (t_train, t_test))
+        super().__init__(network.to(device), x_train, t_train, x_test, t_test, epochs, mini_batch_size,
+                         evaluate_sample_num_per_epoch, verbose, progress, allow_divergence)
+        self.device, self.dtype = device, dtype
         self.acceleration = Acceleration.parse(acceleration)
-        self.x_train, self.x_test = (torch.as_tensor(x, device=self.device, dtype=dtype) for x in (x_train, x_test))
-        self.t_train, self.t_test = (torch.as_tensor(t, device=self.device) for t in (t_train, t_test))
-        for name in ("t_train", "t_test"):
-            t = getattr(self, name)
-            if t.dim() == 2:  # one-hot labels, as the book allows
-                check_one_hot(t.cpu().numpy())
-                t = t.argmax(dim=1)
-                setattr(self, name, t)
-            check_labels(t, len(t), network.output_size)
-        self.verbose = verbose
-        self.epochs = epochs
-        self.batch_size = mini_batch_size
-        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
         self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
-        self.progress = progress
         self.loss_after_update = loss_after_update
-        self.allow_divergence = allow_divergence
-
-        self.train_size = len(x_train)
-        self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
-        self.max_iter = int(epochs * self.iter_per_epoch)
         self.batch_indices = torch.as_tensor(
             draw_batch_indices(np.random.default_rng(seed), self.train_size, mini_batch_size, self.max_iter),
             device=self.device)
-        self.current_iter = 0
-        self.current_epoch = 0
         self.forward = self.acceleration.prepare(self.network, self.x_train[self.batch_indices[0]])
         self._pending_losses = []
 
-        self.train_loss_list = []
-        self.train_acc_list = []
-        self.test_acc_list = []
-
-    def _flush_losses(self):
+    def record_losses(self):
         if self._pending_losses:
             losses = torch.stack(self._pending_losses).tolist()
             diverged = None if self.allow_divergence else first_divergence(losses, len(self.train_loss_list) + 1)
@@ -114,11 +93,7 @@ class Trainer:
             with torch.no_grad():
                 loss = F.cross_entropy(self.scores(x_batch), t_batch) + self.network.weight_decay_penalty()
         self._pending_losses.append(loss)
-
-        if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
-            self._flush_losses()
-            record_epoch_accuracy(self)
-        self.current_iter += 1
+        self.end_step()
         return loss
 
     def scores(self, x):
@@ -127,24 +102,10 @@ class Trainer:
             scores = self.forward(x)
         return scores.to(self.dtype)
 
-    def train(self):
-        """Run all steps; returns the final test accuracy on the whole test set."""
-        try:
-            for _ in range(self.current_iter, self.max_iter):
-                loss = self.train_step()
-                if self.progress is not None:
-                    self.progress(self.current_iter, self.max_iter, loss)
-        finally:
-            self._flush_losses()
-        test_acc = self.network.accuracy(self.x_test, self.t_test)
-        if self.verbose:
-            print(f"=============== Final Test Accuracy ===============\ntest acc:{test_acc:.4f}")
-        return test_acc
-
     def save_checkpoint(self, path):
         """Write model and optimizer state and the step reached with torch.save, atomically, behind a
         SHA-256 digest of that payload, so that a file altered or cut short is refused on loading."""
-        self._flush_losses()
+        self.record_losses()
         checkpoint = {"model": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
                       "current_iter": self.current_iter, "current_epoch": self.current_epoch,
                       "train_loss_list": self.train_loss_list, "train_acc_list": self.train_acc_list,

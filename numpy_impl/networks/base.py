@@ -10,9 +10,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..files import atomic_write
+from dlfs_common.checks import weight_init_kind
+from dlfs_common.files import atomic_write
 from ..gradient import numerical_gradient
-from ..layers import BatchNormalization, Dropout, SoftmaxWithLoss
+from ..layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
 
 TRAIN_MODE_LAYERS = (Dropout, BatchNormalization)
 
@@ -25,16 +26,12 @@ def normal_init(shape, scale, dtype, rng=None):
 
 def init_scale(weight_init_std, fan_in):
     """The book's weight scale: 'he'/'relu' sqrt(2/fan_in), 'xavier'/'sigmoid' sqrt(1/fan_in), or a number."""
-    name = str(weight_init_std).lower()
-    if name in ("relu", "he"):
+    kind = weight_init_kind(weight_init_std)
+    if kind == "he":
         return np.sqrt(2.0 / fan_in)
-    if name in ("sigmoid", "xavier"):
+    if kind == "xavier":
         return np.sqrt(1.0 / fan_in)
-    if isinstance(weight_init_std, (int, float, np.number)) and not isinstance(weight_init_std, bool):
-        return float(weight_init_std)
-    raise ValueError(
-        f"unknown weight_init_std {weight_init_std!r}; expected 'he', 'relu', 'xavier', 'sigmoid' or a number"
-    )
+    return kind
 
 
 class LayerNet:
@@ -51,6 +48,11 @@ class LayerNet:
         self.layers = OrderedDict()
         self.grad_sources = {}
         self.last_layer = SoftmaxWithLoss()
+
+    @property
+    def output_size(self):
+        """The number of classes: the width of the last Affine layer."""
+        return [layer for layer in self.layers.values() if isinstance(layer, Affine)][-1].W.shape[1]
 
     def predict(self, x, train_flg=False):
         """Class scores (N, output_size); train_flg switches dropout and batch norm."""

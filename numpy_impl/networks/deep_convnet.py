@@ -7,19 +7,13 @@
 """
 import numpy as np
 
+from dlfs_common.book_networks import DEEP_CONVNET_CONV_PARAMS
+from dlfs_common.checks import (check_conv_param, check_dropout_ratio, check_filter_fits, check_input_dim,
+                                check_pooling_input, check_sizes)
+
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu
 from ..util import conv_output_size
 from .base import LayerNet, normal_init
-
-DEFAULT_CONV_PARAMS = (
-    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
-    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
-    {"filter_num": 32, "filter_size": 3, "pad": 1, "stride": 1},
-    {"filter_num": 32, "filter_size": 3, "pad": 2, "stride": 1},
-    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
-    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
-)
-
 
 class DeepConvNet(LayerNet):
     """Six 3x3 convolutions with He initialisation, three 2x2 max poolings,
@@ -32,31 +26,31 @@ class DeepConvNet(LayerNet):
     """
 
     def __init__(self, input_dim=(1, 28, 28),
-                 conv_param_1=DEFAULT_CONV_PARAMS[0], conv_param_2=DEFAULT_CONV_PARAMS[1],
-                 conv_param_3=DEFAULT_CONV_PARAMS[2], conv_param_4=DEFAULT_CONV_PARAMS[3],
-                 conv_param_5=DEFAULT_CONV_PARAMS[4], conv_param_6=DEFAULT_CONV_PARAMS[5],
+                 conv_param_1=DEEP_CONVNET_CONV_PARAMS[0], conv_param_2=DEEP_CONVNET_CONV_PARAMS[1],
+                 conv_param_3=DEEP_CONVNET_CONV_PARAMS[2], conv_param_4=DEEP_CONVNET_CONV_PARAMS[3],
+                 conv_param_5=DEEP_CONVNET_CONV_PARAMS[4], conv_param_6=DEEP_CONVNET_CONV_PARAMS[5],
                  hidden_size=50, output_size=10, dropout_ratio=0.5, dtype=np.float64, rng=None):
         super().__init__(dtype)
-        conv_params = [conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6]
+        input_dim = check_input_dim("DeepConvNet", input_dim)
+        conv_params = [check_conv_param("DeepConvNet", f"conv_param_{idx}", conv_param)
+                       for idx, conv_param in enumerate([conv_param_1, conv_param_2, conv_param_3, conv_param_4,
+                                                         conv_param_5, conv_param_6], start=1)]
+        check_sizes("DeepConvNet", hidden_size=hidden_size, output_size=output_size)
+        check_dropout_ratio("dropout_ratio", dropout_ratio)
         channels, height, width = input_dim
         layers = []
-        for idx, conv_param in enumerate(conv_params, start=1):
-            fs, pad, stride = conv_param["filter_size"], conv_param.get("pad", 0), conv_param.get("stride", 1)
-            W = normal_init((conv_param["filter_num"], channels, fs, fs),
-                            np.sqrt(2.0 / (channels * fs * fs)), self.dtype, rng)
+        for idx, (filter_num, fs, pad, stride) in enumerate(conv_params, start=1):
+            check_filter_fits("DeepConvNet", input_dim, f"convolution {idx}", height, width, fs, pad)
+            W = normal_init((filter_num, channels, fs, fs), np.sqrt(2.0 / (channels * fs * fs)), self.dtype, rng)
             self.params[f"W{idx}"] = W
-            self.params[f"b{idx}"] = np.zeros(conv_param["filter_num"], dtype=self.dtype)
+            self.params[f"b{idx}"] = np.zeros(filter_num, dtype=self.dtype)
             layers += [(f"Conv{idx}", Convolution(W, self.params[f"b{idx}"], stride, pad, backprop_to_input=idx > 1)),
                        (f"Relu{idx}", Relu())]
-            channels = conv_param["filter_num"]
+            channels = filter_num
             height = conv_output_size(height, fs, stride, pad)
             width = conv_output_size(width, fs, stride, pad)
             if idx % 2 == 0:
-                if height % 2 or width % 2:
-                    raise ValueError(
-                        f"DeepConvNet on input {input_dim}: the feature map before pooling {idx // 2} "
-                        f"is {height}x{width}; the 2x2 pooling with stride 2 needs even sides"
-                    )
+                check_pooling_input("DeepConvNet", input_dim, idx // 2, height, width)
                 layers.append((f"Pool{idx // 2}", Pooling(pool_h=2, pool_w=2, stride=2)))
                 height, width = height // 2, width // 2
 

@@ -2,6 +2,8 @@
 optional weight decay, dropout and batch normalisation."""
 import numpy as np
 
+from dlfs_common.checks import check_dropout_ratio, check_sizes, check_weight_decay_type
+
 from ..layers import Affine, BatchNormalization, Dropout, activation_layer
 from .base import LayerNet, init_scale, normal_init
 
@@ -23,12 +25,13 @@ class MultiLayerNetExtend(LayerNet):
                  weight_init_std="relu", weight_decay_lambda=0, use_dropout=False,
                  dropout_ration=0.5, use_batchnorm=False, weight_decay_type="l2", dtype=np.float64, rng=None):
         super().__init__(dtype)
-        if weight_decay_type not in ("l2", "l1"):
-            raise ValueError(f"weight_decay_type must be 'l2' or 'l1'; got {weight_decay_type!r}")
+        check_sizes("MultiLayerNetExtend", input_size=input_size, hidden_size_list=list(hidden_size_list),
+                    output_size=output_size)
+        check_weight_decay_type(weight_decay_type)
+        check_dropout_ratio("dropout_ration", dropout_ration)
         self.weight_decay_type = weight_decay_type
         self.input_size = input_size
         self.hidden_size_list = list(hidden_size_list)
-        self.output_size = output_size
         self.hidden_layer_num = len(self.hidden_size_list)
         self.weight_decay_lambda = weight_decay_lambda
         self.use_dropout = use_dropout

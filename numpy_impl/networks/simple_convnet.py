@@ -2,22 +2,13 @@
 Convolution - Relu - Pooling - Affine - Relu - Affine - SoftmaxWithLoss."""
 import numpy as np
 
+from dlfs_common.book_networks import SIMPLE_CONVNET_CONV_PARAM
+from dlfs_common.checks import (check_conv_param, check_filter_fits, check_input_dim, check_pooling_input,
+                                check_sizes)
+
 from ..layers import Affine, Convolution, Pooling, Relu
 from ..util import conv_output_size
 from .base import LayerNet, normal_init
-
-
-def pooled_size(input_dim, conv_param):
-    """The number of features after the convolution and the 2x2 pooling, checking the pooling tiles."""
-    _, height, width = input_dim
-    fs, pad, stride = conv_param["filter_size"], conv_param.get("pad", 0), conv_param.get("stride", 1)
-    conv_h, conv_w = conv_output_size(height, fs, stride, pad), conv_output_size(width, fs, stride, pad)
-    if conv_h < 2 or conv_w < 2 or conv_h % 2 or conv_w % 2:
-        raise ValueError(
-            f"conv_param {conv_param} on input {input_dim} gives a {conv_h}x{conv_w} feature map; "
-            "the 2x2 pooling with stride 2 needs even sides of at least 2"
-        )
-    return conv_param["filter_num"] * (conv_h // 2) * (conv_w // 2)
 
 
 class SimpleConvNet(LayerNet):
@@ -26,16 +17,18 @@ class SimpleConvNet(LayerNet):
     Params: W1 (filter_num, C, fs, fs), b1, W2, b2, W3, b3.
     """
 
-    def __init__(self, input_dim=(1, 28, 28),
-                 conv_param={"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1},
+    def __init__(self, input_dim=(1, 28, 28), conv_param=SIMPLE_CONVNET_CONV_PARAM,
                  hidden_size=100, output_size=10, weight_init_std=0.01, dtype=np.float64, rng=None):
         super().__init__(dtype)
-        filter_num = conv_param["filter_num"]
-        filter_size = conv_param["filter_size"]
-        pad = conv_param.get("pad", 0)
-        stride = conv_param.get("stride", 1)
-        channels = input_dim[0]
-        pool_output_size = pooled_size(input_dim, conv_param)
+        input_dim = check_input_dim("SimpleConvNet", input_dim)
+        filter_num, filter_size, pad, stride = check_conv_param("SimpleConvNet", "conv_param", conv_param)
+        check_sizes("SimpleConvNet", hidden_size=hidden_size, output_size=output_size)
+        channels, height, width = input_dim
+        check_filter_fits("SimpleConvNet", input_dim, "the convolution", height, width, filter_size, pad)
+        conv_h = conv_output_size(height, filter_size, stride, pad)
+        conv_w = conv_output_size(width, filter_size, stride, pad)
+        check_pooling_input("SimpleConvNet", input_dim, 1, conv_h, conv_w)
+        pool_output_size = filter_num * (conv_h // 2) * (conv_w // 2)
 
         self.params["W1"] = normal_init((filter_num, channels, filter_size, filter_size),
                                         weight_init_std, self.dtype, rng)

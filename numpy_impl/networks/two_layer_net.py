@@ -1,6 +1,8 @@
 """TwoLayerNet of the book's chapter 5: Affine - Relu - Affine - SoftmaxWithLoss."""
 import numpy as np
 
+from dlfs_common.checks import check_sizes
+
 from ..layers import Affine, Relu
 from .base import LayerNet, normal_init
 
@@ -14,6 +16,7 @@ class TwoLayerNet(LayerNet):
     def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01,
                  dtype=np.float64, rng=None):
         super().__init__(dtype)
+        check_sizes("TwoLayerNet", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         self.params["W1"] = normal_init((input_size, hidden_size), weight_init_std, self.dtype, rng)
         self.params["b1"] = np.zeros(hidden_size, dtype=self.dtype)
         self.params["W2"] = normal_init((hidden_size, output_size), weight_init_std, self.dtype, rng)

@@ -4,7 +4,9 @@ A RejectionTwin gives the same bad input to the NumPy side and to the torch side
 (ValueError, RuntimeError, IndexError or TypeError: torch's own modules answer with their own
 exception types). Its one record, 'reject', passes only if both did, and otherwise names the side
 that accepted the input. A side that accepts bad input silently (a (1, 3) gradient broadcast onto a
-(2, 3) parameter) computes something, and a value comparison would not notice.
+(2, 3) parameter) computes something, and a value comparison would not notice. Where both sides are
+this project's code (networks built from the book's arguments, optimizers, trainers) rather than a
+stock torch module, `same_message` also asks for one message, word for word, on both sides.
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -29,28 +31,35 @@ REFUSALS = (ValueError, RuntimeError, IndexError, TypeError)
 
 @dataclass
 class RejectionTwin:
-    """numpy(dtype) and torch(dtype, device) each run the bad input; both must raise."""
+    """numpy(dtype) and torch(dtype, device) each run the bad input; both must raise, with one message
+    if same_message."""
     name: str
     numpy: Callable
     torch: Callable
+    same_message: bool = False
     dtypes: tuple = ("float64", "float32")
     devices: tuple = ("cpu", "cuda")
 
     def run(self, dtype, device):
-        accepted = [side for side, attempt in (("numpy", lambda: self.numpy(dtype)),
-                                               ("torch", lambda: self.torch(dtype, device)))
-                    if not raises(attempt)]
-        check = "reject" if not accepted else f"reject: {' and '.join(accepted)} accepted it"
-        return [Record(self.name, check, dtype, str(device), float(len(accepted)), float(len(accepted)), 0.0,
-                       not accepted)]
+        errors = {"numpy": refusal(lambda: self.numpy(dtype)), "torch": refusal(lambda: self.torch(dtype, device))}
+        accepted = [side for side, error in errors.items() if error is None]
+        if accepted:
+            check = f"reject: {' and '.join(accepted)} accepted it"
+        elif self.same_message and str(errors["numpy"]) != str(errors["torch"]):
+            check = f"reject: the messages differ: numpy {str(errors['numpy'])!r}, torch {str(errors['torch'])!r}"
+        else:
+            check = "reject"
+        failures = float(check != "reject")
+        return [Record(self.name, check, dtype, str(device), failures, failures, 0.0, check == "reject")]
 
 
-def raises(attempt):
+def refusal(attempt):
+    """The error with which `attempt()` refused, or None if it ran."""
     try:
         attempt()
-    except REFUSALS:
-        return True
-    return False
+    except REFUSALS as error:
+        return error
+    return None
 
 
 def array(dtype, *shape):
@@ -130,12 +139,13 @@ def rejection_twins():
                       # on CUDA an out-of-range target is a device-side assert, which ends the CUDA context
                       devices=("cpu",)),
         RejectionTwin("SGD[reject,negative-lr]", lambda dtype: numpy_optimizers.SGD(lr=-0.1),
-                      lambda dtype, device: torch_step("SGD", dtype, device, lr=-0.1)),
+                      lambda dtype, device: torch_step("SGD", dtype, device, lr=-0.1), same_message=True),
         RejectionTwin("Adam[reject,beta1-of-1]", lambda dtype: numpy_optimizers.Adam(beta1=1.0),
-                      lambda dtype, device: torch_step("Adam", dtype, device, beta1=1.0)),
+                      lambda dtype, device: torch_step("Adam", dtype, device, beta1=1.0), same_message=True),
         RejectionTwin("Momentum[reject,negative-momentum]",
                       lambda dtype: numpy_optimizers.Momentum(momentum=-0.9),
-                      lambda dtype, device: torch_step("Momentum", dtype, device, momentum=-0.9)),
+                      lambda dtype, device: torch_step("Momentum", dtype, device, momentum=-0.9),
+                      same_message=True),
         RejectionTwin("SGD[reject,gradient-of-another-shape]",
                       lambda dtype: numpy_step(numpy_optimizers.SGD(), (2, 3), (1, 3), dtype),
                       assign_wrong_gradient),
@@ -146,16 +156,52 @@ def rejection_twins():
         RejectionTwin("Trainer[reject,one-label-fewer-than-images]",
                       lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.zeros(7, np.int64)),
                       lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6),
-                                                       np.zeros(7, np.int64))),
+                                                       np.zeros(7, np.int64)), same_message=True),
         RejectionTwin("Trainer[reject,one-hot-labels-with-two-ones]",
                       lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), two_ones()),
-                      lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), two_ones())),
+                      lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), two_ones()),
+                      same_message=True),
         RejectionTwin("Trainer[reject,evaluate-no-samples]",
                       lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.zeros(8, np.int64),
                                                 evaluate_sample_num_per_epoch=0),
                       lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6),
-                                                        np.zeros(8, np.int64), evaluate_sample_num_per_epoch=0)),
+                                                        np.zeros(8, np.int64), evaluate_sample_num_per_epoch=0),
+                      same_message=True),
         RejectionTwin("Trainer[reject,labels-out-of-range]",
                       lambda dtype: train_small("numpy", dtype, "cpu", array(dtype, 8, 6), np.full(8, 3)),
-                      lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), np.full(8, 3))),
+                      lambda dtype, device: train_small("torch", dtype, device, array(dtype, 8, 6), np.full(8, 3)),
+                      same_message=True),
+        *network_argument_twins(),
     ]
+
+
+def build_both(network, **arguments):
+    """The NumPy and the torch attempt to build `network` (a name in both networks packages) from the book's
+    `arguments`."""
+    return (lambda dtype: getattr(numpy_nets, network)(dtype=dtype, **arguments),
+            lambda dtype, device: getattr(torch_nets, network)(dtype=TORCH_DTYPES[dtype], device=device,
+                                                               **arguments))
+
+
+def network_argument_twins():
+    """Networks built from bad book arguments: both constructors must refuse them with one message."""
+    mlp = {"input_size": 6, "hidden_size_list": [5, 4], "output_size": 3}
+    bad_arguments = [
+        ("TwoLayerNet", "hidden-size-0", {"input_size": 6, "hidden_size": 0, "output_size": 3}),
+        ("MultiLayerNetExtend", "float-hidden-size", {**mlp, "hidden_size_list": [5, 4.0]}),
+        ("MultiLayerNetExtend", "dropout-ration-of-1", {**mlp, "use_dropout": True, "dropout_ration": 1.0}),
+        ("MultiLayerNetExtend", "unknown-activation", {**mlp, "activation": "softplus"}),
+        ("MultiLayerNetExtend", "unknown-weight-init", {**mlp, "weight_init_std": "glorot"}),
+        ("MultiLayerNetExtend", "weight-decay-type-l3", {**mlp, "weight_decay_type": "l3"}),
+        ("SimpleConvNet", "float-stride",
+         {"conv_param": {"filter_num": 4, "filter_size": 3, "pad": 0, "stride": 1.5}}),
+        ("SimpleConvNet", "misspelt-conv-param-key", {"conv_param": {"filter_num": 4, "filter_size": 3, "strid": 1}}),
+        ("SimpleConvNet", "odd-map-before-pooling", {"input_dim": (1, 27, 27)}),
+        ("SimpleConvNet", "input-dim-of-two-sides", {"input_dim": (28, 28)}),
+        ("DeepConvNet", "filter-larger-than-its-input",
+         {"input_dim": (1, 4, 4), "conv_param_1": {"filter_num": 4, "filter_size": 5}}),
+        ("DeepConvNet", "odd-map-before-pooling", {"input_dim": (1, 26, 26)}),
+        ("DeepConvNet", "negative-pad", {"conv_param_3": {"filter_num": 4, "filter_size": 3, "pad": -1}}),
+    ]
+    return [RejectionTwin(f"{network}[reject,{what}]", *build_both(network, **arguments), same_message=True)
+            for network, what, arguments in bad_arguments]

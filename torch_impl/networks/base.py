@@ -5,9 +5,13 @@ calls `self.reset_parameters()`. From the order of its Linear, Conv2d and
 BatchNorm modules this class derives the book's parameter names (W1, b1,
 gamma1, ...), which `parity.convert` uses to move weights across.
 """
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from dlfs_common.checks import check_labels, weight_init_kind
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 BATCHNORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -21,26 +25,20 @@ def init_book_weight_(weight, weight_init_std):
     the book's "Xavier" is not `xavier_normal_`, which uses 2/(fan_in + fan_out).
     A number: N(0, number**2).
     """
-    name = str(weight_init_std).lower()
-    if name in ("relu", "he"):
+    kind = weight_init_kind(weight_init_std)
+    if kind == "he":
         return nn.init.kaiming_normal_(weight, nonlinearity="relu")
-    if name in ("sigmoid", "xavier"):
+    if kind == "xavier":
         return nn.init.kaiming_normal_(weight, nonlinearity="linear")
-    if isinstance(weight_init_std, (int, float)) and not isinstance(weight_init_std, bool):
-        return nn.init.normal_(weight, 0.0, float(weight_init_std))
-    raise ValueError(
-        f"unknown weight_init_std {weight_init_std!r}; expected 'he', 'relu', 'xavier', 'sigmoid' or a number"
-    )
+    return nn.init.normal_(weight, 0.0, kind)
 
 
-def check_labels(t, batch_size, num_classes):
-    """Raise ValueError unless t holds batch_size integer labels in [0, num_classes)."""
-    if t.shape != (batch_size,) or t.is_floating_point() or t.is_complex():
-        raise ValueError(f"labels t must be integer class indices of shape ({batch_size},); "
-                         f"got {t.dtype} of shape {tuple(t.shape)}")
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) >= num_classes):
-        raise ValueError(f"labels t must lie in [0, {num_classes}) for {num_classes} classes; "
-                         f"got values from {int(t.min())} to {int(t.max())}")
+def output_shape(module, input_shape):
+    """The per-sample shape `module` gives for per-sample input_shape, from a dry run of a copy of it on
+    the meta device: PyTorch's own shape rules, no arithmetic done."""
+    probe = copy.deepcopy(module).to("meta")
+    dtype = next(probe.parameters(), torch.empty(0)).dtype
+    return tuple(probe(torch.empty(1, *input_shape, dtype=dtype, device="meta")).shape[1:])
 
 
 class BookNet(nn.Module):
@@ -127,8 +125,8 @@ class BookNet(nn.Module):
         loss by (1/N) * sum(log(1 + 1e-7 / y_label)); the gradients are equal.
         """
         scores = self(x)
-        check_labels(t, len(scores), scores.shape[1])
-        data_loss = F.cross_entropy(scores, t.long())
+        labels = check_labels(t.detach().cpu().numpy(), *scores.shape)
+        data_loss = F.cross_entropy(scores, torch.as_tensor(labels, device=scores.device))
         if self.weight_decay_type == "l1":
             return data_loss + self.weight_decay_penalty()
         return data_loss + self.weight_decay_penalty().detach()

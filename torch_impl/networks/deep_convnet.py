@@ -1,11 +1,12 @@
 """DeepConvNet: six 3x3 convolutions, three max poolings, two linear layers with dropout."""
 from torch import nn
 
-from numpy_impl.networks.deep_convnet import DEFAULT_CONV_PARAMS
-from numpy_impl.util import conv_output_size
+from dlfs_common.book_networks import DEEP_CONVNET_CONV_PARAMS
+from dlfs_common.checks import (check_conv_param, check_dropout_ratio, check_filter_fits, check_input_dim,
+                                check_pooling_input, check_sizes)
 
 from ..layers import BookDropout
-from .base import BookNet
+from .base import BookNet, output_shape
 
 
 class DeepConvNet(BookNet):
@@ -13,36 +14,38 @@ class DeepConvNet(BookNet):
 
     He initialisation everywhere. Dropout is the book's non-inverted kind, also
     after the last layer as in the book; the loss is taken in training mode.
+    Each layer's input shape is what the layers before it give (a dry run).
     """
 
     loss_in_train_mode = True
 
     def __init__(self, input_dim=(1, 28, 28),
-                 conv_param_1=DEFAULT_CONV_PARAMS[0], conv_param_2=DEFAULT_CONV_PARAMS[1],
-                 conv_param_3=DEFAULT_CONV_PARAMS[2], conv_param_4=DEFAULT_CONV_PARAMS[3],
-                 conv_param_5=DEFAULT_CONV_PARAMS[4], conv_param_6=DEFAULT_CONV_PARAMS[5],
+                 conv_param_1=DEEP_CONVNET_CONV_PARAMS[0], conv_param_2=DEEP_CONVNET_CONV_PARAMS[1],
+                 conv_param_3=DEEP_CONVNET_CONV_PARAMS[2], conv_param_4=DEEP_CONVNET_CONV_PARAMS[3],
+                 conv_param_5=DEEP_CONVNET_CONV_PARAMS[4], conv_param_6=DEEP_CONVNET_CONV_PARAMS[5],
                  hidden_size=50, output_size=10, dropout_ratio=0.5, dtype=None, device=None):
+        input_dim = check_input_dim("DeepConvNet", input_dim)
         super().__init__(input_dim)
+        conv_params = [check_conv_param("DeepConvNet", f"conv_param_{idx}", conv_param)
+                       for idx, conv_param in enumerate([conv_param_1, conv_param_2, conv_param_3, conv_param_4,
+                                                         conv_param_5, conv_param_6], start=1)]
+        check_sizes("DeepConvNet", hidden_size=hidden_size, output_size=output_size)
+        check_dropout_ratio("dropout_ratio", dropout_ratio)
         factory = {"dtype": dtype, "device": device}
-        channels, height, width = input_dim
-        layers = []
-        conv_params = [conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6]
-        for idx, conv_param in enumerate(conv_params, start=1):
-            fs, pad, stride = conv_param["filter_size"], conv_param.get("pad", 0), conv_param.get("stride", 1)
-            layers += [nn.Conv2d(channels, conv_param["filter_num"], fs, stride=stride, padding=pad, **factory),
-                       nn.ReLU()]
-            channels = conv_param["filter_num"]
-            height, width = conv_output_size(height, fs, stride, pad), conv_output_size(width, fs, stride, pad)
+        layers, shape = [], input_dim
+        for idx, (filter_num, filter_size, pad, stride) in enumerate(conv_params, start=1):
+            check_filter_fits("DeepConvNet", input_dim, f"convolution {idx}", *shape[1:], filter_size, pad)
+            conv = nn.Conv2d(shape[0], filter_num, filter_size, stride=stride, padding=pad, **factory)
+            layers += [conv, nn.ReLU()]
+            shape = output_shape(conv, shape)
             if idx % 2 == 0:
-                if height % 2 or width % 2:
-                    raise ValueError(
-                        f"DeepConvNet on input {input_dim}: the feature map before pooling {idx // 2} "
-                        f"is {height}x{width}; the 2x2 pooling with stride 2 needs even sides"
-                    )
-                layers.append(nn.MaxPool2d(2, stride=2))
-                height, width = height // 2, width // 2
-        layers += [nn.Flatten(),
-                   nn.Linear(channels * height * width, hidden_size, **factory), nn.ReLU(),
+                check_pooling_input("DeepConvNet", input_dim, idx // 2, *shape[1:])
+                pool = nn.MaxPool2d(2, stride=2)
+                layers.append(pool)
+                shape = output_shape(pool, shape)
+        layers.append(nn.Flatten())
+        (flat_size,) = output_shape(layers[-1], shape)
+        layers += [nn.Linear(flat_size, hidden_size, **factory), nn.ReLU(),
                    BookDropout(dropout_ratio),
                    nn.Linear(hidden_size, output_size, **factory),
                    BookDropout(dropout_ratio)]

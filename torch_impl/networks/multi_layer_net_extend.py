@@ -1,6 +1,8 @@
 """MultiLayerNetExtend: fully connected, with optional batch norm and dropout."""
 from torch import nn
 
+from dlfs_common.checks import check_dropout_ratio, check_sizes, check_weight_decay_type
+
 from ..layers import BookDropout, activation_module
 from .base import BookNet
 
@@ -23,12 +25,12 @@ class MultiLayerNetExtend(BookNet):
                  weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False,
                  weight_decay_type="l2", inverted_dropout=False, dtype=None, device=None):
         super().__init__((input_size,))
-        if weight_decay_type not in ("l2", "l1"):
-            raise ValueError(f"weight_decay_type must be 'l2' or 'l1'; got {weight_decay_type!r}")
+        check_sizes("MultiLayerNetExtend", input_size=input_size, hidden_size_list=list(hidden_size_list),
+                    output_size=output_size)
+        check_weight_decay_type(weight_decay_type)
+        check_dropout_ratio("dropout_ration", dropout_ration)
         self.weight_decay_type = weight_decay_type
         activation_module(activation)  # fail early on an unknown name
-        if not 0 <= dropout_ration < 1:
-            raise ValueError(f"dropout_ration must be in [0, 1); got {dropout_ration}")
         self.hidden_size_list = list(hidden_size_list)
         self.weight_init_std = weight_init_std
         self.weight_decay_lambda = weight_decay_lambda

@@ -1,0 +1,157 @@
+"""Checks of arguments and inputs that both twins make, so that both refuse bad input with one message.
+
+Each raises ValueError naming the argument, the value and what was expected. Shapes are computed
+by each twin its own way (the NumPy twin by hand, the torch twin from its modules) and passed in.
+"""
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+WEIGHT_INIT_NAMES = {"he": "he", "relu": "he", "xavier": "xavier", "sigmoid": "xavier"}
+CONV_PARAM_KEYS = ("filter_num", "filter_size", "pad", "stride")
+
+
+def check_integer(owner: str, name: str, value, minimum: int) -> None:
+    """Raise ValueError unless `value` is an integer (not a bool) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}; got {value!r}")
+
+
+def check_sizes(owner: str, **sizes) -> None:
+    """check_integer(owner, name, size, 1) for each size; a list (hidden_size_list) is checked entry by entry."""
+    for name, size in sizes.items():
+        if isinstance(size, Sequence) and not isinstance(size, str):
+            for index, entry in enumerate(size):
+                check_integer(owner, f"{name}[{index}]", entry, 1)
+        else:
+            check_integer(owner, name, size, 1)
+
+
+def check_input_dim(owner: str, input_dim) -> tuple:
+    """The image shape (C, H, W) of a convolutional network, as a tuple of three integers >= 1."""
+    if not isinstance(input_dim, Sequence) or len(input_dim) != 3:
+        raise ValueError(f"{owner}: input_dim must be (channels, height, width); got {input_dim!r}")
+    for name, size in zip(("channels", "height", "width"), input_dim):
+        check_integer(owner, f"input_dim's {name}", size, 1)
+    return tuple(input_dim)
+
+
+def check_conv_param(owner: str, name: str, conv_param) -> tuple:
+    """(filter_num, filter_size, pad, stride) of a book conv_param dict: filter_num and filter_size
+    required, pad (default 0) and stride (default 1) optional, all integers, no other key."""
+    expected = ("a dict with integer 'filter_num' and 'filter_size', and optionally 'pad' (default 0) "
+                "and 'stride' (default 1)")
+    if not isinstance(conv_param, Mapping):
+        raise ValueError(f"{owner}: {name} must be {expected}; got {conv_param!r}")
+    missing = [key for key in CONV_PARAM_KEYS[:2] if key not in conv_param]
+    unknown = sorted(set(conv_param) - set(CONV_PARAM_KEYS))
+    if missing or unknown:
+        raise ValueError(f"{owner}: {name} must be {expected}; missing {missing}, unexpected {unknown}")
+    values = (conv_param["filter_num"], conv_param["filter_size"], conv_param.get("pad", 0),
+              conv_param.get("stride", 1))
+    for key, value, minimum in zip(CONV_PARAM_KEYS, values, (1, 1, 0, 1)):
+        check_integer(owner, f"{name}['{key}']", value, minimum)
+    return values
+
+
+def check_filter_fits(owner: str, input_dim, layer: str, height: int, width: int, filter_size: int, pad: int):
+    """Raise ValueError if a filter_size window does not fit the padded height x width map entering `layer`."""
+    if filter_size > min(height, width) + 2 * pad:
+        raise ValueError(f"{owner} on input {tuple(input_dim)}: the {filter_size}x{filter_size} filter of {layer} "
+                         f"is larger than its input, {height}x{width} padded by {pad}")
+
+
+def check_pooling_input(owner: str, input_dim, stage: int, height: int, width: int) -> None:
+    """Raise ValueError unless the height x width map before 2x2 pooling `stage` has even sides of at least 2
+    (the book's networks pool with stride 2 and drop no row)."""
+    if height < 2 or width < 2 or height % 2 or width % 2:
+        raise ValueError(f"{owner} on input {tuple(input_dim)}: the feature map before pooling {stage} is "
+                         f"{height}x{width}; the 2x2 pooling with stride 2 needs even sides of at least 2")
+
+
+def weight_init_kind(weight_init_std):
+    """'he', 'xavier' or the number itself, for the book's weight_init_std ('he'/'relu', 'xavier'/'sigmoid',
+    or a standard deviation)."""
+    name = str(weight_init_std).lower()
+    if name in WEIGHT_INIT_NAMES:
+        return WEIGHT_INIT_NAMES[name]
+    if isinstance(weight_init_std, (int, float, np.number)) and not isinstance(weight_init_std, bool):
+        return float(weight_init_std)
+    raise ValueError(
+        f"unknown weight_init_std {weight_init_std!r}; expected 'he', 'relu', 'xavier', 'sigmoid' or a number"
+    )
+
+
+def check_weight_decay_type(weight_decay_type: str) -> None:
+    if weight_decay_type not in ("l2", "l1"):
+        raise ValueError(f"weight_decay_type must be 'l2' or 'l1'; got {weight_decay_type!r}")
+
+
+def check_dropout_ratio(name: str, ratio) -> None:
+    """Raise ValueError unless the dropout ratio `name` is a number in [0, 1)."""
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.number)) or not 0 <= ratio < 1:
+        raise ValueError(f"{name} must be a number in [0, 1); got {ratio!r}")
+
+
+def check_hyperparameters(optimizer: str, lr, momentum=None, decay_rate=None, beta1=None, beta2=None) -> None:
+    """Raise ValueError naming the hyper-parameter of `optimizer` that is out of range, as torch.optim
+    does: lr >= 0, momentum >= 0, decay_rate in [0, 1], beta1 and beta2 in [0, 1); all finite."""
+    ranges = {  # name: (value, upper bound or None, whether the bound itself is allowed, expected)
+        "lr": (lr, None, False, ">= 0"), "momentum": (momentum, None, False, ">= 0"),
+        "decay_rate": (decay_rate, 1.0, True, "in [0, 1]"),
+        "beta1": (beta1, 1.0, False, "in [0, 1)"), "beta2": (beta2, 1.0, False, "in [0, 1)")}
+    for name, (value, high, high_allowed, expected) in ranges.items():
+        if value is None:
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{optimizer}: {name} must be a number {expected}; got {value!r}") from None
+        too_high = high is not None and (number > high if high_allowed else number >= high)
+        if not np.isfinite(number) or number < 0 or too_high:
+            raise ValueError(f"{optimizer}: {name} must be {expected}; got {value!r}")
+
+
+def check_one_hot(t) -> None:
+    """Raise ValueError unless every row of the 2-D array `t` holds one 1 and zeros elsewhere."""
+    t = np.asarray(t)
+    valid = ((t == 0) | (t == 1)).all(axis=1) & (t.sum(axis=1) == 1)
+    if not valid.all():
+        row = int(np.argmin(valid))
+        raise ValueError(f"one-hot labels t must hold one 1 per row and 0 elsewhere; row {row} is {t[row].tolist()}")
+
+
+def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch=None):
+    """Raise ValueError for mismatched sample counts, an empty training set, a bad batch size or an
+    empty evaluation slice."""
+    for name, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
+        if len(x) != len(t):
+            raise ValueError(f"x_{name} has {len(x)} samples but t_{name} has {len(t)}")
+    if len(x_train) == 0:
+        raise ValueError("x_train is empty")
+    check_integer("Trainer", "mini_batch_size", mini_batch_size, 1)
+    if evaluate_sample_num_per_epoch is not None and evaluate_sample_num_per_epoch < 1:
+        raise ValueError("evaluate_sample_num_per_epoch must be None (all) or >= 1; "
+                         f"got {evaluate_sample_num_per_epoch}")
+
+
+def check_labels(t, batch_size: int, num_classes: int) -> np.ndarray:
+    """Integer labels (batch_size,) from the array `t`: one-hot labels (batch_size, num_classes) or integer
+    labels (batch_size,) in [0, num_classes). Raises ValueError for anything else."""
+    t = np.asarray(t)
+    if t.shape == (batch_size, num_classes):
+        check_one_hot(t)
+        return t.argmax(axis=1)
+    if t.shape != (batch_size,):
+        raise ValueError(
+            f"labels t have shape {t.shape}; expected one-hot labels of shape "
+            f"{(batch_size, num_classes)} or integer labels of shape ({batch_size},)"
+        )
+    if not np.issubdtype(t.dtype, np.integer):
+        raise ValueError(f"integer labels t must have an integer dtype, got {t.dtype}")
+    if batch_size and (t.min() < 0 or t.max() >= num_classes):
+        raise ValueError(
+            f"labels t must lie in [0, {num_classes}) for {num_classes} classes; "
+            f"got values from {t.min()} to {t.max()}"
+        )
+    return t

@@ -1,0 +1,112 @@
+"""The bookkeeping of a training run that the NumPy and the torch Trainer share: batch order, epochs,
+accuracies, divergence, the loop. Each Trainer writes only its step (the arithmetic) on top."""
+import numpy as np
+
+from .checks import check_training_data
+
+
+def draw_batch_indices(rng: np.random.Generator, train_size: int, batch_size: int, steps: int) -> np.ndarray:
+    """Row indices of `steps` mini-batches, (steps, batch_size), drawn with replacement like the book.
+
+    One row per step, drawn one call per step, so that a trainer drawing lazily
+    and one drawing everything up front (the torch trainer) see the same batches.
+    """
+    rows = [rng.choice(train_size, batch_size) for _ in range(steps)]
+    return np.array(rows, dtype=np.int64).reshape(steps, batch_size)
+
+
+class TrainingDiverged(FloatingPointError):
+    """A training loss that is not finite (inf or nan): `step` (1-based) and `loss` say where."""
+
+    def __init__(self, step: int, loss: float):
+        super().__init__(f"training diverged at step {step}: the loss is {loss}; lower the learning rate, or "
+                         "pass allow_divergence=True to train on")
+        self.step, self.loss = step, loss
+
+
+def first_divergence(losses, first_step: int):
+    """TrainingDiverged for the first non-finite loss of `losses` (losses[0] being step `first_step`), or None."""
+    for offset, loss in enumerate(losses):
+        if not np.isfinite(loss):
+            return TrainingDiverged(first_step + offset, loss)
+    return None
+
+
+def starts_epoch(current_iter: int, current_epoch: int, iter_per_epoch: float) -> bool:
+    """Whether step `current_iter` is the first of epoch `current_epoch + 1`.
+
+    Fix of the book's code: it tests `current_iter % iter_per_epoch == 0` with a
+    float iter_per_epoch (60000 / 128 = 468.75), which is true at step 0 and then
+    almost never, so accuracies are missing for most epochs. For a whole number of
+    steps per epoch this gives the same steps as the book.
+    """
+    return current_iter >= current_epoch * iter_per_epoch
+
+
+class TrainerBase:
+    """The book's Trainer without its step: settings, the step and epoch counters, the learning curves
+    (train_loss_list, train_acc_list, test_acc_list) and the loop.
+
+    A subclass sets whatever its step needs and defines train_step(), which computes one step's loss and
+    hands it to end_step(). `progress`, if given, is called as progress(step, max_iter, loss) after each step.
+    """
+
+    def __init__(self, network, x_train, t_train, x_test, t_test, epochs, mini_batch_size,
+                 evaluate_sample_num_per_epoch, verbose, progress, allow_divergence):
+        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch)
+        self.network = network
+        self.x_train, self.t_train = x_train, t_train
+        self.x_test, self.t_test = x_test, t_test
+        self.epochs = epochs
+        self.batch_size = mini_batch_size
+        self.evaluate_sample_num_per_epoch = evaluate_sample_num_per_epoch
+        self.verbose = verbose
+        self.progress = progress
+        self.allow_divergence = allow_divergence
+
+        self.train_size = len(x_train)
+        self.iter_per_epoch = max(self.train_size / mini_batch_size, 1)
+        self.max_iter = int(epochs * self.iter_per_epoch)
+        self.current_iter = 0
+        self.current_epoch = 0
+
+        self.train_loss_list = []
+        self.train_acc_list = []
+        self.test_acc_list = []
+
+    def record_losses(self) -> None:
+        """Move losses held back by the step (the torch Trainer keeps them on its device) into
+        train_loss_list, raising TrainingDiverged at the first that is not finite unless allowed."""
+
+    def check_loss(self, loss: float) -> None:
+        if not self.allow_divergence and not np.isfinite(loss):
+            raise TrainingDiverged(self.current_iter + 1, loss)
+
+    def end_step(self) -> None:
+        """After a step: at an epoch's start, record the train and test accuracy (on at most
+        evaluate_sample_num_per_epoch samples each), printing them if verbose; count the step."""
+        if starts_epoch(self.current_iter, self.current_epoch, self.iter_per_epoch):
+            self.record_losses()
+            self.current_epoch += 1
+            count = self.evaluate_sample_num_per_epoch
+            train_acc = self.network.accuracy(self.x_train[:count], self.t_train[:count])
+            test_acc = self.network.accuracy(self.x_test[:count], self.t_test[:count])
+            self.train_acc_list.append(train_acc)
+            self.test_acc_list.append(test_acc)
+            if self.verbose:
+                print(f"=== epoch:{self.current_epoch}, train acc:{train_acc:.4f}, test acc:{test_acc:.4f} ===")
+        self.current_iter += 1
+
+    def train(self):
+        """Run the remaining steps; returns the final test accuracy on the whole test set."""
+        try:
+            for _ in range(self.current_iter, self.max_iter):
+                loss = self.train_step()
+                if self.progress is not None:
+                    self.progress(self.current_iter, self.max_iter, loss)
+        finally:
+            self.record_losses()
+        test_acc = self.network.accuracy(self.x_test, self.t_test)
+        if self.verbose:
+            print(f"=============== Final Test Accuracy ===============\ntest acc:{test_acc:.4f}")
+        return test_acc
