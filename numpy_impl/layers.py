@@ -90,13 +90,29 @@ def activation_layer(name):
         raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None
 
 
-class Affine:
+class Learnable:
+    """A layer with parameters. `learned` maps each parameter attribute to the attribute that holds its
+    gradient after backward; a network finds its parameters' gradients through it (LayerNet.gradient)."""
+    learned = {}
+
+    def parameters(self):
+        """{name: array} of what this layer learns: the very arrays it was given (the network's params)."""
+        return {name: getattr(self, name) for name in self.learned}
+
+    def gradients(self):
+        """{name: gradient} from the last backward, named like parameters()."""
+        return {name: getattr(self, gradient) for name, gradient in self.learned.items()}
+
+
+class Affine(Learnable):
     """x @ W + b. W: (D, M), b: (M,).
 
     Shapes: x (N, D) or (N, d1, d2, ...) with d1*d2*... == D -> (N, M); the
     input is flattened per sample like the book, and dx gets the input's shape.
     backprop_to_input=False skips dx (backward returns None), for a network's first layer.
     """
+
+    learned = {"W": "dW", "b": "db"}
 
     def __init__(self, W, b, backprop_to_input=True):
         self.W = W
@@ -205,7 +221,7 @@ class Dropout:
         return dout * self.mask * self.scale(True)
 
 
-class BatchNormalization:
+class BatchNormalization(Learnable):
     """Batch normalisation (http://arxiv.org/abs/1502.03167).
 
     gamma, beta: (D,). Input (N, D), or (N, C, H, W), which the book flattens to
@@ -221,6 +237,8 @@ class BatchNormalization:
     `momentum` keeps the book's meaning: running = momentum*running + (1-momentum)*batch,
     i.e. PyTorch's momentum is 1 - momentum.
     """
+
+    learned = {"gamma": "dgamma", "beta": "dbeta"}
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
                  eps=1e-6, running_stats="book", per_channel=False):
@@ -321,7 +339,7 @@ class BatchNormalization:
         return dxc - dmu / self.batch_size
 
 
-class Convolution:
+class Convolution(Learnable):
     """2-D convolution (cross-correlation) through unfold and one matrix product per image.
 
     W: (FN, C, FH, FW), b: (FN,). Shapes: x (N, C, H, W) -> (N, FN, out_h, out_w)
@@ -333,6 +351,8 @@ class Convolution:
     a network's first layer needs no gradient for its input images, which the
     book computes anyway.
     """
+
+    learned = {"W": "dW", "b": "db"}
 
     def __init__(self, W, b, stride=1, pad=0, backprop_to_input=True):
         if np.ndim(W) != 4:

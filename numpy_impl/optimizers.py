@@ -6,6 +6,7 @@ state created on the first call, shaped and typed like the parameter.
 """
 import numpy as np
 
+from dlfs_common.book_optimizers import optimizer_settings
 from dlfs_common.checks import check_hyperparameters
 
 ADAPTIVE_EPS = 1e-7  # the book adds this outside the square root
@@ -146,14 +147,12 @@ class Adam:
             params[key] -= lr_t * self.m[key] / (np.sqrt(self.v[key]) + ADAPTIVE_EPS)
 
 
-OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov,
-              "adagrad": AdaGrad, "rmsprop": RMSprop, "adam": Adam}
+OPTIMIZERS = {"SGD": SGD, "Momentum": Momentum, "Nesterov": Nesterov, "AdaGrad": AdaGrad, "RMSprop": RMSprop,
+              "Adam": Adam}
 
 
 def make_optimizer(name, **hyperparams):
-    """An optimizer by its name, case-insensitive ('SGD', 'adam', 'rmsprop', ...)."""
-    try:
-        optimizer_class = OPTIMIZERS[str(name).lower()]
-    except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}") from None
-    return optimizer_class(**hyperparams)
+    """An optimizer by its name, case-insensitive ('SGD', 'adam', 'rmsprop', ...); the names, the
+    hyper-parameters each takes and their ranges are dlfs_common.book_optimizers'."""
+    book_name, settings = optimizer_settings(name, hyperparams)
+    return OPTIMIZERS[book_name](**settings)

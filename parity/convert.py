@@ -24,8 +24,17 @@ def _check_same_architecture(numpy_net, torch_net):
     return book_keys
 
 
-def _book_layout(tensor, transposed):
+def book_layout(tensor, transposed):
+    """A torch tensor (or a NumPy array) in the other side's layout: transposed for a Linear weight, else as is.
+    The transpose is its own inverse, so this maps either way."""
     return tensor.T if transposed else tensor
+
+
+def book_gradients(torch_net):
+    """{book key: gradient as a float64-or-own-dtype NumPy array in the book's layout} of torch_net's parameters."""
+    parameters = dict(torch_net.named_parameters())
+    return {key: book_layout(parameters[path].grad, transposed).detach().cpu().numpy()
+            for key, (path, transposed) in torch_net.book_keys().items() if path in parameters}
 
 
 @torch.no_grad()
@@ -43,7 +52,7 @@ def numpy_to_torch(numpy_net, torch_net):
             continue
         target = state[torch_key]
         value = torch.as_tensor(np.ascontiguousarray(sources[book_key]))
-        value = _book_layout(value, transposed)
+        value = book_layout(value, transposed)
         if value.shape != target.shape:
             raise ValueError(f"{book_key}: NumPy shape {tuple(sources[book_key].shape)} does not fit "
                              f"torch {torch_key} of shape {tuple(target.shape)} (transposed={transposed})")
@@ -57,7 +66,7 @@ def torch_to_numpy(torch_net, numpy_net):
     book_keys = _check_same_architecture(numpy_net, torch_net)
     state = torch_net.state_dict()
     for book_key, (torch_key, transposed) in book_keys.items():
-        value = _book_layout(state[torch_key], transposed).detach().cpu().numpy()
+        value = book_layout(state[torch_key], transposed).detach().cpu().numpy()
         if book_key in numpy_net.params:
             target = numpy_net.params[book_key]
             if value.shape != target.shape:

@@ -8,6 +8,7 @@ Adding a layer means adding one twin to its module in parity/twins/.
 """
 from fnmatch import fnmatchcase
 
+from .twin import check_contract
 from .twins.layers import layer_twins
 from .twins.networks import network_twins, trajectory_twins
 from .twins.optimizers import optimizer_twins
@@ -16,6 +17,8 @@ from .twins.rejections import rejection_twins
 
 def all_twins():
     twins = layer_twins() + optimizer_twins() + network_twins() + trajectory_twins() + rejection_twins()
+    for twin in twins:
+        check_contract(twin)
     names = [twin.name for twin in twins]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:

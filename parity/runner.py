@@ -11,9 +11,8 @@ from .tolerances import DTYPES
 def jobs(twins, dtypes=DTYPES, devices=None):
     """Every (twin, dtype, device) to run: the twin's own dtypes and devices only, CUDA only where present."""
     devices = available_devices() if devices is None else devices
-    return [(twin, dtype, device) for twin in twins for dtype in dtypes
-            if dtype in getattr(twin, "dtypes", DTYPES) for device in devices
-            if device in getattr(twin, "devices", (device,))]
+    return [(twin, dtype, device) for twin in twins for dtype in dtypes if dtype in twin.dtypes
+            for device in devices if str(device).split(":")[0] in twin.devices]
 
 
 def not_run(twins, dtypes=DTYPES, devices=None):

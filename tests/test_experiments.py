@@ -170,7 +170,6 @@ def test_interrupted_run_keeps_what_it_wrote(fashion_mnist, tmp_path, monkeypatc
     import experiments.ch06_optimizers as module
 
     calls = []
-    original = module.plot_curves
 
     def interrupt(*args, **kwargs):
         calls.append(1)
@@ -180,7 +179,7 @@ def test_interrupted_run_keeps_what_it_wrote(fashion_mnist, tmp_path, monkeypatc
                  "--out", str(tmp_path)]) == 130
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["interrupted"] is True and len(metrics["results"]["optimizers"]) == 6
-    assert calls and original is not interrupt
+    assert calls  # the interruption came while drawing, after the training had finished
 
 
 def test_demo_runs_the_selection_the_parity_report_and_a_gallery(fashion_mnist, tmp_path, monkeypatch, capsys):

@@ -199,3 +199,14 @@ def test_a_training_step_keeps_no_unfolded_input_alive():
     net.gradient(x, t)
     assert all(layer.cols is None for layer in convolutions)
     assert all(layer.window_elements is None for layer in poolings)
+
+
+def test_gradients_follow_the_arrays_the_layers_hold():
+    net = TwoLayerNet(6, 4, 3, rng=np.random.default_rng(0))
+    x, t = np.random.default_rng(1).random((2, 6)), np.array([0, 2])
+    grads = net.gradient(x, t)
+    assert list(grads) == list(net.params)
+    assert grads["W2"] is net.layers["Affine2"].dW and grads["b1"] is net.layers["Affine1"].db
+    net.layers["Affine2"].b = net.params["b2"].copy()  # a layer that holds a copy would train nothing
+    with pytest.raises(RuntimeError, match=r"no layer holds the params \['b2'\]"):
+        net.gradient(x, t)

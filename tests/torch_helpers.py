@@ -20,17 +20,6 @@ def to_numpy(tensor):
     return tensor.detach().cpu().numpy()
 
 
-def grads_by_book_key(torch_net):
-    """{'W1': grad in the book's layout, ...} after backward."""
-    state = dict(torch_net.named_parameters())
-    grads = {}
-    for key, (torch_key, transposed) in torch_net.book_keys().items():
-        if torch_key in state:
-            grad = state[torch_key].grad
-            grads[key] = to_numpy(grad.T if transposed else grad)
-    return grads
-
-
 def set_seed(seed=0):
     torch.manual_seed(seed)
     np.random.seed(seed)

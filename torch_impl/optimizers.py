@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from dlfs_common.checks import check_hyperparameters
+from dlfs_common.book_optimizers import optimizer_settings
 
 BOOK_EPS = 1e-7
 
@@ -53,10 +53,29 @@ class BookAdam(torch.optim.Adam):
         super().load_state_dict(state_dict)
 
 
-OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-HYPERPARAMS = {"sgd": {"lr": 0.01}, "momentum": {"lr": 0.01, "momentum": 0.9},
-               "nesterov": {"lr": 0.01, "momentum": 0.9}, "adagrad": {"lr": 0.01},
-               "rmsprop": {"lr": 0.01, "decay_rate": 0.99}, "adam": {"lr": 0.001, "beta1": 0.9, "beta2": 0.999}}
+def adaptive_eps(book_eps):
+    """The eps keyword of torch's AdaGrad and RMSprop: the book's 1e-7, or torch's own default."""
+    return {"eps": BOOK_EPS} if book_eps else {}
+
+
+def adam(groups, hp, book_eps, fused):
+    betas = (hp["beta1"], hp["beta2"])
+    if book_eps:
+        return BookAdam(groups, lr=hp["lr"], betas=betas, fused=fused)
+    return torch.optim.Adam(groups, lr=hp["lr"], betas=betas, fused=fused)
+
+
+# book name: (parameter groups, hyper-parameters in the book's names, book_eps, fused) -> torch.optim optimizer
+TORCH_OPTIMIZERS = {
+    "SGD": lambda groups, hp, book_eps, fused: torch.optim.SGD(groups, lr=hp["lr"]),
+    "Momentum": lambda groups, hp, book_eps, fused: torch.optim.SGD(groups, lr=hp["lr"], momentum=hp["momentum"]),
+    "Nesterov": lambda groups, hp, book_eps, fused: torch.optim.SGD(groups, lr=hp["lr"], momentum=hp["momentum"],
+                                                                    nesterov=True),
+    "AdaGrad": lambda groups, hp, book_eps, fused: torch.optim.Adagrad(groups, lr=hp["lr"], **adaptive_eps(book_eps)),
+    "RMSprop": lambda groups, hp, book_eps, fused: torch.optim.RMSprop(groups, lr=hp["lr"], alpha=hp["decay_rate"],
+                                                                       **adaptive_eps(book_eps)),
+    "Adam": adam,
+}
 
 
 def parameter_groups(model, weight_decay_lambda):
@@ -78,31 +97,12 @@ def make_optimizer(name, model, weight_decay_lambda=None, book_eps=True, **hpara
     weight_decay_lambda: defaults to the model's own.
     book_eps=False keeps torch's own eps values (1e-10, 1e-8, 1e-8) instead of the book's.
     """
-    key = str(name).lower()
-    if key not in HYPERPARAMS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {list(OPTIMIZER_NAMES)}")
-    unknown = set(hparams) - set(HYPERPARAMS[key])
-    if unknown:
-        raise ValueError(f"{name} takes {sorted(HYPERPARAMS[key])}; got unexpected {sorted(unknown)}")
-    hp = {**HYPERPARAMS[key], **hparams}
-    check_hyperparameters(name, **hp)
+    book_name, hp = optimizer_settings(name, hparams)
     if weight_decay_lambda is None:  # the model's L2 penalty; an L1 penalty is left to autograd
         l2 = getattr(model, "weight_decay_type", "l2") == "l2"
         weight_decay_lambda = getattr(model, "weight_decay_lambda", 0.0) if l2 else 0.0
     groups = parameter_groups(model, float(weight_decay_lambda))
-    if key == "sgd":
-        return torch.optim.SGD(groups, lr=hp["lr"])
-    if key in ("momentum", "nesterov"):
-        return torch.optim.SGD(groups, lr=hp["lr"], momentum=hp["momentum"], nesterov=key == "nesterov")
-    if key == "adagrad":
-        return torch.optim.Adagrad(groups, lr=hp["lr"], **({"eps": BOOK_EPS} if book_eps else {}))
-    if key == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=hp["lr"], alpha=hp["decay_rate"],
-                                   **({"eps": BOOK_EPS} if book_eps else {}))
-    betas = (hp["beta1"], hp["beta2"])
     # on CUDA, torch's fused Adam updates every parameter in one kernel: the per-step host work
     # (Python and launches) is what bounds a small network's step there
     fused = all(p.is_cuda for p in model.parameters()) or None
-    if book_eps:
-        return BookAdam(groups, lr=hp["lr"], betas=betas, fused=fused)
-    return torch.optim.Adam(groups, lr=hp["lr"], betas=betas, fused=fused)
+    return TORCH_OPTIMIZERS[book_name](groups, hp, book_eps, fused)

@@ -1,9 +1,9 @@
 """What the book's networks share: a stack of layers ending in SoftmaxWithLoss.
 
-A network subclass builds `self.params` (the book's `W1, b1, gamma1, ...`),
-`self.layers` (an ordered dict of layers holding those arrays) and
-`self.grad_sources`, which says for every parameter key which layer attribute
-holds its gradient after backward. Everything else lives here once.
+A network subclass builds `self.params` (the book's `W1, b1, gamma1, ...`) and
+`self.layers` (an ordered dict of layers holding those very arrays). Which
+layer's gradient belongs to which parameter follows from that (layer_gradients),
+so it is written nowhere. Everything else lives here once.
 """
 import zipfile
 from collections import OrderedDict
@@ -13,7 +13,7 @@ import numpy as np
 from dlfs_common.checks import weight_init_kind
 from dlfs_common.files import atomic_write
 from ..gradient import numerical_gradient
-from ..layers import Affine, BatchNormalization, Dropout, SoftmaxWithLoss
+from ..layers import Affine, BatchNormalization, Dropout, Learnable, SoftmaxWithLoss
 
 TRAIN_MODE_LAYERS = (Dropout, BatchNormalization)
 
@@ -35,7 +35,7 @@ def init_scale(weight_init_std, fan_in):
 
 
 class LayerNet:
-    """Base of the book's networks. Subclasses fill params, layers and grad_sources."""
+    """Base of the book's networks. Subclasses fill params and layers."""
 
     weight_decay_lambda = 0
     weight_decay_type = "l2"
@@ -46,7 +46,6 @@ class LayerNet:
             raise ValueError(f"dtype must be float32 or float64; got {self.dtype}")
         self.params = {}
         self.layers = OrderedDict()
-        self.grad_sources = {}
         self.last_layer = SoftmaxWithLoss()
 
     @property
@@ -101,12 +100,28 @@ class LayerNet:
         dout = self.last_layer.backward(1)
         for layer in reversed(self.layers.values()):
             dout = layer.backward(dout)
-        grads = {}
-        for key, (layer_name, attribute) in self.grad_sources.items():
-            grads[key] = getattr(self.layers[layer_name], attribute)
+        grads = self.layer_gradients()
+        for key in grads:
             if key.startswith("W") and self.weight_decay_lambda:
                 grads[key] = grads[key] + self.weight_decay_gradient(self.params[key])
         return grads
+
+    def layer_gradients(self):
+        """{param key: its gradient from the last backward}, from the layers that hold each param: a layer
+        holding the very array params[key] under its own name ('W') gives the gradient of that name."""
+        keys = {id(array): key for key, array in self.params.items()}
+        grads = {}
+        for layer in self.layers.values():
+            if isinstance(layer, Learnable):
+                gradients = layer.gradients()
+                for name, array in layer.parameters().items():
+                    if id(array) in keys:
+                        grads[keys[id(array)]] = gradients[name]
+        unheld = sorted(set(self.params) - set(grads))
+        if unheld:
+            raise RuntimeError(f"{type(self).__name__}: no layer holds the params {unheld}; a layer must be given "
+                               "the network's own array, not a copy")
+        return {key: grads[key] for key in self.params}
 
     def numerical_gradient(self, x, t):
         """Gradients of the training-mode loss by central differences (slow; for checking)."""

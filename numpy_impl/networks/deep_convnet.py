@@ -65,12 +65,5 @@ class DeepConvNet(LayerNet):
                    ("Dropout2", Dropout(dropout_ratio, rng=rng))]
         self.layers.update(layers)
 
-        for idx in range(1, 7):
-            self.grad_sources[f"W{idx}"] = (f"Conv{idx}", "dW")
-            self.grad_sources[f"b{idx}"] = (f"Conv{idx}", "db")
-        for idx, name in ((7, "Affine1"), (8, "Affine2")):
-            self.grad_sources[f"W{idx}"] = (name, "dW")
-            self.grad_sources[f"b{idx}"] = (name, "db")
-
     def loss(self, x, t, train_flg=True):
         return super().loss(x, t, train_flg)

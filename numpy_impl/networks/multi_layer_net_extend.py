@@ -52,8 +52,6 @@ class MultiLayerNetExtend(LayerNet):
                 self.params[f"beta{idx}"] = np.zeros(size, dtype=self.dtype)
                 self.layers[f"BatchNorm{idx}"] = BatchNormalization(self.params[f"gamma{idx}"],
                                                                     self.params[f"beta{idx}"])
-                self.grad_sources[f"gamma{idx}"] = (f"BatchNorm{idx}", "dgamma")
-                self.grad_sources[f"beta{idx}"] = (f"BatchNorm{idx}", "dbeta")
             self.layers[f"Activation_function{idx}"] = activation_layer(activation)
             if use_dropout:
                 self.layers[f"Dropout{idx}"] = Dropout(dropout_ration, rng=rng)
@@ -62,5 +60,3 @@ class MultiLayerNetExtend(LayerNet):
     def _add_affine(self, idx):
         self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"],
                                              backprop_to_input=idx > 1)  # no gradient for the input images
-        self.grad_sources[f"W{idx}"] = (f"Affine{idx}", "dW")
-        self.grad_sources[f"b{idx}"] = (f"Affine{idx}", "db")

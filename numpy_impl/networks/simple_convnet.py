@@ -45,6 +45,3 @@ class SimpleConvNet(LayerNet):
         self.layers["Affine1"] = Affine(self.params["W2"], self.params["b2"])
         self.layers["Relu2"] = Relu()
         self.layers["Affine2"] = Affine(self.params["W3"], self.params["b3"])
-        self.grad_sources = {"W1": ("Conv1", "dW"), "b1": ("Conv1", "db"),
-                             "W2": ("Affine1", "dW"), "b2": ("Affine1", "db"),
-                             "W3": ("Affine2", "dW"), "b3": ("Affine2", "db")}

@@ -25,5 +25,3 @@ class TwoLayerNet(LayerNet):
         self.layers["Affine1"] = Affine(self.params["W1"], self.params["b1"], backprop_to_input=False)
         self.layers["Relu1"] = Relu()
         self.layers["Affine2"] = Affine(self.params["W2"], self.params["b2"])
-        self.grad_sources = {"W1": ("Affine1", "dW"), "b1": ("Affine1", "db"),
-                             "W2": ("Affine2", "dW"), "b2": ("Affine2", "db")}

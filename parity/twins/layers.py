@@ -18,8 +18,13 @@ from torch import nn
 from numpy_impl import functions as F_np
 from numpy_impl import layers as L
 from numpy_impl.util import conv_output_size, fold, unfold
+from ..convert import book_layout
 from ..records import compare
-from ..relations import book_loss
+from ..relations import book_loss, book_running_var
+from ..tolerances import DTYPES
+from ..twin import DEVICES, Check
+
+FORWARD = Check("forward")
 
 TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -61,6 +66,8 @@ class LayerTwin:
     relation: Callable = no_relation
     input_sampler: Optional[Callable] = None
     mask_from_torch: Optional[Callable] = None
+    dtypes: tuple = DTYPES
+    devices: tuple = DEVICES
 
     def draw(self, rng):
         if self.input_sampler is None:
@@ -87,7 +94,7 @@ class LayerTwin:
             for name, (path, transposed) in self.torch_params.items():
                 value = torch.as_tensor(params[name], dtype=torch_dtype, device=device)
                 tensors[name] = target.get_parameter(path)
-                tensors[name].copy_(value.T if transposed else value)
+                tensors[name].copy_(book_layout(value, transposed))
             if self.set_buffers:
                 for name, (_, path) in self.buffers.items():
                     target.get_buffer(path).copy_(torch.as_tensor(params[name], dtype=torch_dtype))
@@ -97,19 +104,19 @@ class LayerTwin:
             t = torch.as_tensor(inputs["t"], device=device)
             args.append(t.to(torch_dtype) if self.one_hot else t)
         out = target(*args)
-        results = {"forward": out.detach()}
+        results = {FORWARD: out.detach()}
         if out.requires_grad:
             if out.dim():
                 inputs["dout"] = draw_dout(tuple(out.shape))
                 out.backward(torch.as_tensor(inputs["dout"], dtype=torch_dtype, device=device))
             else:
                 out.backward()
-            results["grad:x"] = x.grad
+            results[Check("grad", "x")] = x.grad
             for name, (path, transposed) in self.torch_params.items():
                 grad = tensors[name].grad
-                results[f"grad:{name}"] = grad.T if transposed else grad
+                results[Check("grad", name)] = book_layout(grad, transposed)
         for name in self.state:
-            results[f"state:{name}"] = target.get_buffer(self.buffers[name][1]).detach()
+            results[Check("state", name)] = target.get_buffer(self.buffers[name][1]).detach()
         return target, results
 
     def run_numpy(self, inputs, params, dtype, extra):
@@ -118,13 +125,13 @@ class LayerTwin:
         if self.train is not None:
             args.append(self.train)
         if not hasattr(target, "backward"):
-            return {"forward": target(*args)}
-        results = {"forward": target.forward(*args, **extra)}
-        results["grad:x"] = target.backward(inputs["dout"].astype(dtype) if "dout" in inputs else 1)
+            return {FORWARD: target(*args)}
+        results = {FORWARD: target.forward(*args, **extra)}
+        results[Check("grad", "x")] = target.backward(inputs["dout"].astype(dtype) if "dout" in inputs else 1)
         for name in self.torch_params:
-            results[f"grad:{name}"] = getattr(target, f"d{name}")
+            results[Check("grad", name)] = getattr(target, f"d{name}")
         for name in self.state:
-            results[f"state:{name}"] = getattr(target, name)
+            results[Check("state", name)] = getattr(target, name)
         return results
 
     def run(self, dtype, device, seed=0):
@@ -135,13 +142,13 @@ class LayerTwin:
         extra = {"mask": self.mask_from_torch(module, torch_results)} if self.mask_from_torch else {}
         numpy_results = self.run_numpy(inputs, params, dtype, extra)
         expected = self.relation(torch_results, inputs)
-        return [compare(self.name, check, check.split(":")[0], value, expected[check], dtype, device)
+        return [compare(self.name, check.label, check.kind, value, expected[check], dtype, device)
                 for check, value in numpy_results.items()]
 
 
 def to_numpy_mask(module, results):
     """The keep-mask of a dropout whose input was nonzero: where the output is nonzero."""
-    return (results["forward"] != 0).cpu().numpy()
+    return (results[FORWARD] != 0).cpu().numpy()
 
 
 def positive(rng, shape):
@@ -160,7 +167,7 @@ def ties(rng, shape):
 
 
 def scaled(factor_by_check):
-    """A relation multiplying some of torch's results by constants: {'forward': 0.5, ...}."""
+    """A relation multiplying some of torch's results by constants: {FORWARD: 0.5, ...}."""
     def relation(results, inputs):
         return {key: value * factor_by_check.get(key, 1.0) for key, value in results.items()}
     return relation
@@ -168,18 +175,17 @@ def scaled(factor_by_check):
 
 def cross_entropy_relation(results, inputs):
     """The book's loss from torch's (parity.relations.book_loss); the gradients are equal."""
-    scores = torch.as_tensor(inputs["x"], dtype=torch.float64, device=results["forward"].device)
+    scores = torch.as_tensor(inputs["x"], dtype=torch.float64, device=results[FORWARD].device)
     labels = np.argmax(inputs["t"], axis=1) if inputs["t"].ndim == 2 else inputs["t"]
-    return {**results, "forward": book_loss(results["forward"], scores, labels)}
+    return {**results, FORWARD: book_loss(results[FORWARD], scores, labels)}
 
 
 def running_var_relation(batch_rows, momentum=0.1):
-    """DESIGN.md, after one training step from the initial state:
-    running_var_torch = (1-a) + n/(n-1) * running_var_book, so book = (torch - (1-a)) * (n-1)/n."""
+    """The book's running variance after one training step from the initial state, from torch's
+    (parity.relations.book_running_var)."""
     def relation(results, inputs):
-        book = dict(results)
-        book["state:running_var"] = (results["state:running_var"] - (1 - momentum)) * (batch_rows - 1) / batch_rows
-        return book
+        running_var = Check("state", "running_var")
+        return {**results, running_var: book_running_var(results[running_var], batch_rows, 1, momentum)}
     return relation
 
 
@@ -261,7 +267,7 @@ def dropout_twins():
                       {"x": (8, 50)}, train=train, input_sampler=positive, mask_from_torch=mask),
             LayerTwin(f"Dropout[{mode},book]", lambda params: L.Dropout(p), lambda: nn.Dropout(p),
                       {"x": (8, 50)}, train=train, input_sampler=positive, mask_from_torch=mask,
-                      relation=scaled({"forward": 1 - p, "grad:x": 1 - p})),
+                      relation=scaled({FORWARD: 1 - p, Check("grad", "x"): 1 - p})),
         ]
     from torch_impl.layers import BookDropout
     twins.append(LayerTwin("Dropout[train,BookDropout]", lambda params: L.Dropout(p), lambda: BookDropout(p),

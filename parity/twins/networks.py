@@ -24,13 +24,15 @@ import torch.nn.functional as F
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
 from numpy_impl.trainer import Trainer as NumpyTrainer
-from parity.convert import numpy_to_torch, torch_to_numpy
+from parity.convert import book_gradients, numpy_to_torch, torch_to_numpy
 from torch_impl.acceleration import Acceleration
 from torch_impl.trainer import Trainer as TorchTrainer
 
 from ..masks import record_masks, replay_masks
 from ..records import compare, scales
-from ..relations import book_loss
+from ..relations import book_loss, book_running_var
+from ..tolerances import DTYPES
+from ..twin import DEVICES
 from .layers import TORCH_DTYPES
 
 GOLDEN_BATCHES = Path(__file__).resolve().parents[2] / "golden" / "optimizers_mlp.npz"
@@ -88,7 +90,8 @@ class NetworkTwin:
     matched: bool = True
     batch_size: int = 32
     acceleration: Acceleration = Acceleration()
-    dtypes: tuple = ("float64", "float32")
+    dtypes: tuple = DTYPES
+    devices: tuple = DEVICES
 
     def kind(self, check):
         """The tolerance kind of a check: its own, or its bf16 one when the torch side's training pass ran
@@ -118,10 +121,7 @@ class NetworkTwin:
             compare(self.name, "forward:loss", self.kind("forward"), numpy_net.last_layer.loss + numpy_net.weight_decay(),
                     torch_loss, dtype, device),
         ]
-        torch_grads = {key: torch_net.get_parameter(path).grad for key, (path, _) in torch_net.book_keys().items()
-                       if not key.startswith("running_")}
-        torch_grads = {key: (grad.T if torch_net.book_keys()[key][1] else grad).cpu().numpy()
-                       for key, grad in torch_grads.items()}
+        torch_grads = book_gradients(torch_net)
         for key, scale in scales(torch_grads).items():
             records.append(compare(self.name, f"grad:{key}", self.kind("grad"), numpy_grads[key], torch_grads[key],
                                    dtype, device, scale))
@@ -134,8 +134,7 @@ class NetworkTwin:
         for key, value in numpy_state.items():
             expected = torch_state.buffers()[key]
             if not self.matched and key.startswith("running_var"):
-                # DESIGN.md after one step: running_var_torch = (1 - 0.1) + n/(n-1) * running_var_book
-                expected = (expected - 0.9) * (self.batch_size - 1) / self.batch_size
+                expected = book_running_var(expected, self.batch_size, steps=1)
             records.append(compare(self.name, f"state:{key}", self.kind("state"), value, expected, dtype, device))
         if self.matched or not numpy_state:
             records.append(compare(self.name, "forward:scores[eval]", self.kind("forward"), numpy_net.predict(x, False),
@@ -170,9 +169,9 @@ class TrajectoryTwin:
     test_size: int = 64
     batch_size: int = 32
     epochs: int = 7
-    dtypes: tuple = ("float64", "float32")
+    dtypes: tuple = DTYPES
     acceleration: Acceleration = Acceleration()
-    devices: tuple = ("cpu", "cuda")
+    devices: tuple = DEVICES
     initial_bias: float = None
 
     @property

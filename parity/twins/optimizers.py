@@ -17,28 +17,32 @@ import torch
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
 from numpy_impl.optimizers import make_optimizer as make_numpy_optimizer
-from parity.convert import numpy_to_torch
+from parity.convert import book_layout, numpy_to_torch
 from torch_impl.optimizers import make_optimizer
 
 from ..records import compare
+from ..tolerances import DTYPES
+from ..twin import DEVICES
 from .layers import TORCH_DTYPES
 
 SHAPES = (6, [5], 3)  # MultiLayerNet(6, [5], 3): W1 (6, 5), b1, W2 (5, 3), b2
-STOCK_EPS = {"AdaGrad": 1e-10, "RMSprop": 1e-8, "Adam": 1e-8}
+# the optimizers whose eps differs between the book and torch (DESIGN.md), with the name of torch's state
+# that holds the running squares the eps is added to
 STATE_SQUARES = {"AdaGrad": "sum", "RMSprop": "square_avg", "Adam": "exp_avg_sq"}
 
 
-def stock_eps_ratio(name, state, hyperparams, step):
-    """book step / torch step for one parameter, from torch's state (DESIGN.md's eps rows).
+def stock_eps_ratio(name, state, hyperparams, step, torch_eps):
+    """book step / torch step for one parameter, from torch's state (DESIGN.md's eps rows), torch_eps being
+    the eps the stock torch optimizer ran with (its default: 1e-10 for Adagrad, 1e-8 for RMSprop and Adam).
 
-    AdaGrad, RMSprop: (sqrt(h) + eps_torch) / (sqrt(h) + 1e-7).
-    Adam: (sqrt(v_hat) + 1e-8) / (sqrt(v_hat) + 1e-7/sqrt(1-beta2^t)), v_hat = v/(1-beta2^t).
+    AdaGrad, RMSprop: (sqrt(h) + torch_eps) / (sqrt(h) + 1e-7).
+    Adam: (sqrt(v_hat) + torch_eps) / (sqrt(v_hat) + 1e-7/sqrt(1-beta2^t)), v_hat = v/(1-beta2^t).
     """
     root = state[STATE_SQUARES[name]].sqrt()
     if name != "Adam":
-        return (root + STOCK_EPS[name]) / (root + 1e-7)
+        return (root + torch_eps) / (root + 1e-7)
     correction = np.sqrt(1 - hyperparams.get("beta2", 0.999) ** step)
-    return (root / correction + STOCK_EPS[name]) / (root / correction + 1e-7 / correction)
+    return (root / correction + torch_eps) / (root / correction + 1e-7 / correction)
 
 
 @dataclass
@@ -56,6 +60,8 @@ class OptimizerTwin:
     weight_decay: float = 0.0
     stock: Optional[str] = None
     grad_scale: float = 1.0
+    dtypes: tuple = DTYPES
+    devices: tuple = DEVICES
 
     def build(self, dtype, device, rng):
         numpy_net = numpy_nets.MultiLayerNet(*SHAPES, weight_decay_lambda=self.weight_decay, dtype=dtype, rng=rng)
@@ -77,10 +83,7 @@ class OptimizerTwin:
         keys = torch_net.book_keys()
         torch_params = {key: torch_net.get_parameter(path) for key, (path, _) in keys.items()}
 
-        def book_layout(key, tensor):
-            return tensor.T if keys[key][1] else tensor
-
-        predicted = {key: book_layout(key, p.detach().clone()) for key, p in torch_params.items()}
+        predicted = {key: book_layout(p.detach().clone(), keys[key][1]) for key, p in torch_params.items()}
         records = []
         for step in range(1, self.steps + 1):
             grads = {key: (self.grad_scale * rng.standard_normal(p.shape)).astype(dtype)
@@ -89,41 +92,42 @@ class OptimizerTwin:
             numpy_optimizer.update(numpy_net.params, {
                 key: g + self.weight_decay * numpy_net.params[key] if key.startswith("W") else g
                 for key, g in grads.items()})
-            before = {key: book_layout(key, p.detach().clone()) for key, p in torch_params.items()}
+            before = {key: book_layout(p.detach().clone(), keys[key][1]) for key, p in torch_params.items()}
             for key, param in torch_params.items():
                 grad = torch.as_tensor(grads[key], device=device)
-                param.grad = book_layout(key, grad).contiguous()
+                param.grad = book_layout(grad, keys[key][1]).contiguous()
             torch_optimizer.step()
             for key, param in torch_params.items():
-                state = {name: book_layout(key, value) for name, value in torch_optimizer.state[param].items()
+                state = {name: book_layout(value, keys[key][1]) for name, value in torch_optimizer.state[param].items()
                          if torch.is_tensor(value) and value.dim()}
-                predicted[key] += self.book_step(key, book_layout(key, param.detach()) - before[key],
-                                                 state, before[key], step)
+                predicted[key] += self.book_step(key, book_layout(param.detach(), keys[key][1]) - before[key],
+                                                 state, before[key], step, torch_optimizer.defaults.get("eps"))
             if step in (1, self.steps):
                 kind = "step" if step == 1 else "trajectory"
                 for key in numpy_net.params:
                     records.append(compare(self.name, f"{kind}:{key}", kind, numpy_net.params[key],
                                            predicted[key], dtype, device))
-        records += self.velocity_records(numpy_optimizer, torch_optimizer, torch_params, book_layout, dtype, device)
+        records += self.velocity_records(numpy_optimizer, torch_optimizer, torch_params, keys, dtype, device)
         return records
 
-    def book_step(self, key, torch_step, state, before, step):
+    def book_step(self, key, torch_step, state, before, step, torch_eps):
         """The book's step for one parameter, predicted from torch's (identity when matched).
 
-        state: torch's optimizer state for it, in the book's layout; before: its value before the step.
+        state: torch's optimizer state for it, in the book's layout; before: its value before the step;
+        torch_eps: the eps torch's optimizer ran with.
         """
         if self.stock == "eps":
-            return torch_step * stock_eps_ratio(self.book_name, state, self.hyperparams, step)
+            return torch_step * stock_eps_ratio(self.book_name, state, self.hyperparams, step, torch_eps)
         if self.stock == "decay-all" and not key.startswith("W"):
             return torch_step + self.hyperparams["lr"] * self.weight_decay * before  # undo the bias's decay
         return torch_step
 
-    def velocity_records(self, numpy_optimizer, torch_optimizer, torch_params, book_layout, dtype, device):
+    def velocity_records(self, numpy_optimizer, torch_optimizer, torch_params, keys, dtype, device):
         if self.book_name not in ("Momentum", "Nesterov"):
             return []
         lr = self.hyperparams["lr"]
         return [compare(self.name, f"state:v[{key}]", "trajectory", numpy_optimizer.v[key],
-                        -lr * book_layout(key, torch_optimizer.state[param]["momentum_buffer"]), dtype, device)
+                        -lr * book_layout(torch_optimizer.state[param]["momentum_buffer"], keys[key][1]), dtype, device)
                 for key, param in torch_params.items()]
 
 
@@ -135,7 +139,7 @@ def optimizer_twins():
     for name, hp in hyperparams.items():
         twins.append(OptimizerTwin(name, name, hp))
         twins.append(OptimizerTwin(f"{name}[weight_decay=0.1]", name, hp, weight_decay=0.1))
-    for name in STOCK_EPS:
+    for name in STATE_SQUARES:
         # gradients of ~1e-5 make the eps terms (1e-7 against 1e-8 or 1e-10) change each step by ~1%
         twins.append(OptimizerTwin(f"{name}[stock eps]", name, hyperparams[name], stock="eps", grad_scale=1e-5))
     twins.append(OptimizerTwin("SGD[weight_decay=0.1,decay all params]", "SGD", hyperparams["SGD"],

@@ -24,6 +24,8 @@ from torch_impl.optimizers import make_optimizer
 from torch_impl.trainer import Trainer as TorchTrainer
 
 from ..records import Record
+from ..tolerances import DTYPES
+from ..twin import DEVICES
 from .layers import TORCH_DTYPES
 
 REFUSALS = (ValueError, RuntimeError, IndexError, TypeError)
@@ -37,8 +39,8 @@ class RejectionTwin:
     numpy: Callable
     torch: Callable
     same_message: bool = False
-    dtypes: tuple = ("float64", "float32")
-    devices: tuple = ("cpu", "cuda")
+    dtypes: tuple = DTYPES
+    devices: tuple = DEVICES
 
     def run(self, dtype, device):
         errors = {"numpy": refusal(lambda: self.numpy(dtype)), "torch": refusal(lambda: self.torch(dtype, device))}
