@@ -1,38 +1,92 @@
-"""Every experiment by the book's script name; the first line of each docstring says what it shows."""
+"""Every experiment by the book's script name, and what the command line needs to know of it, read from the
+experiment modules' source without importing them (so that --help and `list` load neither torch nor matplotlib).
+
+The first line of an experiment's docstring says what it shows; the options it has no use for are refused.
+"""
+import ast
+import importlib
 from collections import OrderedDict
+from functools import lru_cache
+from pathlib import Path
 
-from .ch04_gradients import gradient_1d, gradient_2d, gradient_method, gradient_simplenet
-from .ch05_backprop import train_neuralnet
-from .ch06_batchnorm import batch_norm_gradient_check, batch_norm_test
-from .ch06_hyperparameter import hyperparameter_optimization
-from .ch06_init import vanishing_gradient, weight_init_activation_histogram, weight_init_compare
-from .ch06_optimizers import optimizer_compare_mnist, optimizer_compare_naive
-from .ch06_regularization import overfit_dropout, overfit_weight_decay
-from .ch07_convnet import train_convnet
-from .ch08_deepnet import train_deepnet
+EXPERIMENTS = OrderedDict([
+    ("gradient_1d", "ch04_gradients"), ("gradient_2d", "ch04_gradients"), ("gradient_method", "ch04_gradients"),
+    ("gradient_simplenet", "ch04_gradients"),
+    ("train_neuralnet", "ch05_backprop"),
+    ("optimizer_compare_naive", "ch06_optimizers"), ("optimizer_compare_mnist", "ch06_optimizers"),
+    ("weight_init_activation_histogram", "ch06_init"), ("weight_init_compare", "ch06_init"),
+    ("vanishing_gradient", "ch06_init"),
+    ("batch_norm_test", "ch06_batchnorm"), ("batch_norm_gradient_check", "ch06_batchnorm"),
+    ("overfit_weight_decay", "ch06_regularization"), ("overfit_dropout", "ch06_regularization"),
+    ("hyperparameter_optimization", "ch06_hyperparameter"),
+    ("train_convnet", "ch07_convnet"),
+    ("train_deepnet", "ch08_deepnet"),
+])
 
-EXPERIMENTS = OrderedDict((function.__name__, function) for function in (
-    gradient_1d, gradient_2d, gradient_method, gradient_simplenet,
-    train_neuralnet,
-    optimizer_compare_naive, optimizer_compare_mnist,
-    weight_init_activation_histogram, weight_init_compare, vanishing_gradient,
-    batch_norm_test, batch_norm_gradient_check,
-    overfit_weight_decay, overfit_dropout,
-    hyperparameter_optimization,
-    train_convnet,
-    train_deepnet,
-))
-
-# Options a chapter 4 experiment has no use for: it evaluates closed-form functions in float64 on the
-# CPU, with no data set, no training epochs and no random draws. `run` refuses them rather than
-# ignore them silently.
-UNUSED_OPTIONS = {name: ("device", "dtype", "dataset", "download", "epochs", "seed", "acceleration")
-                  for name in ("gradient_1d", "gradient_2d", "gradient_method", "gradient_simplenet")}
+# Chapter 4's experiments evaluate closed-form functions in float64 on the CPU, with no data set, no training
+# epochs and no random draws.
+CLOSED_FORM = ("gradient_1d", "gradient_2d", "gradient_method", "gradient_simplenet")
+CLOSED_FORM_OPTIONS = ("device", "dtype", "dataset", "download", "epochs", "seed", "acceleration")
 
 # `make demo`: a quick run of these, then the parity report
 DEMO = ("gradient_method", "optimizer_compare_naive", "optimizer_compare_mnist", "weight_init_compare",
         "batch_norm_test", "overfit_dropout", "train_convnet")
 
 
+def experiment(name):
+    """The experiment function `name` (importing its module)."""
+    return getattr(importlib.import_module(f"{__package__}.{EXPERIMENTS[name]}"), name)
+
+
+@lru_cache(maxsize=None)
+def module_functions(module):
+    """{function name: its ast.FunctionDef} of an experiment module, parsed, not imported."""
+    tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text())
+    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+def docstring(name):
+    return ast.get_docstring(module_functions(EXPERIMENTS[name])[name])
+
+
 def describe(name):
-    return EXPERIMENTS[name].__doc__.strip().splitlines()[0]
+    return docstring(name).splitlines()[0]
+
+
+def context_reads(name):
+    """The attributes of `ctx` that experiment `name` reads, in its own body and in the module's functions it
+    calls (and those they call)."""
+    functions, seen, pending, reads = module_functions(EXPERIMENTS[name]), set(), [name], set()
+    while pending:
+        current = pending.pop()
+        seen.add(current)
+        for node in ast.walk(functions[current]):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ctx":
+                reads.add(node.attr)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
+                if node.func.id not in seen:
+                    pending.append(node.func.id)
+    return reads
+
+
+def epoch_defaults(name):
+    """(epochs, epochs with --quick) from the experiment's ctx.epochs_or(...) call, or None if it trains for none."""
+    functions = module_functions(EXPERIMENTS[name])
+    for node in ast.walk(functions[name]):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "epochs_or"
+                and all(isinstance(arg, ast.Constant) for arg in node.args)):
+            return tuple(arg.value for arg in node.args)
+    return None
+
+
+def unused_options(name):
+    """{option: why experiment `name` has no use for it}: the options `run` refuses."""
+    if name in CLOSED_FORM:
+        why = "it computes closed-form functions in float64 on the CPU, without data, epochs or random draws"
+        return dict.fromkeys(CLOSED_FORM_OPTIONS, why)
+    reads, unused = context_reads(name), {}
+    if "epochs_or" not in reads:
+        unused["epochs"] = "it trains for no epochs"
+    if not reads & {"data", "dataset"}:
+        unused.update(dict.fromkeys(("dataset", "download"), "it reads no data set"))
+    return unused

@@ -3,7 +3,7 @@
 They compute the same arrays (the tests check it) the way the book's
 common/layers.py does: im2col and col2im by loops over filter positions, max
 pooling through im2col and fancy indexing, ReLU through boolean masks. They are
-the baseline of `python -m experiments bench`, and `book_style(network)` swaps
+the baseline of `python -m experiments.bench`, and `book_style(network)` swaps
 them into any network.
 """
 import numpy as np

@@ -1,6 +1,8 @@
 """Every experiment in --quick mode on a small slice, asserting what it is meant to show."""
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -222,7 +224,7 @@ def test_bench_rejects_unknown_acceleration(capsys):
 
 
 def test_epoch_targets_are_judged_on_the_fastest_full_epoch():
-    from experiments.bench import EpochRow, format_targets
+    from experiments.bench.timing import EpochRow, format_targets
     rows = [EpochRow("SimpleConvNet", "cuda", "none", 60_000, 1.4),
             EpochRow("SimpleConvNet", "cuda", "compile", 60_000, 0.8, "same forward"),
             EpochRow("DeepConvNet", "cuda", "none", 60_000, 3.5)]
@@ -271,3 +273,35 @@ def test_an_option_the_experiment_does_not_use_is_refused(capsys):
             main(["run", "gradient_method", *option])
         assert exit_info.value.code == 2
         assert f"gradient_method does not use {option[0]}" in capsys.readouterr().err
+
+
+def test_help_and_list_load_neither_torch_nor_matplotlib():
+    script = ("import sys\nfrom experiments.__main__ import main\nmain(['list'])\n"
+              "try:\n    main(['run', 'train_convnet', '--help'])\nexcept SystemExit:\n    pass\n"
+              "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_run_name_help_describes_that_experiment_and_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "train_convnet", "--help"])
+    text = capsys.readouterr().out
+    assert "SimpleConvNet (30 5x5 filters, hidden 100) with Adam" in text
+    assert "number of epochs (default 20, with --quick 2)" in text
+    with pytest.raises(SystemExit):
+        main(["run", "weight_init_activation_histogram", "--help"])
+    text = capsys.readouterr().out
+    assert "Histograms of 5 layers' activations" in text and "--epochs" not in text and "--dataset" not in text
+
+
+@pytest.mark.parametrize("name, option, why", [
+    ("weight_init_activation_histogram", ["--epochs", "2"], "it trains for no epochs"),
+    ("optimizer_compare_naive", ["--dataset", "mnist"], "it reads no data set"),
+    ("batch_norm_gradient_check", ["--epochs", "2"], "it trains for no epochs"),
+])
+def test_options_an_experiment_never_reads_are_refused(name, option, why, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", name, *option])
+    assert exit_info.value.code == 2
+    assert f"{name} does not use {option[0]}: {why}" in capsys.readouterr().err

@@ -6,7 +6,7 @@
 #   exactness.txt   tools/cuda_exactness.py: float32 scores and gradients on CUDA against float64, per setting
 #   pytest.txt      pytest -m cuda: every CUDA test of the suite, the CUDA parity jobs included
 #   parity.txt      python -m parity --device cuda --json parity.json
-#   bench.txt       python -m experiments bench --device cuda: CUDA rows, full-epoch times, targets
+#   bench.txt       python -m experiments.bench --device cuda: CUDA rows, full-epoch times, targets
 #   experiment.txt  python -m experiments run train_convnet --quick --backend both --device cuda
 #   summary.txt     each step's exit status and seconds; the script exits 1 if any step failed
 # Without a usable CUDA device it says so and exits 2 before running anything.

@@ -34,7 +34,7 @@ class Trainer(TrainerBase):
     `loss_after_update=True` records, as the book does, the loss of a second
     forward pass after the optimizer step (in the network's loss mode); False
     records the loss of the training forward itself, before the step, which
-    saves that second forward (its cost on a GPU: `python -m experiments bench`,
+    saves that second forward (its cost on a GPU: `python -m experiments.bench`,
     and the README's speed section). The two curves differ by one step's progress.
     A loss that is not finite raises dlfs_common.training.TrainingDiverged naming
     the step, unless allow_divergence=True; the losses stay on the device between

@@ -1,4 +1,4 @@
-"""python -m experiments bench: milliseconds per training step on every backend, in one run.
+"""The timings behind `python -m experiments.bench`: milliseconds per training step on every backend, in one run.
 
 A step is one mini-batch: forward, backward and an Adam update, on a fixed
 batch already in memory (on the device for CUDA). The rows of one network are

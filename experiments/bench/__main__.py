@@ -1,0 +1,88 @@
+"""python -m experiments.bench: milliseconds per training step of the MLP, SimpleConvNet and DeepConvNet on
+NumPy (float64, float32, the book's kernels) and torch (CPU, and CUDA when present), full-epoch times on CUDA,
+and the speed targets, printed as tables. A benchmark, not a test: it never fails because a machine is slow."""
+import argparse
+import sys
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m experiments.bench",
+                                     description="Time training steps of the MLP, SimpleConvNet and DeepConvNet on "
+                                                 "NumPy (float64, float32, the book's kernels) and torch (CPU, and "
+                                                 "CUDA when present), and check the speed targets.")
+    parser.add_argument("--models", nargs="+", choices=["MLP", "SimpleConvNet", "DeepConvNet"],
+                        default=["MLP", "SimpleConvNet", "DeepConvNet"], help="which networks (default all)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="steps in each timed block of a NumPy row, twice as many for torch (default: 20 MLP, "
+                             "10 SimpleConvNet, 3 DeepConvNet)")
+    parser.add_argument("--device", action="append", choices=["cpu", "cuda"],
+                        help="torch devices (default: cpu, and cuda when present)")
+    parser.add_argument("--acceleration", action="append", metavar="FLAGS",
+                        help="a torch row with these speed-ups (compile, bf16, cuda_graphs, comma-separated) on each "
+                             "device that can run them; repeatable (default: none on the CPU; on CUDA none, compile, "
+                             "bf16, cuda_graphs and all three)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="timed blocks per row, interleaved with the other rows' (default 5)")
+    parser.add_argument("--epoch", choices=["auto", "all", "none"], default="auto",
+                        help="time a full training epoch with the torch Trainer for SimpleConvNet and DeepConvNet: "
+                             "auto on CUDA only (default), all on every device, or none")
+    parser.add_argument("--epoch-images", type=int, default=60_000,
+                        help="images in the timed epoch (default 60000, Fashion-MNIST's training set)")
+    parser.add_argument("--epoch-loss", choices=["after-update", "same-forward", "both"], default="both",
+                        help="which training loss the timed epoch records: the book's, from a second forward after "
+                             "the update, the training forward's own, or both as separate rows (default both)")
+    args = parser.parse_args(argv)
+    for option in ("steps", "rounds", "epoch_images"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            parser.error(f"--{option.replace('_', '-')} must be at least 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import torch
+
+    from torch_impl.acceleration import Acceleration
+
+    from .timing import (EPOCH_LOSSES, EPOCH_TARGETS, default_accelerations, format_epochs, format_table,
+                         format_targets, machine_description, run_benchmarks, runs_on, time_epoch)
+
+    def progress(job):
+        print(f"  {job}", file=sys.stderr)
+
+    devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
+    if "cuda" in devices and not torch.cuda.is_available():
+        print("python -m experiments.bench: --device cuda was asked for, but no CUDA device is available",
+              file=sys.stderr)
+        return 2
+    try:
+        asked = [Acceleration.parse(text) for text in args.acceleration or []]
+    except ValueError as error:
+        print(f"python -m experiments.bench: {error}", file=sys.stderr)
+        return 2
+    accelerations = default_accelerations(devices)
+    if asked:
+        accelerations = {device: [Acceleration()] + [a for a in asked if a != Acceleration() and runs_on(a, device)]
+                         for device in devices}
+    default_steps = {"MLP": 20, "SimpleConvNet": 10, "DeepConvNet": 3}
+    steps = {model: args.steps or default_steps[model] for model in args.models}
+    rows = run_benchmarks(args.models, steps, devices, accelerations, args.rounds, progress)
+    epoch_devices = {"auto": [d for d in devices if d == "cuda"], "all": devices, "none": []}[args.epoch]
+    losses = list(EPOCH_LOSSES) if args.epoch_loss == "both" else [args.epoch_loss.replace("-", " ")]
+    epoch_rows = []
+    for model in [m for m in args.models if m in EPOCH_TARGETS]:
+        for device in epoch_devices:
+            for acceleration in accelerations[device]:
+                for loss in losses:
+                    progress(f"epoch of {model} on {device} with acceleration {acceleration}, loss {loss}")
+                    epoch_rows.append(time_epoch(model, device, acceleration, args.epoch_images, loss=loss))
+    print(format_table(rows))
+    if epoch_rows:
+        print("\n" + format_epochs(epoch_rows))
+    print(f"\n{machine_description(devices)}")
+    print(format_targets(rows, devices, epoch_rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
