@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DATA_PACKAGE := dataset-fashion-mnist
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo setup data gpu-data clean
+.PHONY: test demo lint setup data gpu-data clean
 
 setup: $(STAMP) data
 
@@ -39,6 +39,9 @@ gpu-data: setup
 
 test: setup
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
 
 demo: setup
 	$(PY) -m experiments demo

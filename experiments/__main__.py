@@ -6,7 +6,15 @@ from pathlib import Path
 
 from dlfs_common.dataset_files import DatasetError
 
-from .catalog import DEMO, EXPERIMENTS, describe, docstring, epoch_defaults, experiment, unused_options
+from .catalog import (
+    DEMO,
+    EXPERIMENTS,
+    describe,
+    docstring,
+    epoch_defaults,
+    experiment,
+    unused_options,
+)
 
 
 def add_run_options(parser, unused=(), epochs=None):
@@ -113,7 +121,7 @@ def check_acceleration(parser, args):
 
 
 def run_experiment(name, args, out):
-    from .common import Context
+    from .context import Context
 
     ctx = Context(name, backend=args.backend, device=args.device, dataset=args.dataset, quick=args.quick,
                   seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress,

@@ -6,7 +6,7 @@ The first line of an experiment's docstring says what it shows; the options it h
 import ast
 import importlib
 from collections import OrderedDict
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 EXPERIMENTS = OrderedDict([
@@ -38,7 +38,7 @@ def experiment(name):
     return getattr(importlib.import_module(f"{__package__}.{EXPERIMENTS[name]}"), name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def module_functions(module):
     """{function name: its ast.FunctionDef} of an experiment module, parsed, not imported."""
     tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text())

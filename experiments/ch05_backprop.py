@@ -4,7 +4,8 @@ import numpy as np
 from numpy_impl.datasets import load_mnist
 from numpy_impl.networks import TwoLayerNet
 
-from .common import Net, save_training_figure
+from .plotting import save_training_figure
+from .training import Net
 
 
 def gradient_check(ctx):

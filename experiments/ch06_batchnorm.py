@@ -5,7 +5,7 @@ import numpy as np
 from numpy_impl.datasets import load_mnist
 from numpy_impl.networks import MultiLayerNetExtend
 
-from .common import Net
+from .training import Net
 
 
 def batch_norm_test(ctx):

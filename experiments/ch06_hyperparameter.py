@@ -3,11 +3,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .common import Net
+from .training import Net
 
 
 def hyperparameter_optimization(ctx):
-    """100 random (lr, weight decay) pairs, 10^U(-6,-2) and 10^U(-8,-4), scored on 20% of 500 images; the best 20 drawn."""
+    """100 random (lr, weight decay) pairs, 10^U(-6,-2) and 10^U(-8,-4), scored on 20% of 500 images; the best 20
+    drawn."""
     trials = 6 if ctx.quick else 100
     epochs = ctx.epochs_or(50, 10)
     data = ctx.data(train_size=500, test_size=1)

@@ -8,7 +8,8 @@ import torch
 from numpy_impl import functions as F_np
 from numpy_impl.util import smooth_curve
 
-from .common import Net, plot_curves
+from .plotting import plot_curves
+from .training import Net
 
 ACTIVATIONS = OrderedDict([("sigmoid", (F_np.sigmoid, torch.sigmoid)), ("relu", (F_np.relu, torch.relu)),
                            ("tanh", (F_np.tanh, torch.tanh))])

@@ -10,7 +10,8 @@ from numpy_impl.optimizers import make_optimizer as make_numpy_optimizer
 from numpy_impl.util import smooth_curve
 from torch_impl.optimizers import make_optimizer
 
-from .common import Net, plot_curves
+from .plotting import plot_curves
+from .training import Net
 
 NAIVE_OPTIMIZERS = OrderedDict([("SGD", {"lr": 0.95}), ("Momentum", {"lr": 0.1}), ("Nesterov", {"lr": 0.1}),
                                 ("AdaGrad", {"lr": 1.5}), ("RMSprop", {"lr": 0.3}), ("Adam", {"lr": 0.3})])
@@ -39,7 +40,8 @@ class Point(nn.Module):
 
 def naive_path(backend, name, hyperparams, steps):
     if backend == "numpy":
-        params, optimizer = {"x": np.array(START[0]), "y": np.array(START[1])}, make_numpy_optimizer(name, **hyperparams)
+        params = {"x": np.array(START[0]), "y": np.array(START[1])}
+        optimizer = make_numpy_optimizer(name, **hyperparams)
         path = []
         for _ in range(steps):
             path.append((float(params["x"]), float(params["y"])))

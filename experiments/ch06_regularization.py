@@ -1,7 +1,7 @@
 """Chapter 6.4: overfitting a small training set, and weight decay and dropout against it."""
 import matplotlib.pyplot as plt
 
-from .common import Net
+from .training import Net
 
 
 def overfit_runs(ctx, name, configurations, epochs):

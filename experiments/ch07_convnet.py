@@ -2,7 +2,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .common import Net, save_training_figure
+from .plotting import save_training_figure
+from .training import Net
 
 
 def first_layer_filters(network):

@@ -3,7 +3,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .common import Net, save_training_figure
+from .plotting import save_training_figure
+from .training import Net
 
 FASHION_CLASSES = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from dlfs_common.dataset_files import (FILES, IMAGE_SHAPE, NUM_CLASSES, DatasetError, cache_path, download_dataset,
-                                       find_dataset_files)
+from dlfs_common.dataset_files import (
+    FILES,
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    DatasetError,
+    cache_path,
+    download_dataset,
+    find_dataset_files,
+)
 from dlfs_common.files import atomic_write
 
 IDX_UBYTE = 0x08

@@ -20,7 +20,8 @@ class Trainer(TrainerBase):
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
-                 optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
+                 optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006 (the book's signature; never mutated)
+                 evaluate_sample_num_per_epoch=None,
                  verbose=True, seed=None, progress=None, allow_divergence=False):
         super().__init__(network, x_train, t_train, x_test, t_test, epochs, mini_batch_size,
                          evaluate_sample_num_per_epoch, verbose, progress, allow_divergence)

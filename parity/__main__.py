@@ -1,18 +1,23 @@
 """python -m parity: run the twin registry and report every check."""
 import argparse
-import os
-import platform
 import sys
 import time
 
 import torch
 from tqdm import tqdm
 
-from torch_impl.devices import available_devices
+from torch_impl.devices import available_devices, machine_description
 
 from . import registry, runner
-from .report import (json_text, markdown_table, not_run_line, summary_line, text_table, worst_per_twin,
-                     write_atomically)
+from .report import (
+    json_text,
+    markdown_table,
+    not_run_line,
+    summary_line,
+    text_table,
+    worst_per_twin,
+    write_atomically,
+)
 from .tolerances import DTYPES
 
 
@@ -32,11 +37,6 @@ def parse_args(argv):
     parser.add_argument("--summary", action="store_true", help="print one row per twin and dtype (its worst check)")
     parser.add_argument("--list", action="store_true", help="list the twin names and exit")
     return parser.parse_args(argv)
-
-
-def machine_description(devices):
-    gpu = f", {torch.cuda.get_device_name(0)}" if "cuda" in devices else ""
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores{gpu}, torch {torch.__version__}"
 
 
 def main(argv=None):

@@ -76,3 +76,12 @@ def torch_to_numpy(torch_net, numpy_net):
         else:
             numpy_net.set_buffer(book_key, value)
     return numpy_net
+
+
+def match_torch_semantics(numpy_net):
+    """Switch a NumPy network to PyTorch's semantics where they differ: no 1e-7 in the loss's log,
+    PyTorch's running variance (the book's dropout is on both sides already)."""
+    numpy_net.last_layer.log_eps = 0.0
+    for layer in numpy_net.batchnorm_layers().values():
+        layer.running_stats = "torch"
+    return numpy_net

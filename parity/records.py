@@ -93,7 +93,8 @@ def assert_close(actual, expected, kind, name="", dtype="float64", scale=None):
     AssertionError with the worst element's index and the count out of tolerance when it fails."""
     record = compare("test", name or kind, kind, actual, expected, dtype, "cpu", scale)
     if not record.passed:
-        shapes = "" if np.shape(actual) == np.shape(expected) else f" (shapes {np.shape(actual)} and {np.shape(expected)})"
+        same_shape = np.shape(actual) == np.shape(expected)
+        shapes = "" if same_shape else f" (shapes {np.shape(actual)} and {np.shape(expected)})"
         raise AssertionError(record.describe() + shapes)
 
 

@@ -2,15 +2,15 @@
 import numpy as np
 import pytest
 import torch
+from helpers import golden_images, load_golden
+from torch_helpers import CUDA_SKIP
 
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
 from experiments.__main__ import main as experiments_main
-from helpers import golden_images, load_golden
-from parity.records import assert_close
 from parity import registry, runner
 from parity.convert import numpy_to_torch
-from torch_helpers import CUDA_SKIP
+from parity.records import assert_close
 from torch_impl.acceleration import Acceleration
 from torch_impl.devices import exact_mode
 from torch_impl.trainer import Trainer

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import numpy_impl.optimizers as numpy_optimizers
-from numpy_impl.layers import BatchNormalization, Convolution, Pooling
 import torch_impl.networks as torch_nets
+from numpy_impl.layers import BatchNormalization, Convolution, Pooling
 from torch_impl.optimizers import make_optimizer
 
 BAD_HYPERPARAMETERS = [  # (optimizer, hyper-parameters, message)
@@ -66,9 +66,9 @@ def diverging_run(trainer_class, network, **kwargs):
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning", "ignore:overflow:RuntimeWarning")
 @pytest.mark.parametrize("side", ["numpy", "torch"])
 def test_a_non_finite_loss_stops_training_with_its_step_unless_asked_to_go_on(side):
+    from dlfs_common.training import TrainingDiverged
     from numpy_impl.networks import MultiLayerNet
     from numpy_impl.trainer import Trainer as NumpyTrainer
-    from dlfs_common.training import TrainingDiverged
     from torch_impl.trainer import Trainer as TorchTrainer
 
     def run(**kwargs):

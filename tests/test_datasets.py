@@ -5,9 +5,9 @@ import struct
 import numpy as np
 import pytest
 
-from numpy_impl import datasets
 from dlfs_common import dataset_files
 from dlfs_common.dataset_files import DatasetError
+from numpy_impl import datasets
 from numpy_impl.datasets import load_mnist, read_idx
 
 

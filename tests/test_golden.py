@@ -3,14 +3,14 @@ import hashlib
 
 import numpy as np
 import pytest
-
-from parity.records import assert_all_close, assert_close
 from helpers import GOLDEN_DIR, SHARED_GOLDEN_DIR, golden_images, load_golden
+
+from numpy_impl.book_kernels import BookConvolution, BookPooling
 from numpy_impl.layers import Convolution, Pooling
 from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet
 from numpy_impl.optimizers import SGD, Adam, make_optimizer
-from numpy_impl.book_kernels import BookConvolution, BookPooling
 from numpy_impl.util import col2im, col2im_book, im2col, im2col_book
+from parity.records import assert_all_close, assert_close
 
 OPTIMIZER_NAMES = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
 CONV = load_golden("conv_pool")

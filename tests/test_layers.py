@@ -1,12 +1,22 @@
 """Every layer's backward against the numerical gradient of its forward."""
 import numpy as np
 import pytest
-
 from helpers import numerical_grad_check
-from numpy_impl.layers import (Affine, BatchNormalization, Convolution, Dropout, LeakyRelu, Pooling, Relu,
-                               Sigmoid, SoftmaxWithLoss, Tanh, activation_layer)
-from parity.records import assert_close
 
+from numpy_impl.layers import (
+    Affine,
+    BatchNormalization,
+    Convolution,
+    Dropout,
+    LeakyRelu,
+    Pooling,
+    Relu,
+    Sigmoid,
+    SoftmaxWithLoss,
+    Tanh,
+    activation_layer,
+)
+from parity.records import assert_close
 
 
 def check_layer(layer, x, params=(), rng=None, train_flg=None):
@@ -71,7 +81,8 @@ def test_softmax_with_loss_backward(one_hot):
     y_t = np.exp(-exact_loss_per_row(x, labels))
     assert_close(loss, -np.mean(np.log(y_t + 1e-7)), "hand derivation")
     # the gradient is that of the loss without the book's 1e-7 inside the log
-    numerical_grad_check(lambda: np.mean(exact_loss_per_row(x, labels)), {"x": (x, dx)}, "numerical gradient of a smooth function", "SoftmaxWithLoss")
+    numerical_grad_check(lambda: np.mean(exact_loss_per_row(x, labels)), {"x": (x, dx)},
+                         "numerical gradient of a smooth function", "SoftmaxWithLoss")
 
 
 def exact_loss_per_row(x, labels):

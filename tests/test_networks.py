@@ -1,11 +1,11 @@
 """Every network: backprop against the numerical gradient, float32, save/load, errors."""
 import numpy as np
 import pytest
-
 from helpers import golden_images, load_golden
-from parity.records import assert_all_close, assert_close
+
 from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
 from numpy_impl.optimizers import Adam
+from parity.records import assert_all_close, assert_close
 
 # The loss's 1e-7 inside the log is not in the backprop gradient (nor in PyTorch's): it
 # shifts the numerical gradient by about 1e-7 / y_label relative, up to ~2e-6 here.
@@ -24,7 +24,8 @@ def small_networks(dtype=np.float64, rng=None):
         "MultiLayerNet": (MultiLayerNet(12, [5, 4], 3, activation="sigmoid", weight_init_std="xavier",
                                         weight_decay_lambda=0.1, dtype=dtype, rng=rng), flat, np.eye(3)[[2, 0, 1, 1]]),
         "MultiLayerNetExtend": (MultiLayerNetExtend(12, [5, 4], 3, activation="tanh", weight_decay_lambda=0.05,
-                                                    use_batchnorm=True, dtype=dtype, rng=rng), flat, np.array([1, 0, 2, 2])),
+                                                    use_batchnorm=True, dtype=dtype, rng=rng), flat,
+                                np.array([1, 0, 2, 2])),
         "SimpleConvNet": (SimpleConvNet((1, 8, 8), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1},
                                         hidden_size=5, output_size=3, weight_init_std=0.3, dtype=dtype, rng=rng),
                           images, np.array([0, 2, 1])),

@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from torch_helpers import CUDA_SKIP
 
 import numpy_impl.layers
 import numpy_impl.optimizers
@@ -17,7 +18,6 @@ from parity.__main__ import main
 from parity.records import RECORD_KEYS, assert_all_close, assert_close, compare
 from parity.twins.layers import LayerTwin, no_relation
 from parity.twins.rejections import RejectionTwin
-from torch_helpers import CUDA_SKIP
 
 # every job on both devices; those on CUDA skip where there is none
 JOBS = [pytest.param(twin, dtype, device, id=f"{twin.name}-{dtype}-{device}",

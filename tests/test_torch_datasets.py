@@ -3,10 +3,10 @@ import itertools
 
 import pytest
 import torch
+from test_datasets import make_dataset
 
 from dlfs_common import dataset_files
 from numpy_impl import datasets as numpy_datasets
-from test_datasets import make_dataset
 from torch_impl.datasets import load_mnist
 
 

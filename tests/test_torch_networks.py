@@ -2,17 +2,16 @@
 import numpy as np
 import pytest
 import torch
+from helpers import golden_images, load_golden
+from torch_helpers import CUDA_SKIP, DEVICES, set_seed, to_numpy, twin
 
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
-from parity.records import assert_all_close, assert_close
-from helpers import golden_images, load_golden
 from parity.convert import book_gradients, numpy_to_torch, torch_to_numpy
+from parity.records import assert_all_close, assert_close
 from parity.relations import book_loss, torch_running_var
-from torch_helpers import CUDA_SKIP, DEVICES, set_seed, to_numpy, twin
 from torch_impl.layers import BookDropout
 from torch_impl.optimizers import make_optimizer
-
 
 
 def golden_net(numpy_class, fixture, prefix, *args, **kwargs):

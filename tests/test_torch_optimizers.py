@@ -3,13 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
 from parity.records import assert_close
-from numpy_impl.optimizers import make_optimizer as make_numpy_optimizer
-from parity.convert import book_layout, torch_to_numpy
-from torch_helpers import DEVICES, twin
 from torch_impl.optimizers import BookAdam, make_optimizer
+
 
 def test_weight_decay_goes_to_weights_only():
     net = torch_nets.MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, weight_decay_lambda=0.3)

@@ -2,14 +2,13 @@
 import numpy as np
 import pytest
 import torch
+from helpers import golden_images, load_golden
+from torch_helpers import set_seed, twin
 
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
-from helpers import golden_images, load_golden
-from parity.records import assert_close
 from numpy_impl.trainer import Trainer as NumpyTrainer
-from parity.convert import torch_to_numpy
-from torch_helpers import DEVICES, set_seed, twin
+from parity.records import assert_close
 from torch_impl.trainer import Trainer
 
 

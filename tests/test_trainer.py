@@ -1,10 +1,10 @@
 """The book's Trainer: curves, optimizer names, reproducible batch order."""
 import numpy as np
 import pytest
-
 from helpers import golden_images, load_golden
-from numpy_impl.networks import MultiLayerNet
+
 from dlfs_common.training import draw_batch_indices
+from numpy_impl.networks import MultiLayerNet
 from numpy_impl.trainer import Trainer
 
 

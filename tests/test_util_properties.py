@@ -4,11 +4,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from parity.records import assert_close
-from numpy_impl.layers import Convolution, Pooling
 from numpy_impl.book_kernels import BookPooling
-from numpy_impl.util import (col2im, col2im_book, conv_output_size, fold, im2col, im2col_book, smooth_curve,
-                             unfold)
+from numpy_impl.layers import Convolution, Pooling
+from numpy_impl.util import col2im, col2im_book, conv_output_size, fold, im2col, im2col_book, smooth_curve, unfold
+from parity.records import assert_close
 
 
 @st.composite
@@ -124,7 +123,8 @@ def test_fast_im2col_and_col2im_equal_the_books(window, seed):
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 1),
-       st.integers(1, 3), st.integers(1, 3), st.sampled_from(["max", "avg"]), st.booleans(), st.integers(0, 2 ** 32 - 1))
+       st.integers(1, 3), st.integers(1, 3), st.sampled_from(["max", "avg"]), st.booleans(),
+       st.integers(0, 2 ** 32 - 1))
 def test_fast_pooling_equals_the_books(n, c, pool, stride, pad, out_h, out_w, mode, with_ties, seed):
     H, W = (out_h - 1) * stride + pool - 2 * pad, (out_w - 1) * stride + pool - 2 * pad
     assume(H >= 1 and W >= 1 and pad <= pool // 2)

@@ -2,8 +2,9 @@
 
 For SimpleConvNet and DeepConvNet (the book's sizes, DeepConvNet without dropout; a batch of 32
 random images and labels), the float32 forward and backward run on CUDA under several settings of
-TF32, deterministic algorithms and cuDNN; each row gives the largest error of the scores and of any parameter's gradient, relative to
-the largest element of the float64 result (computed on the CPU), and the parameter where it is worst.
+TF32, deterministic algorithms and cuDNN; each row gives the largest error of the scores and of any
+parameter's gradient, relative to the largest element of the float64 result (computed on the CPU), and the
+parameter where it is worst.
 torch_impl.devices.exact_mode is the setting the parity harness runs CUDA checks in.
 
     python tools/cuda_exactness.py          (needs a CUDA device; exits 2 without one)

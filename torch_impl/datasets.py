@@ -12,8 +12,15 @@ import shutil
 import torch.nn.functional as F
 from torchvision import datasets as tv_datasets
 
-from dlfs_common.dataset_files import (FILES, IMAGE_SHAPE, NUM_CLASSES, DatasetError, cache_path, download_dataset,
-                                       find_dataset_files)
+from dlfs_common.dataset_files import (
+    FILES,
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    DatasetError,
+    cache_path,
+    download_dataset,
+    find_dataset_files,
+)
 from dlfs_common.files import atomic_write
 
 from .devices import resolve_device

@@ -1,6 +1,9 @@
-"""Choosing a device, and the settings that make CUDA results comparable."""
+"""Choosing a device, describing the machine, and the settings that make CUDA results comparable."""
+import os
+import platform
 from contextlib import contextmanager
 
+import numpy as np
 import torch
 
 
@@ -12,6 +15,15 @@ def resolve_device(device="auto"):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} was asked for, but no CUDA device is available")
     return device
+
+
+def machine_description(devices=("cpu",)):
+    """One line for reports: architecture, CPU cores, the GPU if `devices` (names or torch.devices) has a
+    CUDA one, and the numpy and torch versions with torch's CPU thread count."""
+    cuda = [torch.device(device) for device in devices if torch.device(device).type == "cuda"]
+    gpu = f", {torch.cuda.get_device_name(cuda[0])}" if cuda else ", no GPU"
+    return (f"{platform.machine()}, {os.cpu_count()} CPU cores{gpu}; numpy {np.__version__}, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
 
 
 def available_devices():

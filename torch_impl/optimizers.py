@@ -7,7 +7,7 @@
 | Nesterov(lr, momentum) | SGD(lr, momentum, nesterov=True) | the corrected book form, p += m*m*v - (1+m)*lr*g |
 | AdaGrad(lr) | Adagrad(lr, eps=1e-7) | the book's eps is 1e-7, outside the sqrt as in torch |
 | RMSprop(lr, decay_rate) | RMSprop(lr, alpha=decay_rate, eps=1e-7) | likewise |
-| Adam(lr, beta1, beta2) | BookAdam: Adam with eps 1e-7/sqrt(1 - beta2**t) at step t | the book adds 1e-7 to sqrt(v), torch adds eps to sqrt(v_hat) |
+| Adam(lr, beta1, beta2) | BookAdam: eps 1e-7/sqrt(1 - beta2**t) at step t | 1e-7 + sqrt(v) = eps + sqrt(v_hat) |
 
 The model's `weight_decay_lambda` goes to a parameter group of the weights
 (Linear and Conv2d), so biases, gamma and beta are not decayed, as in the book.

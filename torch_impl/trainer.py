@@ -42,7 +42,8 @@ class Trainer(TrainerBase):
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
-                 optimizer="SGD", optimizer_param={"lr": 0.01}, evaluate_sample_num_per_epoch=None,
+                 optimizer="SGD", optimizer_param={"lr": 0.01},  # noqa: B006 (the book's signature; never mutated)
+                 evaluate_sample_num_per_epoch=None,
                  verbose=True, seed=None, progress=None, device="auto", acceleration=None,
                  loss_after_update=True, allow_divergence=False):
         device = resolve_device(device)

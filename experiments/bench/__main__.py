@@ -43,9 +43,19 @@ def main(argv=None):
     import torch
 
     from torch_impl.acceleration import Acceleration
+    from torch_impl.devices import machine_description
 
-    from .timing import (EPOCH_LOSSES, EPOCH_TARGETS, default_accelerations, format_epochs, format_table,
-                         format_targets, machine_description, run_benchmarks, runs_on, time_epoch)
+    from .timing import (
+        EPOCH_LOSSES,
+        EPOCH_TARGETS,
+        default_accelerations,
+        format_epochs,
+        format_table,
+        format_targets,
+        run_benchmarks,
+        runs_on,
+        time_epoch,
+    )
 
     def progress(job):
         print(f"  {job}", file=sys.stderr)

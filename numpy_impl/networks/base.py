@@ -12,6 +12,7 @@ import numpy as np
 
 from dlfs_common.checks import weight_init_kind
 from dlfs_common.files import atomic_write
+
 from ..gradient import numerical_gradient
 from ..layers import Affine, BatchNormalization, Dropout, Learnable, SoftmaxWithLoss
 

@@ -8,12 +8,19 @@
 import numpy as np
 
 from dlfs_common.book_networks import DEEP_CONVNET_CONV_PARAMS
-from dlfs_common.checks import (check_conv_param, check_dropout_ratio, check_filter_fits, check_input_dim,
-                                check_pooling_input, check_sizes)
+from dlfs_common.checks import (
+    check_conv_param,
+    check_dropout_ratio,
+    check_filter_fits,
+    check_input_dim,
+    check_pooling_input,
+    check_sizes,
+)
 
 from ..layers import Affine, Convolution, Dropout, Pooling, Relu
 from ..util import conv_output_size
 from .base import LayerNet, normal_init
+
 
 class DeepConvNet(LayerNet):
     """Six 3x3 convolutions with He initialisation, three 2x2 max poolings,

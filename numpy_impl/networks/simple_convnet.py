@@ -3,8 +3,13 @@ Convolution - Relu - Pooling - Affine - Relu - Affine - SoftmaxWithLoss."""
 import numpy as np
 
 from dlfs_common.book_networks import SIMPLE_CONVNET_CONV_PARAM
-from dlfs_common.checks import (check_conv_param, check_filter_fits, check_input_dim, check_pooling_input,
-                                check_sizes)
+from dlfs_common.checks import (
+    check_conv_param,
+    check_filter_fits,
+    check_input_dim,
+    check_pooling_input,
+    check_sizes,
+)
 
 from ..layers import Affine, Convolution, Pooling, Relu
 from ..util import conv_output_size

@@ -8,8 +8,8 @@ every gradient and any state (running statistics). A twin in the book's default
 configuration carries the DESIGN.md relation that maps torch's results onto the
 book's; the comparison is then exact, not merely "different".
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from torch import nn
 from numpy_impl import functions as F_np
 from numpy_impl import layers as L
 from numpy_impl.util import conv_output_size, fold, unfold
+
 from ..convert import book_layout
 from ..records import compare
 from ..relations import book_loss, book_running_var
@@ -60,12 +61,12 @@ class LayerTwin:
     buffers: dict = field(default_factory=dict)
     set_buffers: bool = False
     state: tuple = ()
-    train: Optional[bool] = None
-    labels: Optional[int] = None
+    train: bool | None = None
+    labels: int | None = None
     one_hot: bool = False
     relation: Callable = no_relation
-    input_sampler: Optional[Callable] = None
-    mask_from_torch: Optional[Callable] = None
+    input_sampler: Callable | None = None
+    mask_from_torch: Callable | None = None
     dtypes: tuple = DTYPES
     devices: tuple = DEVICES
 
@@ -112,7 +113,7 @@ class LayerTwin:
             else:
                 out.backward()
             results[Check("grad", "x")] = x.grad
-            for name, (path, transposed) in self.torch_params.items():
+            for name, (_, transposed) in self.torch_params.items():
                 grad = tensors[name].grad
                 results[Check("grad", name)] = book_layout(grad, transposed)
         for name in self.state:
@@ -208,7 +209,8 @@ def window_twins():
     """unfold and fold (numpy_impl.util), what the Convolution layer is built on, against
     torch's F.unfold and F.fold: the same layout, forward only."""
     twins = []
-    for N, C, H, W, fh, fw, stride, pad in [(2, 3, 7, 7, 3, 3, 1, 0), (2, 2, 9, 8, 3, 2, 2, 1), (1, 3, 6, 6, 2, 2, 2, 0)]:
+    cases = [(2, 3, 7, 7, 3, 3, 1, 0), (2, 2, 9, 8, 3, 2, 2, 1), (1, 3, 6, 6, 2, 2, 2, 0)]
+    for N, C, H, W, fh, fw, stride, pad in cases:
         out_h, out_w = conv_output_size(H, fh, stride, pad), conv_output_size(W, fw, stride, pad)
         window = f"{fh}x{fw},stride={stride},pad={pad},in={H}x{W}"
         twins += [

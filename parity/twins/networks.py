@@ -24,7 +24,12 @@ import torch.nn.functional as F
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
 from numpy_impl.trainer import Trainer as NumpyTrainer
-from parity.convert import book_gradients, numpy_to_torch, torch_to_numpy
+from parity.convert import (
+    book_gradients,
+    match_torch_semantics,
+    numpy_to_torch,
+    torch_to_numpy,
+)
 from torch_impl.acceleration import Acceleration
 from torch_impl.trainer import Trainer as TorchTrainer
 
@@ -46,15 +51,6 @@ def real_images(count, flatten, dtype):
         x = (data["x_uint8"][:count].astype(np.float64) / 255).astype(dtype)
         t = data["t"][:count]
     return (x.reshape(len(x), -1) if flatten else x.reshape(len(x), 1, 28, 28)), t
-
-
-def match_torch_semantics(numpy_net):
-    """Switch a NumPy network to PyTorch's semantics where they differ: no 1e-7 in the loss's log,
-    PyTorch's running variance (the book's dropout is on both sides already)."""
-    numpy_net.last_layer.log_eps = 0.0
-    for layer in numpy_net.batchnorm_layers().values():
-        layer.running_stats = "torch"
-    return numpy_net
 
 
 @dataclass
@@ -118,8 +114,8 @@ class NetworkTwin:
         records = [
             compare(self.name, "forward:softmax[train]", self.kind("forward"), numpy_net.last_layer.y,
                     torch.softmax(scores.detach(), dim=1), dtype, device),
-            compare(self.name, "forward:loss", self.kind("forward"), numpy_net.last_layer.loss + numpy_net.weight_decay(),
-                    torch_loss, dtype, device),
+            compare(self.name, "forward:loss", self.kind("forward"),
+                    numpy_net.last_layer.loss + numpy_net.weight_decay(), torch_loss, dtype, device),
         ]
         torch_grads = book_gradients(torch_net)
         for key, scale in scales(torch_grads).items():

@@ -9,7 +9,6 @@ torch's steps by DESIGN.md's relation; for Momentum and Nesterov, that the
 book's velocity is -lr times torch's momentum buffer.
 """
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import torch
@@ -58,7 +57,7 @@ class OptimizerTwin:
     hyperparams: dict = field(default_factory=dict)
     steps: int = 50
     weight_decay: float = 0.0
-    stock: Optional[str] = None
+    stock: str | None = None
     grad_scale: float = 1.0
     dtypes: tuple = DTYPES
     devices: tuple = DEVICES

@@ -8,8 +8,8 @@ that accepted the input. A side that accepts bad input silently (a (1, 3) gradie
 this project's code (networks built from the book's arguments, optimizers, trainers) rather than a
 stock torch module, `same_message` also asks for one message, word for word, on both sides.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -2,8 +2,14 @@
 from torch import nn
 
 from dlfs_common.book_networks import DEEP_CONVNET_CONV_PARAMS
-from dlfs_common.checks import (check_conv_param, check_dropout_ratio, check_filter_fits, check_input_dim,
-                                check_pooling_input, check_sizes)
+from dlfs_common.checks import (
+    check_conv_param,
+    check_dropout_ratio,
+    check_filter_fits,
+    check_input_dim,
+    check_pooling_input,
+    check_sizes,
+)
 
 from ..layers import BookDropout
 from .base import BookNet, output_shape

@@ -2,8 +2,13 @@
 from torch import nn
 
 from dlfs_common.book_networks import SIMPLE_CONVNET_CONV_PARAM
-from dlfs_common.checks import (check_conv_param, check_filter_fits, check_input_dim, check_pooling_input,
-                                check_sizes)
+from dlfs_common.checks import (
+    check_conv_param,
+    check_filter_fits,
+    check_input_dim,
+    check_pooling_input,
+    check_sizes,
+)
 
 from .base import BookNet, output_shape
 
