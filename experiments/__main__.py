@@ -167,7 +167,7 @@ def demo(args):
     return parity_status
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "list":
         width = max(map(len, EXPERIMENTS))

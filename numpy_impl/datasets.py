@@ -21,7 +21,7 @@ from dlfs_common.files import atomic_write
 IDX_UBYTE = 0x08
 
 
-def read_idx(path, expected_ndim):
+def read_idx(path, expected_ndim: int) -> np.ndarray:
     """Parse an IDX file of unsigned bytes into an array with the file's shape.
 
     Raises DatasetError naming the file on a bad magic number, a wrong number
@@ -100,14 +100,14 @@ def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None, download=Fa
     return arrays
 
 
-def to_one_hot(labels, num_classes=NUM_CLASSES):
+def to_one_hot(labels: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     one_hot = np.zeros((labels.size, num_classes))
     one_hot[np.arange(labels.size), labels] = 1
     return one_hot
 
 
-def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashion-mnist",
-               data_dir=None, cache_dir=None, download=False):
+def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False,
+               dataset: str = "fashion-mnist", data_dir=None, cache_dir=None, download: bool = False) -> tuple:
     """Load MNIST or Fashion-MNIST as the book's load_mnist does.
 
     normalize: images as float32 in [0, 1] (else uint8 0..255).

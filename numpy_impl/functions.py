@@ -9,28 +9,28 @@ from dlfs_common.checks import check_labels
 CROSS_ENTROPY_EPS = 1e-7  # the book adds this inside the log to avoid log(0)
 
 
-def identity_function(x):
+def identity_function(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def step_function(x):
+def step_function(x: np.ndarray) -> np.ndarray:
     return np.array(x > 0, dtype=int)
 
 
-def sigmoid(x):
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
 
-def sigmoid_grad(x):
+def sigmoid_grad(x: np.ndarray) -> np.ndarray:
     """Derivative of sigmoid at x (not at sigmoid(x))."""
     return (1.0 - sigmoid(x)) * sigmoid(x)
 
 
-def relu(x):
+def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(0, x)
 
 
-def relu_grad(x):
+def relu_grad(x: np.ndarray) -> np.ndarray:
     """Derivative of relu at x: 1 where x > 0, else 0.
 
     Fix of the book's code: its `relu_grad` wrote `grad[x>=0] = 1` into an array
@@ -40,22 +40,22 @@ def relu_grad(x):
     return (x > 0).astype(np.result_type(x, np.float32))
 
 
-def tanh(x):
+def tanh(x: np.ndarray) -> np.ndarray:
     return np.tanh(x)
 
 
-def leaky_relu(x, alpha=0.01):
+def leaky_relu(x: np.ndarray, alpha: float = 0.01) -> np.ndarray:
     return np.where(x > 0, x, alpha * x)
 
 
-def softmax(x):
+def softmax(x: np.ndarray) -> np.ndarray:
     """Numerically stable softmax over the last axis, for a vector or a batch (N, C)."""
     x = x - np.max(x, axis=-1, keepdims=True)
     exp_x = np.exp(x)
     return exp_x / np.sum(exp_x, axis=-1, keepdims=True)
 
 
-def mean_squared_error(y, t):
+def mean_squared_error(y: np.ndarray, t: np.ndarray) -> float:
     """0.5 * sum((y - t)**2): the book's seeds call this mean_squared_error."""
     return 0.5 * np.sum((y - t) ** 2)
 
@@ -63,7 +63,7 @@ def mean_squared_error(y, t):
 sum_squared_error = mean_squared_error
 
 
-def cross_entropy_error(y, t, eps=CROSS_ENTROPY_EPS):
+def cross_entropy_error(y: np.ndarray, t: np.ndarray, eps: float = CROSS_ENTROPY_EPS) -> float:
     """Mean cross-entropy of probabilities y (N, C) or (C,) against labels t.
 
     t is one-hot (same shape as y) or integer class indices (N,) or a scalar.
@@ -80,5 +80,5 @@ def cross_entropy_error(y, t, eps=CROSS_ENTROPY_EPS):
     return -np.sum(np.log(y[np.arange(batch_size), t] + eps)) / batch_size
 
 
-def softmax_loss(X, t):
+def softmax_loss(X: np.ndarray, t: np.ndarray) -> float:
     return cross_entropy_error(softmax(X), t)

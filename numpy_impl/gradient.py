@@ -1,13 +1,15 @@
 """Numerical differentiation and gradient descent (the book's chapter 4)."""
+from collections.abc import Callable
+
 import numpy as np
 
 
-def numerical_diff(f, x, h=1e-4):
+def numerical_diff(f: Callable, x: float, h: float = 1e-4) -> float:
     """Central difference (f(x+h) - f(x-h)) / 2h of a scalar function."""
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-def numerical_gradient(f, x, h=1e-4):
+def numerical_gradient(f: Callable, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
     """Central-difference gradient of scalar f with respect to array x, any ndim.
 
     Like the book, each element of x is nudged in place and restored, so f may
@@ -29,7 +31,8 @@ def numerical_gradient(f, x, h=1e-4):
     return grad
 
 
-def gradient_descent(f, init_x, lr=0.01, step_num=100, return_history=False):
+def gradient_descent(f: Callable, init_x: np.ndarray, lr: float = 0.01, step_num: int = 100,
+                     return_history: bool = False):
     """Minimise f from init_x with step_num steps of x -= lr * grad.
 
     init_x is not modified. Returns the final x; with return_history=True also

@@ -12,7 +12,7 @@ from dlfs_common.checks import check_hyperparameters
 ADAPTIVE_EPS = 1e-7  # the book adds this outside the square root
 
 
-def check_gradients(params, grads):
+def check_gradients(params: dict, grads: dict) -> None:
     """Raise ValueError unless grads has exactly params' keys, each gradient of its parameter's shape."""
     if set(params) != set(grads):
         missing, extra = sorted(set(params) - set(grads)), sorted(set(grads) - set(params))
@@ -30,7 +30,7 @@ class SGD:
         check_hyperparameters("SGD", lr)
         self.lr = lr
 
-    def update(self, params, grads):
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         check_gradients(params, grads)
         for key in params.keys():
             params[key] -= self.lr * grads[key]
@@ -45,7 +45,7 @@ class Momentum:
         self.momentum = momentum
         self.v = None
 
-    def update(self, params, grads):
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         check_gradients(params, grads)
         if self.v is None:
             self.v = {key: np.zeros_like(val) for key, val in params.items()}
@@ -59,10 +59,10 @@ class Nesterov:
 
     p += momentum**2 * v - (1 + momentum) * lr * g, then v = momentum*v - lr*g.
 
-    Fix of the book's code: it updates v first and then moves p with the new v,
-    which is not Nesterov's method (its first step is already 1.43x too long at
-    momentum 0.9). Moving p with the previous velocity is the corrected form,
-    equal to `torch.optim.SGD(nesterov=True)`.
+    The book's first printing updated v first and then moved p with the new v,
+    which is not Nesterov's method (its first step 1.43x too long at momentum
+    0.9); the book's repository has since corrected it to this form, which is
+    `torch.optim.SGD(nesterov=True)`.
     """
 
     def __init__(self, lr=0.01, momentum=0.9):
@@ -71,7 +71,7 @@ class Nesterov:
         self.momentum = momentum
         self.v = None
 
-    def update(self, params, grads):
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         check_gradients(params, grads)
         if self.v is None:
             self.v = {key: np.zeros_like(val) for key, val in params.items()}
@@ -90,7 +90,7 @@ class AdaGrad:
         self.lr = lr
         self.h = None
 
-    def update(self, params, grads):
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         check_gradients(params, grads)
         if self.h is None:
             self.h = {key: np.zeros_like(val) for key, val in params.items()}
@@ -108,7 +108,7 @@ class RMSprop:
         self.decay_rate = decay_rate
         self.h = None
 
-    def update(self, params, grads):
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         check_gradients(params, grads)
         if self.h is None:
             self.h = {key: np.zeros_like(val) for key, val in params.items()}
@@ -134,7 +134,7 @@ class Adam:
         self.m = None
         self.v = None
 
-    def update(self, params, grads):
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         check_gradients(params, grads)
         if self.m is None:
             self.m = {key: np.zeros_like(val) for key, val in params.items()}
@@ -151,7 +151,7 @@ OPTIMIZERS = {"SGD": SGD, "Momentum": Momentum, "Nesterov": Nesterov, "AdaGrad":
               "Adam": Adam}
 
 
-def make_optimizer(name, **hyperparams):
+def make_optimizer(name: str, **hyperparams):
     """An optimizer by its name, case-insensitive ('SGD', 'adam', 'rmsprop', ...); the names, the
     hyper-parameters each takes and their ranges are dlfs_common.book_optimizers'."""
     book_name, settings = optimizer_settings(name, hyperparams)

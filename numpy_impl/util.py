@@ -11,7 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from dlfs_common.checks import check_integer
 
 
-def conv_output_size(input_size, filter_size, stride=1, pad=0):
+def conv_output_size(input_size: int, filter_size: int, stride: int = 1, pad: int = 0) -> int:
     """Output length of a convolution or pooling window sliding over one axis.
 
     The book returns a float here; the integer (floor) is what every caller
@@ -38,7 +38,7 @@ def check_window(input_shape, filter_h, filter_w, stride, pad, what="filter"):
     return conv_output_size(H, filter_h, stride, pad), conv_output_size(W, filter_w, stride, pad)
 
 
-def unfold(input_data, filter_h, filter_w, stride=1, pad=0):
+def unfold(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> np.ndarray:
     """Every filter window of each image as a column: the layout of torch's F.unfold.
 
     input_data: (N, C, H, W). Returns (N, C*filter_h*filter_w, out_h*out_w),
@@ -55,7 +55,8 @@ def unfold(input_data, filter_h, filter_w, stride=1, pad=0):
     return windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * filter_h * filter_w, out_h * out_w)
 
 
-def fold(cols, input_shape, filter_h, filter_w, stride=1, pad=0):
+def fold(cols: np.ndarray, input_shape: tuple, filter_h: int, filter_w: int, stride: int = 1,
+         pad: int = 0) -> np.ndarray:
     """The adjoint of unfold (torch's F.fold): add every window column back into its image.
 
     cols: (N, C*filter_h*filter_w, out_h*out_w). Returns an array of input_shape.
@@ -81,7 +82,7 @@ def fold(cols, input_shape, filter_h, filter_w, stride=1, pad=0):
     return img[:, :, pad:H + pad, pad:W + pad]
 
 
-def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+def im2col(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> np.ndarray:
     """The book's layout of the windows: one row per window, rows ordered (n, y, x),
     columns (c, fy, fx); shape (N*out_h*out_w, C*filter_h*filter_w). It is unfold's
     columns as rows, the batch flattened."""
@@ -103,7 +104,8 @@ def im2col_book(input_data, filter_h, filter_w, stride=1, pad=0):
     return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, -1)
 
 
-def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+def col2im(col: np.ndarray, input_shape: tuple, filter_h: int, filter_w: int, stride: int = 1,
+           pad: int = 0) -> np.ndarray:
     """The adjoint of im2col: col (N*out_h*out_w, C*filter_h*filter_w) added back into
     images of input_shape, through fold."""
     N, C, H, W = input_shape
@@ -132,7 +134,7 @@ def col2im_book(col, input_shape, filter_h, filter_w, stride=1, pad=0):
     return img[:, :, pad:H + pad, pad:W + pad]
 
 
-def smooth_curve(x):
+def smooth_curve(x: np.ndarray) -> np.ndarray:
     """Smooth a loss curve with an 11-point Kaiser window, as the book's figures do.
 
     The ends are mirrored, so the result is as long as x. Curves shorter than
@@ -150,10 +152,10 @@ def smooth_curve(x):
     return y[half:len(y) - half]
 
 
-def shuffle_dataset(x, t, rng=None):
-    """Shuffle samples x and labels t along the first axis with one permutation."""
+def shuffle_dataset(x: np.ndarray, t: np.ndarray, rng: np.random.Generator | None = None) -> tuple:
+    """Shuffle samples x and labels t along the first axis with one permutation, drawn from `rng` (a numpy
+    Generator) or, as in the book, from NumPy's global state (so np.random.seed repeats it)."""
     if len(x) != len(t):
         raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
-    rng = np.random.default_rng() if rng is None else rng
-    permutation = rng.permutation(x.shape[0])
+    permutation = np.random.permutation(len(x)) if rng is None else rng.permutation(len(x))
     return x[permutation], t[permutation]

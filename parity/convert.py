@@ -30,7 +30,7 @@ def book_layout(tensor, transposed):
     return tensor.T if transposed else tensor
 
 
-def book_gradients(torch_net):
+def book_gradients(torch_net: torch.nn.Module) -> dict:
     """{book key: gradient as a float64-or-own-dtype NumPy array in the book's layout} of torch_net's parameters."""
     parameters = dict(torch_net.named_parameters())
     return {key: book_layout(parameters[path].grad, transposed).detach().cpu().numpy()
@@ -38,7 +38,7 @@ def book_gradients(torch_net):
 
 
 @torch.no_grad()
-def numpy_to_torch(numpy_net, torch_net):
+def numpy_to_torch(numpy_net, torch_net: torch.nn.Module) -> torch.nn.Module:
     """Copy numpy_net's params and running statistics into torch_net, in place.
 
     Running statistics the NumPy side has not created yet (before its first
@@ -61,7 +61,7 @@ def numpy_to_torch(numpy_net, torch_net):
 
 
 @torch.no_grad()
-def torch_to_numpy(torch_net, numpy_net):
+def torch_to_numpy(torch_net: torch.nn.Module, numpy_net):
     """Copy torch_net's parameters and running statistics into numpy_net, in place."""
     book_keys = _check_same_architecture(numpy_net, torch_net)
     state = torch_net.state_dict()

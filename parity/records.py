@@ -1,13 +1,10 @@
 """Records, the harness's only output, and the one comparison that makes them (also the test suite's)."""
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .tolerances import tolerance
-
-RECORD_KEYS = ("twin", "check", "dtype", "device", "max_abs_err", "max_rel_err", "tol", "passed",
-               "worst_index", "out_of_tolerance", "size")
 
 
 @dataclass
@@ -29,9 +26,6 @@ class Record:
     out_of_tolerance: int = 0
     size: int = 0
 
-    def as_dict(self):
-        return asdict(self)
-
     def describe(self):
         """One line saying how the check failed (or passed)."""
         where = f" at index {list(self.worst_index)}" if self.worst_index else ""
@@ -47,7 +41,8 @@ def as_float64(value):
     return np.asarray(value, dtype=np.float64)
 
 
-def compare(twin, check, kind, numpy_value, torch_value, dtype, device, scale=None):
+def compare(twin: str, check: str, kind: str, numpy_value, torch_value, dtype: str, device,
+            scale: float | None = None) -> Record:
     """Compare the NumPy side's value with the torch side's (after any DESIGN.md relation).
 
     max_rel_err = max|numpy - torch| / scale, where scale is max|torch| unless
@@ -88,7 +83,8 @@ def scales(values):
     return {key: largest if key in cancelled else None for key in values}
 
 
-def assert_close(actual, expected, kind, name="", dtype="float64", scale=None):
+def assert_close(actual, expected, kind: str, name: str = "", dtype: str = "float64",
+                 scale: float | None = None) -> None:
     """The test suite's comparison: `compare` at the tolerance of `kind` (parity.tolerances), raising
     AssertionError with the worst element's index and the count out of tolerance when it fails."""
     record = compare("test", name or kind, kind, actual, expected, dtype, "cpu", scale)
@@ -98,7 +94,7 @@ def assert_close(actual, expected, kind, name="", dtype="float64", scale=None):
         raise AssertionError(record.describe() + shapes)
 
 
-def assert_all_close(actual, expected, kind, name="", dtype="float64"):
+def assert_all_close(actual: dict, expected: dict, kind: str, name: str = "", dtype: str = "float64") -> None:
     """assert_close for each array of a network's dict (params or gradients), keys alike, each at its
     `scales` scale: a bias that a batch norm cancels is measured against the network's largest value."""
     assert set(actual) == set(expected), f"{name}: keys {sorted(actual)} and {sorted(expected)} differ"

@@ -15,7 +15,7 @@ from .twins.optimizers import optimizer_twins
 from .twins.rejections import rejection_twins
 
 
-def all_twins():
+def all_twins() -> list:
     twins = layer_twins() + optimizer_twins() + network_twins() + trajectory_twins() + rejection_twins()
     for twin in twins:
         check_contract(twin)
@@ -26,7 +26,7 @@ def all_twins():
     return twins
 
 
-def select(patterns=None):
+def select(patterns: list[str] | None = None) -> list:
     """The twins whose name matches any pattern: an exact name or a shell glob ('Pooling*', '*Adam*')."""
     twins = all_twins()
     if not patterns:

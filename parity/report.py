@@ -1,9 +1,8 @@
 """Views of the records: a text table, a Markdown summary, JSON."""
 import json
+from dataclasses import asdict
 
 from dlfs_common.files import atomic_write
-
-from .records import RECORD_KEYS
 
 HEADERS = ("twin", "check", "dtype", "device", "max abs err", "max rel err", "tol", "result")
 
@@ -63,4 +62,4 @@ def write_atomically(path, text):
 
 
 def json_text(records):
-    return json.dumps([{key: getattr(r, key) for key in RECORD_KEYS} for r in records], indent=1)
+    return json.dumps([asdict(record) for record in records], indent=1)

@@ -61,7 +61,7 @@ TOLERANCES = {
 DTYPES = tuple(TOLERANCES)
 
 
-def tolerance(dtype, kind):
+def tolerance(dtype: str, kind: str) -> float:
     """The tolerance for a check of `kind` ('forward', 'grad', 'state', 'step', 'trajectory') in `dtype`."""
     try:
         return TOLERANCES[dtype][kind]

@@ -1,7 +1,7 @@
 """The parity registry as pytest cases (one per twin, dtype and device), the CLI, and
 planted errors that the harness must catch."""
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ import torch_impl.networks.simple_convnet
 import torch_impl.networks.two_layer_net
 from parity import registry, runner
 from parity.__main__ import main
-from parity.records import RECORD_KEYS, assert_all_close, assert_close, compare
+from parity.records import Record, assert_all_close, assert_close, compare
 from parity.twins.layers import LayerTwin, no_relation
 from parity.twins.rejections import RejectionTwin
 
@@ -152,7 +152,7 @@ def test_cli_json_markdown_and_exit_status(tmp_path, capsys):
                    "--json", str(json_path), "--markdown", str(markdown_path)])
     assert status == 0
     records = json.loads(json_path.read_text())
-    assert records and all(list(r) == list(RECORD_KEYS) for r in records)
+    assert records and all(list(r) == [field.name for field in fields(Record)] for r in records)
     assert {r["twin"] for r in records} == {"Affine", "Affine[N-D input]", "Affine[reject,wrong-input-width]",
                                             "Adam"}
     assert all(r["dtype"] == "float64" and r["device"] == "cpu" and r["passed"] for r in records)

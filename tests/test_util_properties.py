@@ -6,7 +6,17 @@ from hypothesis import strategies as st
 
 from numpy_impl.book_kernels import BookPooling
 from numpy_impl.layers import Convolution, Pooling
-from numpy_impl.util import col2im, col2im_book, conv_output_size, fold, im2col, im2col_book, smooth_curve, unfold
+from numpy_impl.util import (
+    col2im,
+    col2im_book,
+    conv_output_size,
+    fold,
+    im2col,
+    im2col_book,
+    shuffle_dataset,
+    smooth_curve,
+    unfold,
+)
 from parity.records import assert_close
 
 
@@ -148,3 +158,24 @@ def test_book_style_network_computes_the_same_gradients():
         assert any(type(layer).__name__.startswith("Book") for layer in book.layers.values())
         for key, grad in fast.gradient(x, t).items():
             assert_close(grad, book.gradient(x, t)[key], "grad", key)
+
+
+def test_shuffle_dataset_keeps_pairs_and_repeats_under_the_global_seed():
+    x = np.arange(24.0).reshape(6, 1, 2, 2)  # sample i holds 4i .. 4i+3
+    t = np.arange(6)
+    saved = np.random.get_state()
+    try:
+        np.random.seed(5)
+        shuffled_x, shuffled_t = shuffle_dataset(x, t)
+        np.random.seed(5)
+        again_x, again_t = shuffle_dataset(x, t)
+    finally:
+        np.random.set_state(saved)
+    assert sorted(shuffled_t) == list(t) and not np.array_equal(shuffled_t, t)
+    np.testing.assert_array_equal(shuffled_x[:, 0, 0, 0], 4 * shuffled_t)  # images travel with their labels
+    np.testing.assert_array_equal(again_t, shuffled_t)
+    np.testing.assert_array_equal(again_x, shuffled_x)
+    rng_t = shuffle_dataset(x, t, rng=np.random.default_rng(5))[1]
+    np.testing.assert_array_equal(rng_t, np.random.default_rng(5).permutation(6))
+    with pytest.raises(ValueError, match="x has 6 samples but t has 5"):
+        shuffle_dataset(x, t[:5])

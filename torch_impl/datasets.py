@@ -47,8 +47,9 @@ def torchvision_root(dataset="fashion-mnist", data_dir=None, cache_dir=None):
     return root
 
 
-def load_mnist(normalize=True, flatten=True, one_hot_label=False, dataset="fashion-mnist", data_dir=None,
-               cache_dir=None, device="cpu", download=False):
+def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False,
+               dataset: str = "fashion-mnist", data_dir=None, cache_dir=None, device="cpu",
+               download: bool = False) -> tuple:
     """Like numpy_impl.datasets.load_mnist, as tensors on `device`.
 
     Returns ((x_train, t_train), (x_test, t_test)); x float32 in [0, 1] (or

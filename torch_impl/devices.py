@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 
-def resolve_device(device="auto"):
+def resolve_device(device="auto") -> torch.device:
     """'auto' -> 'cuda' when a GPU is available, else 'cpu'; anything else as torch.device."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -17,7 +17,7 @@ def resolve_device(device="auto"):
     return device
 
 
-def machine_description(devices=("cpu",)):
+def machine_description(devices=("cpu",)) -> str:
     """One line for reports: architecture, CPU cores, the GPU if `devices` (names or torch.devices) has a
     CUDA one, and the numpy and torch versions with torch's CPU thread count."""
     cuda = [torch.device(device) for device in devices if torch.device(device).type == "cuda"]
@@ -26,7 +26,7 @@ def machine_description(devices=("cpu",)):
             f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
 
 
-def available_devices():
+def available_devices() -> list[str]:
     """The devices tests and the parity harness run on: CPU always, CUDA when present."""
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -89,7 +89,8 @@ def parameter_groups(model, weight_decay_lambda):
     return groups
 
 
-def make_optimizer(name, model, weight_decay_lambda=None, book_eps=True, **hparams):
+def make_optimizer(name: str, model: torch.nn.Module, weight_decay_lambda: float | None = None,
+                   book_eps: bool = True, **hparams) -> torch.optim.Optimizer:
     """A torch.optim optimizer doing the book's update `name` with the book's hyper-parameter names.
 
     name: 'SGD', 'Momentum', 'Nesterov', 'AdaGrad', 'RMSprop' or 'Adam' (any case).

@@ -50,18 +50,18 @@ class LayerNet:
         self.last_layer = SoftmaxWithLoss()
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         """The number of classes: the width of the last Affine layer."""
         return [layer for layer in self.layers.values() if isinstance(layer, Affine)][-1].W.shape[1]
 
-    def predict(self, x, train_flg=False):
+    def predict(self, x: np.ndarray, train_flg: bool = False) -> np.ndarray:
         """Class scores (N, output_size); train_flg switches dropout and batch norm."""
         x = np.asarray(x, dtype=self.dtype)
         for layer in self.layers.values():
             x = layer.forward(x, train_flg) if isinstance(layer, TRAIN_MODE_LAYERS) else layer.forward(x)
         return x
 
-    def weight_decay(self):
+    def weight_decay(self) -> float:
         """The penalty on the weights W1, W2, ... (not biases, gamma or beta):
         0.5 * lambda * sum(W**2) (the book's L2), or lambda * sum(|W|) for weight_decay_type 'l1'."""
         if not self.weight_decay_lambda:
@@ -78,11 +78,11 @@ class LayerNet:
             return self.weight_decay_lambda * np.sign(W)
         return self.weight_decay_lambda * W
 
-    def loss(self, x, t, train_flg=False):
+    def loss(self, x: np.ndarray, t: np.ndarray, train_flg: bool = False) -> float:
         y = self.predict(x, train_flg)
         return self.last_layer.forward(y, t) + self.weight_decay()
 
-    def accuracy(self, x, t, batch_size=100):
+    def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 100) -> float:
         """Fraction of samples whose highest score is the label (t integer or one-hot)."""
         t = np.asarray(t)
         if t.ndim != 1:
@@ -95,7 +95,7 @@ class LayerNet:
             correct += int(np.sum(np.argmax(y, axis=1) == t[start:start + batch_size]))
         return correct / len(x)
 
-    def gradient(self, x, t):
+    def gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of the training-mode loss by backpropagation, keyed like params."""
         self.loss(x, t, train_flg=True)
         dout = self.last_layer.backward(1)
@@ -107,7 +107,7 @@ class LayerNet:
                 grads[key] = grads[key] + self.weight_decay_gradient(self.params[key])
         return grads
 
-    def layer_gradients(self):
+    def layer_gradients(self) -> dict[str, np.ndarray]:
         """{param key: its gradient from the last backward}, from the layers that hold each param: a layer
         holding the very array params[key] under its own name ('W') gives the gradient of that name."""
         keys = {id(array): key for key, array in self.params.items()}
@@ -124,7 +124,7 @@ class LayerNet:
                                "the network's own array, not a copy")
         return {key: grads[key] for key in self.params}
 
-    def numerical_gradient(self, x, t):
+    def numerical_gradient(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of the training-mode loss by central differences (slow; for checking)."""
         def loss_w(_):
             return self.loss(x, t, train_flg=True)
@@ -135,7 +135,7 @@ class LayerNet:
         return {name[len("BatchNorm"):]: layer for name, layer in self.layers.items()
                 if isinstance(layer, BatchNormalization)}
 
-    def buffers(self):
+    def buffers(self) -> dict[str, np.ndarray]:
         """Running statistics of the batch-norm layers: {'running_mean1': ..., 'running_var1': ...}."""
         found = {}
         for index, layer in self.batchnorm_layers().items():
@@ -154,12 +154,12 @@ class LayerNet:
                 return
         raise KeyError(f"{type(self).__name__} has no buffer {name!r}")
 
-    def save_params(self, file_name="params.npz"):
+    def save_params(self, file_name="params.npz") -> None:
         """Write params and running statistics to an .npz file (no pickle), atomically."""
         with atomic_write(file_name) as f:
             np.savez(f, **self.params, **self.buffers())
 
-    def load_params(self, file_name="params.npz"):
+    def load_params(self, file_name="params.npz") -> None:
         """Read params (and running statistics) saved by save_params, in place.
 
         The arrays are copied into the existing ones, so layers and optimizers

@@ -17,7 +17,7 @@ WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 BATCHNORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
-def init_book_weight_(weight, weight_init_std):
+def init_book_weight_(weight: torch.Tensor, weight_init_std) -> torch.Tensor:
     """Initialise a weight in place with the book's meaning of weight_init_std.
 
     'he'/'relu': N(0, 2/fan_in), `kaiming_normal_(nonlinearity='relu')`.
@@ -33,7 +33,7 @@ def init_book_weight_(weight, weight_init_std):
     return nn.init.normal_(weight, 0.0, kind)
 
 
-def output_shape(module, input_shape):
+def output_shape(module: nn.Module, input_shape: tuple) -> tuple:
     """The per-sample shape `module` gives for per-sample input_shape, from a dry run of a copy of it on
     the meta device: PyTorch's own shape rules, no arithmetic done."""
     probe = copy.deepcopy(module).to("meta")
@@ -54,7 +54,7 @@ class BookNet(nn.Module):
         self.input_shape = tuple(input_shape)
         self.layers = nn.Sequential()
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if len(self.input_shape) == 1:  # fully connected: any per-sample shape of the right size, like Affine
             fits = x.dim() >= 2 and x.shape[1:].numel() == self.input_shape[0]
         else:
@@ -64,7 +64,7 @@ class BookNet(nn.Module):
                              f"{', '.join(map(str, self.input_shape))}); got {tuple(x.shape)}")
         return self.layers(x)
 
-    def book_keys(self):
+    def book_keys(self) -> dict[str, tuple[str, bool]]:
         """{book name: (state_dict key, transposed)}: 'W1' -> ('layers.1.weight', True), ...
 
         Weights and biases of Linear and Conv2d are numbered 1, 2, ... in order;
@@ -114,7 +114,7 @@ class BookNet(nn.Module):
     def output_size(self):
         return [m for m in self.layers if isinstance(m, nn.Linear)][-1].out_features
 
-    def loss(self, x, t):
+    def loss(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the scores in the module's current mode, plus the book's L2 penalty.
 
         The L2 penalty is added as a detached value: its gradient lambda*W comes
@@ -132,7 +132,7 @@ class BookNet(nn.Module):
         return data_loss + self.weight_decay_penalty().detach()
 
     @torch.no_grad()
-    def accuracy(self, x, t, batch_size=100):
+    def accuracy(self, x: torch.Tensor, t: torch.Tensor, batch_size: int = 100) -> float:
         """Fraction of samples whose highest score is the label, in evaluation mode."""
         if len(x) != len(t):
             raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
