@@ -39,10 +39,19 @@ def experiment(name):
 
 
 @cache
+def module_tree(module):
+    return ast.parse((Path(__file__).parent / f"{module}.py").read_text())
+
+
 def module_functions(module):
-    """{function name: its ast.FunctionDef} of an experiment module, parsed, not imported."""
-    tree = ast.parse((Path(__file__).parent / f"{module}.py").read_text())
-    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+    """{function name: its ast.FunctionDef} of an experiments module, parsed, not imported."""
+    return {node.name: node for node in module_tree(module).body if isinstance(node, ast.FunctionDef)}
+
+
+def module_imports(module):
+    """{name: the experiments module it comes from} for the module's `from .other import name` lines."""
+    return {alias.asname or alias.name: node.module for node in module_tree(module).body
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module for alias in node.names}
 
 
 def docstring(name):
@@ -54,18 +63,21 @@ def describe(name):
 
 
 def context_reads(name):
-    """The attributes of `ctx` that experiment `name` reads, in its own body and in the module's functions it
-    calls (and those they call)."""
-    functions, seen, pending, reads = module_functions(EXPERIMENTS[name]), set(), [name], set()
+    """The attributes of `ctx` that experiment `name` reads, in its own body and in the functions of the
+    experiments package it calls (and those they call)."""
+    seen, pending, reads = set(), [(EXPERIMENTS[name], name)], set()
     while pending:
-        current = pending.pop()
-        seen.add(current)
-        for node in ast.walk(functions[current]):
+        module, function = pending.pop()
+        seen.add((module, function))
+        functions, imports = module_functions(module), module_imports(module)
+        for node in ast.walk(functions[function]):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ctx":
                 reads.add(node.attr)
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
-                if node.func.id not in seen:
-                    pending.append(node.func.id)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                callee = node.func.id
+                where = module if callee in functions else imports.get(callee)
+                if where is not None and callee in module_functions(where) and (where, callee) not in seen:
+                    pending.append((where, callee))
     return reads
 
 

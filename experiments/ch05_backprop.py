@@ -1,25 +1,16 @@
 """Chapter 5: training TwoLayerNet with backpropagation, checked against numerical gradients."""
 import numpy as np
 
-from numpy_impl.datasets import load_mnist
 from numpy_impl.networks import TwoLayerNet
 
+from .gradient_check import gradient_check
 from .plotting import save_training_figure
 from .training import Net
 
 
-def gradient_check(ctx):
-    """Backprop against central differences on 3 images, in float64 (the book's gradient_check.py)."""
-    (x_train, t_train), _ = load_mnist(dataset=ctx.dataset, download=ctx.download)
-    x, t = x_train[:3].astype(np.float64), t_train[:3]
-    net = TwoLayerNet(784, 50, 10, rng=np.random.default_rng(ctx.seed))
-    backprop, numerical = net.gradient(x, t), net.numerical_gradient(x, t)
-    return {key: float(np.mean(np.abs(backprop[key] - numerical[key]))) for key in net.params}
-
-
 def train_neuralnet(ctx):
     """TwoLayerNet(784, 50, 10) with SGD: the learning curves, and the backprop-versus-numerical gradient check."""
-    differences = gradient_check(ctx)
+    differences = gradient_check(ctx, TwoLayerNet(784, 50, 10, rng=np.random.default_rng(ctx.seed)))
     ctx.record("gradient_check_mean_abs_difference", differences)
     ctx.summary("gradient check (mean |backprop - numerical|): "
                 + ", ".join(f"{k}: {v:.2e}" for k, v in differences.items()))

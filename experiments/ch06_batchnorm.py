@@ -2,9 +2,9 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from numpy_impl.datasets import load_mnist
 from numpy_impl.networks import MultiLayerNetExtend
 
+from .gradient_check import gradient_check
 from .training import Net
 
 
@@ -46,11 +46,8 @@ def train_scales(ctx, scales, axes, data, epochs, results):
 
 def batch_norm_gradient_check(ctx):
     """Backprop through batch norm against central differences (3 images, float64)."""
-    (x_train, t_train), _ = load_mnist(dataset=ctx.dataset, download=ctx.download)
-    x, t = x_train[:3].astype(np.float64), t_train[:3]
-    net = MultiLayerNetExtend(784, [20, 20], 10, use_batchnorm=True, rng=np.random.default_rng(ctx.seed))
-    backprop, numerical = net.gradient(x, t), net.numerical_gradient(x, t)
-    differences = {key: float(np.mean(np.abs(backprop[key] - numerical[key]))) for key in net.params}
+    differences = gradient_check(ctx, MultiLayerNetExtend(784, [20, 20], 10, use_batchnorm=True,
+                                                          rng=np.random.default_rng(ctx.seed)))
     ctx.record("mean_abs_difference", differences)
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.bar(list(differences), list(differences.values()))

@@ -6,9 +6,8 @@ import numpy as np
 import torch
 
 from numpy_impl import functions as F_np
-from numpy_impl.util import smooth_curve
 
-from .plotting import plot_curves
+from .comparison import compare_configurations
 from .training import Net
 
 ACTIVATIONS = OrderedDict([("sigmoid", (F_np.sigmoid, torch.sigmoid)), ("relu", (F_np.relu, torch.relu)),
@@ -80,21 +79,11 @@ def weight_init_compare(ctx):
     """A 5-layer ReLU net trained with SGD from std=0.01, Xavier and He initialisation."""
     data = ctx.data(train_size=3000 if ctx.quick else None, test_size=1000 if ctx.quick else None)
     epochs = ctx.epochs_or(4, 3)
-    curves, summary = {}, {}
-    for label, init in (("std=0.01", 0.01), ("Xavier", "xavier"), ("He", "he")):
-        net = Net("MultiLayerNet", (784, [100, 100, 100, 100], 10), {"weight_init_std": init})
-        results = ctx.train(label, net, data, "SGD", {"lr": 0.01}, epochs=epochs, batch_size=128)
-        curves[label] = {backend: r.train_loss for backend, r in results.items()}
-        summary[label] = {backend: r.summary() for backend, r in results.items()}
-        ctx.record("inits", summary)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    plot_curves(ax, curves, "training loss (smoothed)", smooth=smooth_curve)
-    ax.set(xlabel="step", ylim=(0, 2.5), title="weight initialisation, ReLU [100]*4, SGD lr 0.01")
-    ctx.save_figure(fig, "weight_init_compare.png")
-    for label, by_backend in summary.items():
-        for backend, result in by_backend.items():
-            ctx.summary(f"{label} [{backend}]: final loss (mean of last 20 steps) "
-                        f"{np.mean(result['train_loss'][-20:]):.4f}, test acc {result['final_test_acc']:.4f}")
+    configurations = {label: (Net("MultiLayerNet", (784, [100, 100, 100, 100], 10), {"weight_init_std": init}),
+                              "SGD", {"lr": 0.01})
+                      for label, init in (("std=0.01", 0.01), ("Xavier", "xavier"), ("He", "he"))}
+    compare_configurations(ctx, "inits", configurations, data, epochs,
+                           "weight initialisation, ReLU [100]*4, SGD lr 0.01", "weight_init_compare.png")
 
 
 VANISHING_CASES = [("sigmoid", "Gaussian std=0.01", 0.01), ("sigmoid", "Xavier", "xavier"), ("sigmoid", "He", "he"),

@@ -7,10 +7,9 @@ import torch
 from torch import nn
 
 from numpy_impl.optimizers import make_optimizer as make_numpy_optimizer
-from numpy_impl.util import smooth_curve
 from torch_impl.optimizers import make_optimizer
 
-from .plotting import plot_curves
+from .comparison import compare_configurations
 from .training import Net
 
 NAIVE_OPTIMIZERS = OrderedDict([("SGD", {"lr": 0.95}), ("Momentum", {"lr": 0.1}), ("Nesterov", {"lr": 0.1}),
@@ -101,18 +100,5 @@ def optimizer_compare_mnist(ctx):
     data = ctx.data(train_size=train_size, test_size=1000 if ctx.quick else None)
     epochs = ctx.epochs_or(5, 3)
     net = Net("MultiLayerNet", (784, [100, 100, 100, 100], 10))
-    curves, summary = {}, {}
-    for name, hp in MNIST_OPTIMIZERS.items():
-        results = ctx.train(name, net, data, name, hp, epochs=epochs, batch_size=128)
-        curves[name] = {backend: r.train_loss for backend, r in results.items()}
-        summary[name] = {backend: r.summary() for backend, r in results.items()}
-        ctx.record("optimizers", summary)
-    fig, ax = plt.subplots(figsize=(8, 5))
-    plot_curves(ax, curves, "training loss (smoothed)", smooth=smooth_curve)
-    ax.set(xlabel="step", ylim=(0, 2.5), title="MultiLayerNet [100]*4 on " + ctx.dataset)
-    ctx.save_figure(fig, "optimizer_compare_mnist.png")
-    for name, by_backend in summary.items():
-        for backend, result in by_backend.items():
-            last = float(np.mean(result["train_loss"][-20:]))
-            ctx.summary(f"{name} [{backend}]: final loss (mean of last 20 steps) {last:.4f}, "
-                        f"test acc {result['final_test_acc']:.4f}")
+    compare_configurations(ctx, "optimizers", {name: (net, name, hp) for name, hp in MNIST_OPTIMIZERS.items()}, data,
+                           epochs, "MultiLayerNet [100]*4 on " + ctx.dataset, "optimizer_compare_mnist.png")
