@@ -137,11 +137,13 @@ def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evalu
 
 def check_labels(t, batch_size: int, num_classes: int) -> np.ndarray:
     """Integer labels (batch_size,) from the array `t`: one-hot labels (batch_size, num_classes) or integer
-    labels (batch_size,) in [0, num_classes). Raises ValueError for anything else."""
+    labels in [0, num_classes), of shape (batch_size,) or (batch_size, 1). Raises ValueError for anything else."""
     t = np.asarray(t)
     if t.shape == (batch_size, num_classes):
         check_one_hot(t)
         return t.argmax(axis=1)
+    if t.shape == (batch_size, 1) and np.issubdtype(t.dtype, np.integer):  # a column of labels, as the book allows
+        t = t.reshape(batch_size)
     if t.shape != (batch_size,):
         raise ValueError(
             f"labels t have shape {t.shape}; expected one-hot labels of shape "

@@ -5,8 +5,15 @@ import numpy as np
 from .checks import check_training_data
 
 
-def draw_batch_indices(rng: np.random.Generator, train_size: int, batch_size: int, steps: int) -> np.ndarray:
-    """Row indices of `steps` mini-batches, (steps, batch_size), drawn with replacement like the book.
+def batch_generator(seed):
+    """What a Trainer draws its batches from: a Generator seeded with `seed`, or with seed None NumPy's global
+    state (np.random), as the book does, so that np.random.seed repeats a run."""
+    return np.random if seed is None else np.random.default_rng(seed)
+
+
+def draw_batch_indices(rng, train_size: int, batch_size: int, steps: int) -> np.ndarray:
+    """Row indices of `steps` mini-batches, (steps, batch_size), drawn with replacement like the book from `rng`
+    (batch_generator's).
 
     One row per step, drawn one call per step, so that a trainer drawing lazily
     and one drawing everything up front (the torch trainer) see the same batches.
@@ -82,6 +89,11 @@ class TrainerBase:
         if not self.allow_divergence and not np.isfinite(loss):
             raise TrainingDiverged(self.current_iter + 1, loss)
 
+    def print_loss(self, loss: float) -> None:
+        """The book's line for each step's loss, if verbose."""
+        if self.verbose:
+            print("train loss:" + str(loss))
+
     def end_step(self) -> None:
         """After a step: at an epoch's start, record the train and test accuracy (on at most
         evaluate_sample_num_per_epoch samples each), printing them if verbose; count the step."""
@@ -93,8 +105,9 @@ class TrainerBase:
             test_acc = self.network.accuracy(self.x_test[:count], self.t_test[:count])
             self.train_acc_list.append(train_acc)
             self.test_acc_list.append(test_acc)
-            if self.verbose:
-                print(f"=== epoch:{self.current_epoch}, train acc:{train_acc:.4f}, test acc:{test_acc:.4f} ===")
+            if self.verbose:  # the book's words, numbers unformatted as it prints them
+                print("=== epoch:" + str(self.current_epoch) + ", train acc:" + str(train_acc) + ", test acc:"
+                      + str(test_acc) + " ===")
         self.current_iter += 1
 
     def train(self):
@@ -108,5 +121,6 @@ class TrainerBase:
             self.record_losses()
         test_acc = self.network.accuracy(self.x_test, self.t_test)
         if self.verbose:
-            print(f"=============== Final Test Accuracy ===============\ntest acc:{test_acc:.4f}")
+            print("=============== Final Test Accuracy ===============")
+            print("test acc:" + str(test_acc))
         return test_acc

@@ -31,6 +31,14 @@ def numerical_gradient(f: Callable, x: np.ndarray, h: float = 1e-4) -> np.ndarra
     return grad
 
 
+def numerical_gradient_2d(f: Callable, X: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """The book's row-by-row numerical gradient: for a 1-D X the gradient of f at X; for a 2-D X, row i
+    of the result is the gradient of f at row i (f is called with one row at a time)."""
+    if X.ndim == 1:
+        return numerical_gradient(f, X, h)
+    return np.stack([numerical_gradient(f, row.copy(), h) for row in X]).astype(X.dtype, copy=False)
+
+
 def gradient_descent(f: Callable, init_x: np.ndarray, lr: float = 0.01, step_num: int = 100,
                      return_history: bool = False):
     """Minimise f from init_x with step_num steps of x -= lr * grad.

@@ -159,8 +159,8 @@ class SoftmaxWithLoss:
     def forward(self, x, t):
         if x.ndim != 2:
             raise ValueError(f"SoftmaxWithLoss expects scores of shape (N, C); got {x.shape}")
-        check_labels(t, *x.shape)
-        self.t = np.asarray(t)
+        labels = check_labels(t, *x.shape)
+        self.t = np.asarray(t) if np.shape(t) == x.shape else labels  # one-hot rows, or labels of shape (N,)
         self.y = softmax(x)
         self.loss = cross_entropy_error(self.y, self.t, self.log_eps)
         return self.loss
@@ -236,9 +236,14 @@ class BatchNormalization(Learnable):
       gradients are the same either way.
     `momentum` keeps the book's meaning: running = momentum*running + (1-momentum)*batch,
     i.e. PyTorch's momentum is 1 - momentum.
+    Training on one value per feature (a batch of one) is refused, as torch refuses it: the variance is 0 and
+    the output is beta whatever the input. The book computes it anyway, and its
+    ch06/batch_norm_gradient_check.py does so; the class attribute allow_single_sample (False) switches the
+    refusal off, as `python -m numpy_impl.book` does while it runs a book script.
     """
 
     learned = {"gamma": "dgamma", "beta": "dbeta"}
+    allow_single_sample = False
 
     def __init__(self, gamma, beta, momentum=0.9, running_mean=None, running_var=None,
                  eps=1e-6, running_stats="book", per_channel=False):
@@ -282,7 +287,7 @@ class BatchNormalization(Learnable):
             raise ValueError(
                 f"BatchNormalization has {self.gamma.shape[0]} {layout}; got input of shape {x.shape}"
             )
-        if train_flg and rows.shape[0] < 2:
+        if train_flg and rows.shape[0] < 2 and not self.allow_single_sample:
             raise ValueError(f"BatchNormalization in training needs more than one value per feature, as torch "
                              f"does; got input of shape {x.shape}")
         return self._from_rows(self.__forward(rows, train_flg))
@@ -420,7 +425,7 @@ class Pooling:
     pooling go to the first maximum in window order.
     """
 
-    def __init__(self, pool_h, pool_w, stride=1, pad=0, mode="max"):
+    def __init__(self, pool_h, pool_w, stride=2, pad=0, mode="max"):
         if mode not in ("max", "avg"):
             raise ValueError(f"pooling mode must be 'max' or 'avg'; got {mode!r}")
         for name, value, minimum in (("pool_h", pool_h, 1), ("pool_w", pool_w, 1), ("stride", stride, 1),

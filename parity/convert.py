@@ -11,6 +11,8 @@ side's dtype; the round trip is exact when the dtypes match.
 import numpy as np
 import torch
 
+from numpy_impl.networks.base import read_parameter_file
+
 
 def _check_same_architecture(numpy_net, torch_net):
     book_keys = torch_net.book_keys()
@@ -44,20 +46,39 @@ def numpy_to_torch(numpy_net, torch_net: torch.nn.Module) -> torch.nn.Module:
     Running statistics the NumPy side has not created yet (before its first
     training-mode forward) are left as they are on the torch side.
     """
-    book_keys = _check_same_architecture(numpy_net, torch_net)
+    _check_same_architecture(numpy_net, torch_net)
+    return copy_book_arrays({**numpy_net.params, **numpy_net.buffers()}, torch_net)
+
+
+@torch.no_grad()
+def copy_book_arrays(arrays: dict, torch_net: torch.nn.Module) -> torch.nn.Module:
+    """Copy {book key: NumPy array} into torch_net's tensors of those book keys, in place, every shape checked
+    first; book keys of torch_net missing from `arrays` are left as they are."""
+    book_keys = torch_net.book_keys()
     state = torch_net.state_dict(keep_vars=True)
-    sources = {**numpy_net.params, **numpy_net.buffers()}
+    values = {}
     for book_key, (torch_key, transposed) in book_keys.items():
-        if book_key not in sources:
+        if book_key not in arrays:
             continue
-        target = state[torch_key]
-        value = torch.as_tensor(np.ascontiguousarray(sources[book_key]))
-        value = book_layout(value, transposed)
-        if value.shape != target.shape:
-            raise ValueError(f"{book_key}: NumPy shape {tuple(sources[book_key].shape)} does not fit "
-                             f"torch {torch_key} of shape {tuple(target.shape)} (transposed={transposed})")
-        target.copy_(value)
+        value = book_layout(torch.as_tensor(np.ascontiguousarray(arrays[book_key])), transposed)
+        if value.shape != state[torch_key].shape:
+            raise ValueError(f"{book_key}: NumPy shape {tuple(np.shape(arrays[book_key]))} does not fit "
+                             f"torch {torch_key} of shape {tuple(state[torch_key].shape)} (transposed={transposed})")
+        values[torch_key] = value
+    for torch_key, value in values.items():
+        state[torch_key].copy_(value)
     return torch_net
+
+
+def load_book_weights(file_name, torch_net: torch.nn.Module) -> torch.nn.Module:
+    """torch_net with the weights of a parameter file of the book's network it twins (the book's published
+    .pkl, read without running it, or an .npz of save_params), in place: one call moves, say, the book's
+    trained DeepConvNet (ch08/deep_convnet_params.pkl) into torch_impl.networks.DeepConvNet."""
+    arrays = read_parameter_file(file_name)
+    expected = {key for key in torch_net.book_keys() if not key.startswith("running_")}
+    if not expected <= set(arrays):
+        raise ValueError(f"{file_name} lacks {sorted(expected - set(arrays))} of {type(torch_net).__name__}")
+    return copy_book_arrays(arrays, torch_net)
 
 
 @torch.no_grad()

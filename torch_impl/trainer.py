@@ -3,13 +3,12 @@ import hashlib
 import io
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from dlfs_common.checks import check_labels
 from dlfs_common.files import atomic_write
-from dlfs_common.training import TrainerBase, draw_batch_indices, first_divergence
+from dlfs_common.training import TrainerBase, batch_generator, draw_batch_indices, first_divergence
 
 from .acceleration import Acceleration
 from .devices import resolve_device
@@ -24,7 +23,9 @@ class Trainer(TrainerBase):
     The same arguments, plus `device` ('cpu', 'cuda', 'auto'). The data are
     moved to the device once; the batch order is drawn up front from the same
     NumPy generator the NumPy trainer uses (so equal seeds give equal batches)
-    and indexed on the device, so a step does no host work. Losses stay on the
+    and indexed on the device, so a step does no host work (without a seed, from
+    NumPy's global state, as the book draws; the NumPy trainer, drawing lazily,
+    interleaves those draws with its dropout masks, so only seeded runs match). Losses stay on the
     device until an epoch ends. After train(): train_loss_list, train_acc_list,
     test_acc_list as in the NumPy trainer. `progress(step, max_iter, loss)` is
     called after each step with the loss as a 0-d tensor (float() syncs).
@@ -60,7 +61,7 @@ class Trainer(TrainerBase):
         self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
         self.loss_after_update = loss_after_update
         self.batch_indices = torch.as_tensor(
-            draw_batch_indices(np.random.default_rng(seed), self.train_size, mini_batch_size, self.max_iter),
+            draw_batch_indices(batch_generator(seed), self.train_size, mini_batch_size, self.max_iter),
             device=self.device)
         self.forward = self.acceleration.prepare(self.network, self.x_train[self.batch_indices[0]])
         self._pending_losses = []
@@ -71,6 +72,8 @@ class Trainer(TrainerBase):
             diverged = None if self.allow_divergence else first_divergence(losses, len(self.train_loss_list) + 1)
             self.train_loss_list += losses
             self._pending_losses = []
+            for loss in losses:
+                self.print_loss(loss)
             if diverged is not None:
                 raise diverged
 

@@ -5,6 +5,7 @@ A network subclass builds `self.params` (the book's `W1, b1, gamma1, ...`) and
 layer's gradient belongs to which parameter follows from that (layer_gradients),
 so it is written nowhere. Everything else lives here once.
 """
+import io
 import zipfile
 from collections import OrderedDict
 
@@ -15,6 +16,7 @@ from dlfs_common.files import atomic_write
 
 from ..gradient import numerical_gradient
 from ..layers import Affine, BatchNormalization, Dropout, Learnable, SoftmaxWithLoss
+from ..safe_pickle import is_pickle, load_array_dict
 
 TRAIN_MODE_LAYERS = (Dropout, BatchNormalization)
 
@@ -35,6 +37,30 @@ def init_scale(weight_init_std, fan_in):
     return kind
 
 
+class LayerDict(OrderedDict):
+    """A network's layers by name, in order. An integer also indexes it (layers[0] is the first layer), as the
+    book's DeepConvNet keeps its layers in a list."""
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(self.values())[key]
+        return super().__getitem__(key)
+
+
+def read_parameter_file(file_name) -> dict[str, np.ndarray]:
+    """{name: array} from a .npz written by save_params or a book's pickle of a dict of arrays (told apart
+    by their contents, whatever the file's name); ValueError naming the file for anything else."""
+    with open(file_name, "rb") as f:
+        data = f.read()
+    if is_pickle(data):
+        return load_array_dict(data, str(file_name))
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            return {name: saved[name] for name in saved.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{file_name} is not a parameter file written by save_params ({error})") from None
+
+
 class LayerNet:
     """Base of the book's networks. Subclasses fill params and layers."""
 
@@ -46,8 +72,12 @@ class LayerNet:
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64; got {self.dtype}")
         self.params = {}
-        self.layers = OrderedDict()
+        self.layers = LayerDict()
         self.last_layer = SoftmaxWithLoss()
+
+    @property
+    def lastLayer(self):  # the book's chapter 5 name for last_layer
+        return self.last_layer
 
     @property
     def output_size(self) -> int:
@@ -160,17 +190,14 @@ class LayerNet:
             np.savez(f, **self.params, **self.buffers())
 
     def load_params(self, file_name="params.npz") -> None:
-        """Read params (and running statistics) saved by save_params, in place.
+        """Read params (and running statistics) saved by save_params, in place; or the book's pickled
+        parameter files (params.pkl), read without running them (numpy_impl.safe_pickle).
 
         The arrays are copied into the existing ones, so layers and optimizers
         that hold them see the new values. Every key and shape is checked
         before anything changes: on a ValueError the network is as it was.
         """
-        try:
-            with np.load(file_name, allow_pickle=False) as saved:
-                arrays = {name: saved[name] for name in saved.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as error:
-            raise ValueError(f"{file_name} is not a parameter file written by save_params ({error})") from None
+        arrays = read_parameter_file(file_name)
         missing = sorted(set(self.params) - set(arrays))
         if missing:
             raise ValueError(f"{file_name} lacks parameters {missing} of {type(self).__name__}")
