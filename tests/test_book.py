@@ -118,7 +118,8 @@ def test_chapter_7_convolution_of_a_scalar_bias_column_labels_and_pickled_params
         T = np.array([1]).reshape((1, 1))
         grad = network.gradient(X, T)
         print(sorted(grad))
-        print(Convolution(network.params['W1'], 0).forward(X).shape, Pooling(2, 2).forward(np.zeros((1, 1, 6, 6))).shape)
+        pooled = Pooling(2, 2).forward(np.zeros((1, 1, 6, 6)))
+        print(Convolution(network.params['W1'], 0).forward(X).shape, pooled.shape)
         with open('params.pkl', 'wb') as f:
             pickle.dump({key: value for key, value in network.params.items()}, f)
         scores = network.predict(X)
