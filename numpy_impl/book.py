@@ -145,13 +145,16 @@ def save_figures_on_show(stem: str, folder: Path):
     return undo
 
 
-def run_book_script(script, args=(), dataset="fashion-mnist", download=False, figures=None) -> None:
-    """Run the book's `script` (a path into its ch04..ch08 folders) unchanged, on numpy_impl."""
+def run_book_script(script, args=(), dataset="fashion-mnist", download=False, figures=None, seed=None) -> None:
+    """Run the book's `script` (a path into its ch04..ch08 folders) unchanged, on numpy_impl; `seed`, if given,
+    seeds NumPy's global generator first (np.random.seed), which the book's code draws from."""
     script = Path(script).resolve()
     if not script.is_file():
         raise FileNotFoundError(f"no script {script}")
     modules = served_modules(script.parent.name, dataset, download)
     with book_environment(script, list(args), modules, None if figures is None else Path(figures).resolve()):
+        if seed is not None:
+            np.random.seed(seed)
         runpy.run_path(str(script), run_name="__main__")
 
 
@@ -206,12 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--download", action="store_true", help="fetch the dataset's files if they are not on disk")
     parser.add_argument("--figures", type=Path, metavar="DIR",
                         help="save the figures a script shows as DIR/SCRIPT-N.png instead of opening windows")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed NumPy's global generator before the script runs (the book's code draws from it)")
     parser.add_argument("script", type=Path, help="the book's script, e.g. ch05/train_neuralnet.py")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the script's own arguments")
     args = parser.parse_args(argv)
     if not args.script.is_file():
         parser.error(f"no script {args.script}")
-    run_book_script(args.script, args.args, args.dataset, args.download, args.figures)
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"--seed must be >= 0; got {args.seed}")
+    run_book_script(args.script, args.args, args.dataset, args.download, args.figures, args.seed)
     return 0
 
 

@@ -15,7 +15,7 @@ import torch_impl.networks as torch_nets
 from numpy_impl.book import main, run_book_script
 from numpy_impl.gradient import numerical_gradient_2d
 from numpy_impl.layers import Pooling, SoftmaxWithLoss
-from numpy_impl.networks import DeepConvNet, MultiLayerNet, SigmoidTwoLayerNet, TwoLayerNet
+from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SigmoidTwoLayerNet, TwoLayerNet
 from numpy_impl.safe_pickle import load_array_dict
 from numpy_impl.trainer import Trainer
 from parity.convert import load_book_weights
@@ -266,3 +266,19 @@ def test_dropout_without_an_rng_draws_from_numpys_global_state():
     finally:
         np.random.set_state(saved)
     np.testing.assert_array_equal(masks[0], masks[1])
+
+
+def test_seed_option_seeds_numpys_global_generator(tmp_path, capsys):
+    script = book_script(tmp_path, "ch06", "draw.py", "print(np.random.rand())\n")
+    saved = np.random.get_state()
+    try:
+        assert main(["--seed", "3", str(script)]) == 0
+    finally:
+        np.random.set_state(saved)
+    assert capsys.readouterr().out.strip() == str(np.random.RandomState(3).rand())
+
+
+def test_multi_layer_net_extend_lists_its_params_in_the_books_order():
+    network = MultiLayerNetExtend(6, [5, 4], 3, use_batchnorm=True)
+    assert list(network.params) == ["W1", "b1", "gamma1", "beta1", "W2", "b2", "gamma2", "beta2", "W3", "b3"]
+    assert list(network.gradient(np.ones((2, 6)), np.array([0, 1]))) == list(network.params)

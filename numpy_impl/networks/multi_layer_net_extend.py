@@ -56,6 +56,9 @@ class MultiLayerNetExtend(LayerNet):
             if use_dropout:
                 self.layers[f"Dropout{idx}"] = Dropout(dropout_ration, rng=rng)
         self._add_affine(self.hidden_layer_num + 1)
+        # the book's order (W1, b1, gamma1, beta1, W2, ...), in which its gradients and scripts list them
+        order = [f"{name}{idx}" for idx in range(1, len(all_sizes)) for name in ("W", "b", "gamma", "beta")]
+        self.params = {key: self.params[key] for key in order if key in self.params}
 
     def _add_affine(self, idx):
         self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"],
