@@ -62,7 +62,8 @@ def parse_args(argv):
     experiments = run.add_subparsers(dest="name", required=True, metavar="NAME")
     for name in EXPERIMENTS:
         unused = unused_options(name)
-        parser_of_experiment = experiments.add_parser(name, help=describe(name), description=docstring(name))
+        parser_of_experiment = experiments.add_parser(name, help=describe(name).replace("%", "%%"),  # argparse's %
+                                                      description=docstring(name))
         add_run_options(parser_of_experiment, unused, epoch_defaults(name))
         parser_of_experiment.set_defaults(unused=unused, parser=parser_of_experiment)
     demo = commands.add_parser("demo", help="quick runs of a selection, the parity report, a gallery",

@@ -13,6 +13,7 @@ trains on a batch of one (BatchNormalization.allow_single_sample).
     python -m numpy_impl.book convert-weights ch08/deep_convnet_params.pkl deep_convnet.npz
 """
 import argparse
+import importlib
 import os
 import runpy
 import sys
@@ -22,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from dlfs_common.dataset_files import FILES, download_dataset
+from dlfs_common.files import atomic_write
+
+from . import datasets
 from .layers import BatchNormalization
+from .safe_pickle import load_array_dict
 
 # the book's module: the numpy_impl module that serves it
 BOOK_MODULES = {
@@ -46,10 +52,6 @@ CHAPTER_MODULES = {
 
 def mnist_module(dataset: str, download: bool) -> types.ModuleType:
     """The book's dataset.mnist, reading `dataset` through numpy_impl.datasets (labels int64, not uint8)."""
-    from dlfs_common.dataset_files import FILES, download_dataset
-
-    from . import datasets
-
     module = types.ModuleType("dataset.mnist", f"The book's dataset.mnist, served by numpy_impl: {dataset}.")
 
     def load_mnist(normalize=True, flatten=True, one_hot_label=False):
@@ -71,8 +73,6 @@ def mnist_module(dataset: str, download: bool) -> types.ModuleType:
 
 def served_modules(chapter: str, dataset: str, download: bool) -> dict[str, types.ModuleType]:
     """{module name: module} that a script in folder `chapter` gets for the book's imports."""
-    import importlib
-
     modules = {}
     for package in ("common", "dataset"):
         modules[package] = types.ModuleType(package, f"The book's {package} package, served by numpy_impl.")
@@ -104,11 +104,12 @@ def book_environment(script: Path, args: list[str], modules: dict, figures: Path
     sys.argv = [str(script), *args]
     sys.path.insert(0, str(script.parent))
     restore_show = save_figures_on_show(script.stem, figures) if figures is not None else None
+    single_sample = BatchNormalization.allow_single_sample
     BatchNormalization.allow_single_sample = True  # the book trains batch norm on one sample; torch refuses
     try:
         yield
     finally:
-        BatchNormalization.allow_single_sample = False
+        BatchNormalization.allow_single_sample = single_sample
         if restore_show is not None:
             restore_show()
         os.chdir(saved[0])
@@ -161,10 +162,6 @@ def run_book_script(script, args=(), dataset="fashion-mnist", download=False, fi
 def convert_weights(source, target) -> list[str]:
     """Write the book's pickled parameter file `source` as an .npz `target` (numpy_impl's format), reading it
     without running it; returns the parameter names."""
-    from dlfs_common.files import atomic_write
-
-    from .safe_pickle import load_array_dict
-
     arrays = load_array_dict(Path(source).read_bytes(), str(source))
     with atomic_write(target) as f:
         np.savez(f, **arrays)

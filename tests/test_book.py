@@ -14,7 +14,7 @@ from helpers import golden_images, load_golden
 import torch_impl.networks as torch_nets
 from numpy_impl.book import main, run_book_script
 from numpy_impl.gradient import numerical_gradient_2d
-from numpy_impl.layers import Pooling, SoftmaxWithLoss
+from numpy_impl.layers import BatchNormalization, Pooling, SoftmaxWithLoss
 from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SigmoidTwoLayerNet, TwoLayerNet
 from numpy_impl.safe_pickle import load_array_dict
 from numpy_impl.trainer import Trainer
@@ -161,6 +161,7 @@ def test_the_runner_restores_modules_folder_and_arguments(tmp_path, capsys):
     assert run_script(script, capsys, "--epochs", "3") == ["['--epochs', '3']"]
     assert (os.getcwd(), sys.argv, sys.path, "simple_convnet" in sys.modules) == before
     assert "common" not in sys.modules and "dataset.mnist" not in sys.modules
+    assert BatchNormalization.allow_single_sample is False  # the book's permission ends with its script
 
 
 def test_figures_a_script_shows_are_saved(tmp_path, capsys):

@@ -296,6 +296,14 @@ def test_help_and_list_load_neither_torch_nor_matplotlib():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_run_help_lists_every_experiment(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(name in text for name in EXPERIMENTS) and "scored on 20% of 500 images" in text
+
+
 def test_run_name_help_describes_that_experiment_and_its_options(capsys):
     with pytest.raises(SystemExit):
         main(["run", "train_convnet", "--help"])
