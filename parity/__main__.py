@@ -9,6 +9,7 @@ from tqdm import tqdm
 from torch_impl.devices import available_devices, machine_description
 
 from . import registry, runner
+from .html import html_page
 from .report import (
     json_text,
     markdown_table,
@@ -34,6 +35,9 @@ def parse_args(argv):
                         help="only this device; repeatable (default: cpu, and cuda when present)")
     parser.add_argument("--json", metavar="PATH", help="write all records as a JSON list to PATH")
     parser.add_argument("--markdown", metavar="PATH", help="write the per-twin summary table (Markdown) to PATH")
+    parser.add_argument("--html", metavar="PATH",
+                        help="write one self-contained page to PATH: each twin's NumPy and torch code side by side, "
+                             "the relation between them, and the errors measured in this run")
     parser.add_argument("--summary", action="store_true", help="print one row per twin and dtype (its worst check)")
     parser.add_argument("--list", action="store_true", help="list the twin names and exit")
     return parser.parse_args(argv)
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         write_atomically(args.json, json_text(records))
     if args.markdown:
         write_atomically(args.markdown, markdown_table(records, machine, skipped))
+    if args.html:
+        write_atomically(args.html, html_page(twins, records, machine))
     return 0 if all(r.passed for r in records) else 1
 
 

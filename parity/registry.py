@@ -31,7 +31,9 @@ def select(patterns: list[str] | None = None) -> list:
     twins = all_twins()
     if not patterns:
         return twins
-    chosen = [twin for twin in twins if any(fnmatchcase(twin.name, pattern) for pattern in patterns)]
+    # a name is matched as itself first: twin names hold brackets, which a glob reads as a character set
+    chosen = [twin for twin in twins if any(twin.name == pattern or fnmatchcase(twin.name, pattern)
+                                            for pattern in patterns)]
     if not chosen:
         raise ValueError(f"no twin matches {patterns}; `python -m parity --list` shows the names")
     return chosen

@@ -1,8 +1,10 @@
 """The contract every twin keeps, which the runner and the registry rely on.
 
 A twin has a unique `name` (its NumPy class or function, with variants in brackets), the
-`dtypes` and `devices` it runs on, and `run(dtype, device)`, which returns its Records: one per
-check, each made by records.compare with the check's tolerance kind passed explicitly.
+`dtypes` and `devices` it runs on, `run(dtype, device)`, which returns its Records: one per
+check, each made by records.compare with the check's tolerance kind passed explicitly, and
+`sources()`, the code of both sides and the relation between them (sources.TwinSources), which
+`python -m parity --html` shows side by side.
 """
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -20,6 +22,8 @@ class Twin(Protocol):
 
     def run(self, dtype: str, device) -> list[Record]: ...
 
+    def sources(self): ...
+
 
 class Check(NamedTuple):
     """One check of a twin: its tolerance kind ('forward', 'grad', 'state', ...) and what it looks at ('x',
@@ -35,7 +39,8 @@ class Check(NamedTuple):
 def check_contract(twin) -> None:
     """Raise TypeError naming the twin and what it lacks, unless it keeps the contract."""
     if not isinstance(twin, Twin):
-        missing = [attribute for attribute in ("name", "dtypes", "devices", "run") if not hasattr(twin, attribute)]
+        missing = [attribute for attribute in ("name", "dtypes", "devices", "run", "sources")
+                   if not hasattr(twin, attribute)]
         raise TypeError(f"{getattr(twin, 'name', twin)!r} is not a twin: it lacks {missing}")
     unknown = sorted(set(twin.dtypes) - set(DTYPES)) + sorted(set(twin.devices) - set(DEVICES))
     if unknown:

@@ -260,3 +260,45 @@ def test_one_refusal_in_other_words_is_caught():
     assert not record.passed and "the messages differ" in record.check
     (record,) = replace(twin, same_message=False).run("float64", "cpu")
     assert record.passed
+
+
+def test_every_twin_shows_the_code_of_both_sides():
+    for twin in registry.all_twins():
+        sources = twin.sources()
+        assert sources.numpy.strip() and sources.torch.strip(), twin.name
+
+
+def test_the_html_page_sets_both_sides_relation_and_errors_side_by_side(tmp_path):
+    page = tmp_path / "parity.html"
+    assert main(["--twin", "Affine", "--twin", "Dropout[train,book]", "--dtype", "float64", "--html", str(page)]) == 0
+    text = page.read_text()
+    assert text.count('<section class="twin"') == 2 and 'data-count="2"' in text
+    assert "def backward(self, dout)" in text and "torch.nn: Linear(in_features=6, out_features=4" in text
+    assert "The book&#x27;s results are torch&#x27;s times 0.7 for forward" in text  # Dropout's DESIGN.md relation
+    assert "<td>grad:W</td><td>float64</td><td>cpu</td>" in text
+    assert "<script" not in text and "http" not in text.replace("http://arxiv.org", "")  # nothing to fetch
+
+
+@pytest.mark.slow
+def test_the_html_page_in_headless_chromium(tmp_path):
+    """Debian's chromium loads the page from disk: every twin is there, and it renders."""
+    import shutil
+    import subprocess
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on this machine (Debian: apt-get install chromium)")
+    page = tmp_path / "parity.html"
+    assert main(["--twin", "Pooling*", "--twin", "Adam*", "--dtype", "float64", "--html", str(page)]) == 0
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    count = int(dom.split('data-count="')[1].split('"')[0])
+    assert count == len(registry.select(["Pooling*", "Adam*"])) == dom.count('<section class="twin"')
+    subprocess.run([chromium, *flags, f"--screenshot={tmp_path / 'page.png'}", page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_twin_is_selected_by_its_exact_name_brackets_and_all():
+    assert [twin.name for twin in registry.select(["Dropout[train,book]"])] == ["Dropout[train,book]"]
+    assert {twin.name for twin in registry.select(["Dropout[*"])} >= {"Dropout[train]", "Dropout[train,book]"}

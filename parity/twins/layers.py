@@ -8,6 +8,7 @@ every gradient and any state (running statistics). A twin in the book's default
 configuration carries the DESIGN.md relation that maps torch's results onto the
 book's; the comparison is then exact, not merely "different".
 """
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from numpy_impl.util import conv_output_size, fold, unfold
 from ..convert import book_layout
 from ..records import compare
 from ..relations import book_loss, book_running_var
+from ..sources import TwinSources, doc_of, source_of
 from ..tolerances import DTYPES
 from ..twin import DEVICES, Check
 
@@ -135,6 +137,12 @@ class LayerTwin:
             results[Check("state", name)] = getattr(target, name)
         return results
 
+    def sources(self):
+        _, params = self.draw(np.random.default_rng(0))
+        numpy_side = self.numpy(params)
+        return TwinSources(source_of(numpy_side if inspect.isfunction(numpy_side) else type(numpy_side)),
+                           source_of(self.torch()), "" if self.relation is no_relation else doc_of(self.relation))
+
     def run(self, dtype, device, seed=0):
         rng = np.random.default_rng(seed)
         inputs, params = self.draw(rng)
@@ -171,6 +179,8 @@ def scaled(factor_by_check):
     """A relation multiplying some of torch's results by constants: {FORWARD: 0.5, ...}."""
     def relation(results, inputs):
         return {key: value * factor_by_check.get(key, 1.0) for key, value in results.items()}
+    relation.__doc__ = "The book's results are torch's times " + ", ".join(
+        f"{factor:g} for {check.label}" for check, factor in factor_by_check.items()) + " (DESIGN.md)."
     return relation
 
 
@@ -185,6 +195,8 @@ def running_var_relation(batch_rows, momentum=0.1):
     """The book's running variance after one training step from the initial state, from torch's
     (parity.relations.book_running_var)."""
     def relation(results, inputs):
+        """The book's running variance from torch's after one step: torch starts from 1 and adds the unbiased
+        batch variance, the book from 0 with the biased one (parity.relations.book_running_var)."""
         running_var = Check("state", "running_var")
         return {**results, running_var: book_running_var(results[running_var], batch_rows, 1, momentum)}
     return relation

@@ -35,7 +35,8 @@ from torch_impl.trainer import Trainer as TorchTrainer
 
 from ..masks import record_masks, replay_masks
 from ..records import compare, scales
-from ..relations import book_loss, book_running_var
+from ..relations import book_loss, book_running_var, torch_running_var
+from ..sources import TwinSources, doc_of, source_of
 from ..tolerances import DTYPES
 from ..twin import DEVICES
 from .layers import TORCH_DTYPES
@@ -93,6 +94,10 @@ class NetworkTwin:
         """The tolerance kind of a check: its own, or its bf16 one when the torch side's training pass ran
         under bf16 autocast (which the eval-mode scores inherit through the batch-norm statistics)."""
         return f"bf16 {check}" if self.acceleration.bf16 else check
+
+    def sources(self):
+        relation = "" if self.matched else "\n\n".join(doc_of(f) for f in (book_loss, torch_running_var))
+        return TwinSources(source_of(self.spec.numpy_class), source_of(self.spec.torch_class), relation)
 
     def run(self, dtype, device, seed=0):
         numpy_net, torch_net = self.spec.build(dtype, device, seed, self.matched)
@@ -182,6 +187,13 @@ class TrajectoryTwin:
     def data(self, dtype):
         x, t = real_images(self.train_size + self.test_size, self.spec.flatten, dtype)
         return x[:self.train_size], t[:self.train_size], x[self.train_size:], t[self.train_size:]
+
+    def sources(self):
+        return TwinSources(f"{self.optimizer}({self.optimizer_param}) through numpy_impl.trainer.Trainer\n\n"
+                           + source_of(self.spec.numpy_class),
+                           f"{self.optimizer}({self.optimizer_param}) through torch_impl.trainer.Trainer"
+                           + (f" with {self.acceleration}" if self.acceleration != Acceleration() else "")
+                           + "\n\n" + source_of(self.spec.torch_class))
 
     def run(self, dtype, device, seed=0):
         numpy_net, torch_net = self.spec.build(dtype, device, seed, matched=True, initial_bias=self.initial_bias)

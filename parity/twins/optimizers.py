@@ -20,6 +20,7 @@ from parity.convert import book_layout, numpy_to_torch
 from torch_impl.optimizers import make_optimizer
 
 from ..records import compare
+from ..sources import TwinSources, doc_of, source_of
 from ..tolerances import DTYPES
 from ..twin import DEVICES
 from .layers import TORCH_DTYPES
@@ -75,6 +76,16 @@ class OptimizerTwin:
             torch_optimizer = make_optimizer(self.book_name, torch_net, book_eps=self.stock != "eps",
                                              **self.hyperparams)
         return numpy_net, torch_net, make_numpy_optimizer(self.book_name, **self.hyperparams), torch_optimizer
+
+    def sources(self):
+        numpy_net, torch_net, numpy_optimizer, torch_optimizer = self.build("float64", "cpu",
+                                                                            np.random.default_rng(0))
+        torch_side = f"{torch_optimizer!r}"
+        if type(torch_optimizer).__module__.startswith("torch_impl"):
+            torch_side += "\n\n" + source_of(type(torch_optimizer))
+        relation = {"eps": doc_of(stock_eps_ratio), "decay-all": "torch decays every parameter; the book only "
+                    "the weights: the book's bias step is torch's plus lr * weight_decay * bias"}.get(self.stock, "")
+        return TwinSources(source_of(type(numpy_optimizer)), torch_side, relation)
 
     def run(self, dtype, device, seed=0):
         rng = np.random.default_rng(seed)

@@ -24,6 +24,7 @@ from torch_impl.optimizers import make_optimizer
 from torch_impl.trainer import Trainer as TorchTrainer
 
 from ..records import Record
+from ..sources import TwinSources, source_of
 from ..tolerances import DTYPES
 from ..twin import DEVICES
 from .layers import TORCH_DTYPES
@@ -41,6 +42,10 @@ class RejectionTwin:
     same_message: bool = False
     dtypes: tuple = DTYPES
     devices: tuple = DEVICES
+
+    def sources(self):
+        return TwinSources(source_of(self.numpy), source_of(self.torch),
+                           "both must refuse" + (", with one message" if self.same_message else ""))
 
     def run(self, dtype, device):
         errors = {"numpy": refusal(lambda: self.numpy(dtype)), "torch": refusal(lambda: self.torch(dtype, device))}
