@@ -302,3 +302,49 @@ def test_the_html_page_in_headless_chromium(tmp_path):
 def test_a_twin_is_selected_by_its_exact_name_brackets_and_all():
     assert [twin.name for twin in registry.select(["Dropout[train,book]"])] == ["Dropout[train,book]"]
     assert {twin.name for twin in registry.select(["Dropout[*"])} >= {"Dropout[train]", "Dropout[train,book]"}
+
+
+class LearnersAffine:
+    """A learner's Affine in the book's form, right but for `wrong_by` added to dW."""
+    wrong_by = 0.0
+
+    def __init__(self, W, b):
+        self.W, self.b = W, b
+
+    def forward(self, x):
+        self.original_x_shape = x.shape
+        self.x = x.reshape(x.shape[0], -1)
+        return self.x @ self.W + self.b
+
+    def backward(self, dout):
+        self.dW = self.x.T @ dout + self.wrong_by
+        self.db = np.sum(dout, axis=0)
+        return (dout @ self.W.T).reshape(self.original_x_shape)
+
+
+def test_a_learners_correct_layer_passes_and_a_wrong_one_fails_naming_the_worst_element(capsys):
+    import parity
+    assert parity.check(LearnersAffine, "Affine")
+    out = capsys.readouterr().out
+    assert "Affine[N-D input]" in out and "FAIL" not in out
+    wrong = type("WrongAffine", (LearnersAffine,), {"wrong_by": 1e-3})
+    assert not parity.check(wrong, "Affine", dtypes=("float64",))
+    out = capsys.readouterr().out
+    assert "FAIL Affine [float64]: grad:W: max rel err" in out and "at index [" in out
+    assert numpy_impl.layers.Affine.__name__ == "Affine"  # put back
+
+
+def test_a_learners_optimizer_is_checked_against_torch_optim(capsys):
+    import parity
+
+    class LearnersSGD:
+        def __init__(self, lr=0.01):
+            self.lr = lr
+
+        def update(self, params, grads):
+            for key in params:
+                params[key] -= self.lr * grads[key]
+    assert parity.check(LearnersSGD, "SGD", dtypes=("float64",))
+    assert numpy_impl.optimizers.OPTIMIZERS["SGD"] is numpy_impl.optimizers.SGD
+    with pytest.raises(ValueError, match="no twin checks 'Affinity'"):
+        parity.check(LearnersSGD, "Affinity")
