@@ -3,7 +3,14 @@ import numpy as np
 import pytest
 from helpers import golden_images, load_golden
 
-from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet, TwoLayerNet
+from numpy_impl.networks import (
+    DeepConvNet,
+    DoubleConvNet,
+    MultiLayerNet,
+    MultiLayerNetExtend,
+    SimpleConvNet,
+    TwoLayerNet,
+)
 from numpy_impl.optimizers import Adam
 from parity.records import assert_all_close, assert_close
 
@@ -30,6 +37,11 @@ def small_networks(dtype=np.float64, rng=None):
                                         hidden_size=5, output_size=3, weight_init_std=0.3, dtype=dtype, rng=rng),
                           images, np.array([0, 2, 1])),
         "DeepConvNet": (DeepConvNet(**TINY_DEEP, dropout_ratio=0, dtype=dtype, rng=rng), images, np.array([2, 1, 0])),
+        "DoubleConvNet": (DoubleConvNet((1, 8, 8), {"filter_num": 2, "filter_size": 3, "pad": 1},
+                                        {"filter_num": 3, "filter_size": 3, "pad": 1}, hidden_size=5, output_size=3,
+                                        dtype=dtype, rng=rng), images, np.array([1, 1, 0])),
+        "MultiLayerNet[batchnorm]": (MultiLayerNet(12, [5, 4], 3, use_batchnorm=True, dtype=dtype, rng=rng), flat,
+                                     np.array([2, 2, 0, 1])),
     }
 
 

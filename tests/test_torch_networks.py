@@ -137,6 +137,7 @@ def small_torch_networks():
             conv_param={"filter_num": 8, "filter_size": 5, "pad": 0, "stride": 1}, hidden_size=32,
             weight_init_std=0.05),
         "DeepConvNet": lambda: torch_nets.DeepConvNet(dropout_ratio=0.1),
+        "DoubleConvNet": lambda: torch_nets.DoubleConvNet(hidden_size=32),
     }
 
 

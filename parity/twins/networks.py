@@ -276,6 +276,16 @@ SPECS = {
                                  {"conv_param": {"filter_num": 8, "filter_size": 5, "pad": 0, "stride": 1},
                                   "hidden_size": 32, "weight_init_std": 0.05}, flatten=False),
     "DeepConvNet": NetworkSpec(numpy_nets.DeepConvNet, torch_nets.DeepConvNet, (), {}, flatten=False),
+    # what courses built on the book add: batch norm through MultiLayerNet, dropout with L1, DoubleConvNet
+    "MultiLayerNet[batchnorm]": NetworkSpec(numpy_nets.MultiLayerNet, torch_nets.MultiLayerNet, (784, [64, 32], 10),
+                                            {"use_batchnorm": True}),
+    "MultiLayerNetExtend[dropout,l1]": NetworkSpec(
+        numpy_nets.MultiLayerNetExtend, torch_nets.MultiLayerNetExtend, (784, [64, 32], 10),
+        {"use_dropout": True, "dropout_ration": 0.2, "weight_decay_lambda": 0.01, "weight_decay_type": "l1"}),
+    "DoubleConvNet": NetworkSpec(numpy_nets.DoubleConvNet, torch_nets.DoubleConvNet, (),
+                                 {"conv_param_1": {"filter_num": 4, "filter_size": 3, "pad": 1, "stride": 1},
+                                  "conv_param_2": {"filter_num": 8, "filter_size": 3, "pad": 1, "stride": 1},
+                                  "hidden_size": 32}, flatten=False),
 }
 
 SPECS["DeepConvNet[no dropout]"] = NetworkSpec(numpy_nets.DeepConvNet, torch_nets.DeepConvNet, (),
@@ -303,6 +313,8 @@ TRAJECTORIES = {
     "SimpleConvNet": ("Adam", {"lr": 0.002}, 16, 128, ("float64", "float32")),
     "DeepConvNet": ("SGD", {"lr": 0.01}, 8, 64, ("float64",)),
     "DeepConvNet[no dropout]": ("SGD", {"lr": 0.0001}, 8, 64, ("float64", "float32")),
+    "MultiLayerNetExtend[dropout,l1]": ("SGD", {"lr": 0.05}, 32, 256, ("float64", "float32")),
+    "DoubleConvNet": ("Momentum", {"lr": 0.01}, 16, 128, ("float64", "float32")),
 }
 INITIAL_BIAS = {"DeepConvNet[no dropout]": 0.1}
 
