@@ -87,22 +87,37 @@ def gradient_method(ctx):
     """Gradient descent on x0^2 + x1^2 from (-3, 4): lr 0.1 converges, 10 diverges, 1e-10 barely moves."""
     init = np.array([-3.0, 4.0])
     results = {}
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for backend in ctx.backends:
-        for lr in (0.1, 10.0, 1e-10):
+    learning_rates = (0.1, 10.0, 1e-10)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
+    for ax, lr in zip(axes, learning_rates):
+        for backend in ctx.backends:
             if backend == "numpy":
                 final, history = gradient_descent(function_2, init, lr=lr, step_num=100, return_history=True)
             else:
                 final, history = torch_gradient_descent(function_2, init, lr, 100)
             results[f"{backend} lr={lr:g}"] = {"final": final.tolist(), "distance_to_minimum":
                                                float(np.linalg.norm(final))}
-            if lr == 0.1:
-                ax.plot(history[:, 0], history[:, 1], "o" if backend == "numpy" else "x",
-                        markersize=4, label=f"{backend}, lr 0.1")
-    ax.plot([-5, 5], [0, 0], "--b", linewidth=0.5)
-    ax.plot([0, 0], [-5, 5], "--b", linewidth=0.5)
-    ax.set(xlim=(-3.5, 3.5), ylim=(-4.5, 4.5), xlabel="x0", ylabel="x1", title="gradient descent, 100 steps")
-    ax.legend()
+            marker, shape = ("o", "circles") if backend == "numpy" else ("x", "crosses")
+            label = f"{backend} ({shape}): ends {np.linalg.norm(final):.3g} from the minimum"
+            if lr == 0.1:  # the path itself, in the plane
+                ax.plot(history[:, 0], history[:, 1], marker, markersize=4, label=label)
+            else:  # the path runs off (lr 10) or stays put (1e-10): its distance to the minimum per step says it
+                ax.plot(np.linalg.norm(history, axis=1), marker, markersize=4, label=label)
+        # NumPy's lr 10 run stalls near 1e13: there x + h == x in float64 (h = 1e-4), so its numerical gradient
+        # is 0, as the book's is; torch's autograd gradient keeps it diverging
+        title = f"learning rate {lr:g}"
+        if lr == 0.1:
+            ax.axhline(0, color="b", linestyle="--", linewidth=0.5)
+            ax.axvline(0, color="b", linestyle="--", linewidth=0.5)
+            ax.set(xlim=(-3.5, 3.5), ylim=(-4.5, 4.5), xlabel="x0", ylabel="x1", title=title)
+        else:
+            ax.set(xlabel="step", ylabel="distance to the minimum", title=title,
+                   yscale="log" if lr == 10.0 else "linear")
+            if lr != 10.0:
+                ax.ticklabel_format(axis="y", useOffset=False)
+        ax.legend(fontsize=8)
+    fig.suptitle("gradient descent on x0\u00b2 + x1\u00b2 from (-3, 4), 100 steps")
+    fig.tight_layout()
     ctx.save_figure(fig, "gradient_method.png")
     ctx.record("runs", results)
     for key, value in results.items():

@@ -5,6 +5,7 @@ import numpy as np
 from numpy_impl.networks import MultiLayerNetExtend
 
 from .gradient_check import gradient_check
+from .plotting import LINE_STYLES
 from .training import Net
 
 
@@ -19,6 +20,7 @@ def batch_norm_test(ctx):
     # at scale 1 the plain net's activations overflow float32, as in the book: expected, not warned about
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         train_scales(ctx, scales, axes, data, epochs, results)
+    fig.suptitle("training accuracy with (blue) and without (orange) batch norm, per initial weight scale")
     fig.tight_layout()
     ctx.save_figure(fig, "batch_norm_test.png")
     for label, by_backend in results.items():
@@ -37,10 +39,11 @@ def train_scales(ctx, scales, axes, data, epochs, results):
             by_backend = ctx.train(label, net, data, "SGD", {"lr": 0.01}, epochs=epochs, batch_size=100,
                                    allow_divergence=True)
             results[label] = {backend: r.summary() for backend, r in by_backend.items()}
-            for backend, result in by_backend.items():
-                ax.plot(result.train_acc, "-" if use_batchnorm else "--", label=f"{label.split(',')[0]} [{backend}]")
+            for backend, result in by_backend.items():  # colour: batch norm or not; line style: the backend
+                ax.plot(result.train_acc, LINE_STYLES[backend], color="C0" if use_batchnorm else "C1",
+                        label=f"{label.split(',')[0]} ({backend}, {'solid' if backend == 'numpy' else 'dashed'})")
         ax.set(title=f"W scale {scale:.2e}", ylim=(0, 1), xlabel="epoch", ylabel="train accuracy")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=8)
         ctx.record("runs", results)
 
 

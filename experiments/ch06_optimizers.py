@@ -72,13 +72,16 @@ def optimizer_compare_naive(ctx):
         ax.contour(X, Y, Z, colors="gray", linewidths=0.5)
         for backend in ctx.backends:
             path = paths[(backend, name)]
+            style = "solid" if backend == "numpy" else "dashed"
             ax.plot(path[:, 0], path[:, 1], "o-" if backend == "numpy" else "x--", color="red" if backend == "numpy"
-                    else "blue", markersize=3, linewidth=1, label=backend)
+                    else "blue", markersize=3, linewidth=1, label=f"{backend} ({style})")
             distances[f"{name} [{backend}]"] = float(np.hypot(*path[-1]))
         ax.plot(0, 0, "+k")
-        ax.set(xlim=(-10, 10), ylim=(-10, 10), title=f"{name} {NAIVE_OPTIMIZERS[name]}")
+        settings = ", ".join(f"{key} {value:g}" for key, value in NAIVE_OPTIMIZERS[name].items())
+        ax.set(xlim=(-10, 10), ylim=(-10, 10), title=f"{name} ({settings})", xlabel="x", ylabel="y")
         if ctx.both:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=8)
+    fig.suptitle(f"{steps} steps on f(x, y) = x\u00b2/20 + y\u00b2 from (-7, 2); + marks the minimum")
     fig.tight_layout()
     ctx.save_figure(fig, "optimizer_compare_naive.png")
     ctx.record("distance_to_minimum_after_30_steps", distances)

@@ -13,12 +13,15 @@ def first_layer_filters(network):
     return network.layers[0].weight.detach().cpu().numpy().copy()
 
 
-def draw_filters(ax_row, filters, title):
-    for ax, f in zip(ax_row, filters):
+def draw_filters(figure, filters, title):
+    """The filters' first input channel in two rows of a sub-figure titled `title`."""
+    figure.suptitle(title, fontsize=9)
+    columns = int(np.ceil(len(filters) / 2))
+    for ax, f in zip(figure.subplots(2, columns).flat, filters):
         ax.imshow(f[0], cmap="gray_r", interpolation="nearest")
+    for ax in figure.axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    ax_row[0].set_title(title, fontsize=8, loc="left")
 
 
 def train_convnet(ctx):
@@ -36,12 +39,11 @@ def train_convnet(ctx):
     for backend, result in results.items():
         after = first_layer_filters(result.network)
         changes[backend] = float(np.mean(np.abs(after - before[backend])))
-        fig, axes = plt.subplots(4, 15, figsize=(12, 3.4))
-        draw_filters(axes[0], before[backend][:15], "before training")
-        draw_filters(axes[1], before[backend][15:], "")
-        draw_filters(axes[2], after[:15], "after training")
-        draw_filters(axes[3], after[15:], "")
-        fig.suptitle(f"SimpleConvNet first-layer filters [{backend}]")
+        fig = plt.figure(figsize=(12, 4.4), layout="constrained")
+        top, bottom = fig.subfigures(2, 1)
+        draw_filters(top, before[backend], "before training")
+        draw_filters(bottom, after, "after training")
+        fig.suptitle(f"SimpleConvNet's 30 first-layer filters (5x5) [{backend}]")
         ctx.save_figure(fig, f"convnet_filters_{backend}.png")
         ctx.summary(f"[{backend}] test acc {result.final_test_acc:.4f} in {result.seconds:.1f} s; "
                     f"filters moved by {changes[backend]:.4f} on average")

@@ -23,7 +23,8 @@ def compare_configurations(ctx, record_key, configurations, data, epochs, title,
         ctx.record(record_key, summary)
     fig, ax = plt.subplots(figsize=(8, 5))
     plot_curves(ax, curves, "training loss (smoothed)", smooth=smooth_curve)
-    ax.set(xlabel="step", ylim=(0, 2.5), title=title)
+    ax.set(xlabel="step", title=title)
+    ax.set_ylim(bottom=0)  # the top follows the curves: a fixed one cut the start of AdaGrad's and RMSprop's
     ctx.save_figure(fig, filename)
     for label, by_backend in summary.items():
         for backend, result in by_backend.items():
