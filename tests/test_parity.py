@@ -132,13 +132,14 @@ def test_every_twin_kind_and_both_dtypes_are_registered():
                      "Affine[N-D input]", "Dropout[train]", "Dropout[eval]", "BatchNormalization[2-D,train]",
                      "BatchNormalization[4-D flattened,train]", "BatchNormalization[per-channel,eval]",
                      "SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "Adam[weight_decay=0.1]",
-                     "TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend[batchnorm]", "SimpleConvNet", "DeepConvNet"):
+                     "TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend[batchnorm]", "SimpleConvNet", "DeepConvNet",
+                     "DoubleConvNet", "MultiLayerNet[batchnorm]", "MultiLayerNetExtend[dropout,l1]"):
         assert expected in names
     assert sum(name.startswith("Convolution[") for name in names) >= 4
     assert sum(name.startswith("Pooling[avg") for name in names) >= 2
     trajectories = [t for t in registry.all_twins() if "[trajectory," in t.name]
     assert {t.spec.numpy_class.__name__ for t in trajectories} == {
-        "TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DeepConvNet"}
+        "TwoLayerNet", "MultiLayerNet", "MultiLayerNetExtend", "SimpleConvNet", "DoubleConvNet", "DeepConvNet"}
     assert {job.values[1] for job in JOBS} == {"float64", "float32"}
     for expected in ("unfold[3x3,stride=1,pad=0,in=7x7]", "fold[3x2,stride=2,pad=1,in=9x8]", "SimpleConvNet[bf16]",
                      "SimpleConvNet[trajectory,Adam,compile]", "SimpleConvNet[trajectory,Adam,bf16]",
