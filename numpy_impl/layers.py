@@ -415,7 +415,7 @@ class Convolution(Learnable):
 
 
 class Pooling:
-    """Max or average pooling over pool_h x pool_w windows, per channel.
+    """Max or average pooling over pool_h x pool_w windows, per channel; stride 2 unless given, as in the book.
 
     Shapes: x (N, C, H, W) -> (N, C, out_h, out_w). The windows must tile the
     padded input: (H + 2*pad - pool_h) must be a multiple of stride (likewise W).
