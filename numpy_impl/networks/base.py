@@ -11,12 +11,13 @@ from collections import OrderedDict
 
 import numpy as np
 
-from dlfs_common.checks import weight_init_kind
+from dlfs_common.checks import check_filter_fits, check_pooling_input, weight_init_kind
 from dlfs_common.files import atomic_write
 
 from ..gradient import numerical_gradient
-from ..layers import Affine, BatchNormalization, Dropout, Learnable, SoftmaxWithLoss
+from ..layers import Affine, BatchNormalization, Convolution, Dropout, Learnable, Pooling, Relu, SoftmaxWithLoss
 from ..safe_pickle import is_pickle, load_array_dict
+from ..util import conv_output_size
 
 TRAIN_MODE_LAYERS = (Dropout, BatchNormalization)
 
@@ -74,6 +75,32 @@ class LayerNet:
         self.params = {}
         self.layers = LayerDict()
         self.last_layer = SoftmaxWithLoss()
+
+    def add_conv_blocks(self, owner, input_dim, conv_params, pool_after, weight_init_std, rng):
+        """Append Conv{i} - Relu{i} for each (filter_num, filter_size, pad, stride) of conv_params, and a 2x2
+        max pooling Pool{n} (stride 2) after each convolution i in pool_after; params W{i}, b{i} drawn in order
+        with init_scale(weight_init_std, fan_in). Checks that each filter fits and each pooling halves its map.
+        Returns the (channels, height, width) the last block gives."""
+        channels, height, width = input_dim
+        stage = 0
+        for idx, (filter_num, filter_size, pad, stride) in enumerate(conv_params, start=1):
+            check_filter_fits(owner, input_dim, f"convolution {idx}", height, width, filter_size, pad)
+            fan_in = channels * filter_size * filter_size
+            self.params[f"W{idx}"] = normal_init((filter_num, channels, filter_size, filter_size),
+                                                 init_scale(weight_init_std, fan_in), self.dtype, rng)
+            self.params[f"b{idx}"] = np.zeros(filter_num, dtype=self.dtype)
+            self.layers[f"Conv{idx}"] = Convolution(self.params[f"W{idx}"], self.params[f"b{idx}"], stride, pad,
+                                                    backprop_to_input=idx > 1)  # no gradient for the images
+            self.layers[f"Relu{idx}"] = Relu()
+            channels = filter_num
+            height = conv_output_size(height, filter_size, stride, pad)
+            width = conv_output_size(width, filter_size, stride, pad)
+            if idx in pool_after:
+                stage += 1
+                check_pooling_input(owner, input_dim, stage, height, width)
+                self.layers[f"Pool{stage}"] = Pooling(pool_h=2, pool_w=2, stride=2)
+                height, width = height // 2, width // 2
+        return channels, height, width
 
     @property
     def lastLayer(self):  # the book's chapter 5 name for last_layer

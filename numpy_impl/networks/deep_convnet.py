@@ -11,14 +11,11 @@ from dlfs_common.book_networks import DEEP_CONVNET_CONV_PARAMS
 from dlfs_common.checks import (
     check_conv_param,
     check_dropout_ratio,
-    check_filter_fits,
     check_input_dim,
-    check_pooling_input,
     check_sizes,
 )
 
-from ..layers import Affine, Convolution, Dropout, Pooling, Relu
-from ..util import conv_output_size
+from ..layers import Affine, Dropout, Relu
 from .base import LayerNet, normal_init
 
 
@@ -44,33 +41,16 @@ class DeepConvNet(LayerNet):
                                                          conv_param_5, conv_param_6], start=1)]
         check_sizes("DeepConvNet", hidden_size=hidden_size, output_size=output_size)
         check_dropout_ratio("dropout_ratio", dropout_ratio)
-        channels, height, width = input_dim
-        layers = []
-        for idx, (filter_num, fs, pad, stride) in enumerate(conv_params, start=1):
-            check_filter_fits("DeepConvNet", input_dim, f"convolution {idx}", height, width, fs, pad)
-            W = normal_init((filter_num, channels, fs, fs), np.sqrt(2.0 / (channels * fs * fs)), self.dtype, rng)
-            self.params[f"W{idx}"] = W
-            self.params[f"b{idx}"] = np.zeros(filter_num, dtype=self.dtype)
-            layers += [(f"Conv{idx}", Convolution(W, self.params[f"b{idx}"], stride, pad, backprop_to_input=idx > 1)),
-                       (f"Relu{idx}", Relu())]
-            channels = filter_num
-            height = conv_output_size(height, fs, stride, pad)
-            width = conv_output_size(width, fs, stride, pad)
-            if idx % 2 == 0:
-                check_pooling_input("DeepConvNet", input_dim, idx // 2, height, width)
-                layers.append((f"Pool{idx // 2}", Pooling(pool_h=2, pool_w=2, stride=2)))
-                height, width = height // 2, width // 2
-
+        channels, height, width = self.add_conv_blocks("DeepConvNet", input_dim, conv_params, {2, 4, 6}, "he", rng)
         for idx, (fan_in, fan_out) in ((7, (channels * height * width, hidden_size)),
                                        (8, (hidden_size, output_size))):
             self.params[f"W{idx}"] = normal_init((fan_in, fan_out), np.sqrt(2.0 / fan_in), self.dtype, rng)
             self.params[f"b{idx}"] = np.zeros(fan_out, dtype=self.dtype)
-        layers += [("Affine1", Affine(self.params["W7"], self.params["b7"])),
-                   ("Relu7", Relu()),
-                   ("Dropout1", Dropout(dropout_ratio, rng=rng)),
-                   ("Affine2", Affine(self.params["W8"], self.params["b8"])),
-                   ("Dropout2", Dropout(dropout_ratio, rng=rng))]
-        self.layers.update(layers)
+        self.layers.update([("Affine1", Affine(self.params["W7"], self.params["b7"])),
+                            ("Relu7", Relu()),
+                            ("Dropout1", Dropout(dropout_ratio, rng=rng)),
+                            ("Affine2", Affine(self.params["W8"], self.params["b8"])),
+                            ("Dropout2", Dropout(dropout_ratio, rng=rng))])
 
     def loss(self, x, t, train_flg=True):
         return super().loss(x, t, train_flg)

@@ -8,14 +8,11 @@ import numpy as np
 from dlfs_common.book_networks import DOUBLE_CONVNET_CONV_PARAMS
 from dlfs_common.checks import (
     check_conv_param,
-    check_filter_fits,
     check_input_dim,
-    check_pooling_input,
     check_sizes,
 )
 
-from ..layers import Affine, Convolution, Pooling, Relu
-from ..util import conv_output_size
+from ..layers import Affine, Relu
 from .base import LayerNet, init_scale, normal_init
 
 
@@ -32,21 +29,8 @@ class DoubleConvNet(LayerNet):
         conv_params = [check_conv_param("DoubleConvNet", f"conv_param_{idx}", conv_param)
                        for idx, conv_param in enumerate([conv_param_1, conv_param_2], start=1)]
         check_sizes("DoubleConvNet", hidden_size=hidden_size, output_size=output_size)
-        channels, height, width = input_dim
-        for idx, (filter_num, filter_size, pad, stride) in enumerate(conv_params, start=1):
-            check_filter_fits("DoubleConvNet", input_dim, f"convolution {idx}", height, width, filter_size, pad)
-            fan_in = channels * filter_size * filter_size
-            self.params[f"W{idx}"] = normal_init((filter_num, channels, filter_size, filter_size),
-                                                 init_scale(weight_init_std, fan_in), self.dtype, rng)
-            self.params[f"b{idx}"] = np.zeros(filter_num, dtype=self.dtype)
-            self.layers[f"Conv{idx}"] = Convolution(self.params[f"W{idx}"], self.params[f"b{idx}"], stride, pad,
-                                                    backprop_to_input=idx > 1)
-            self.layers[f"Relu{idx}"] = Relu()
-            height = conv_output_size(height, filter_size, stride, pad)
-            width = conv_output_size(width, filter_size, stride, pad)
-            check_pooling_input("DoubleConvNet", input_dim, idx, height, width)
-            self.layers[f"Pool{idx}"] = Pooling(pool_h=2, pool_w=2, stride=2)
-            channels, height, width = filter_num, height // 2, width // 2
+        channels, height, width = self.add_conv_blocks("DoubleConvNet", input_dim, conv_params, {1, 2},
+                                                       weight_init_std, rng)
         for idx, (fan_in, fan_out) in ((3, (channels * height * width, hidden_size)), (4, (hidden_size, output_size))):
             self.params[f"W{idx}"] = normal_init((fan_in, fan_out), init_scale(weight_init_std, fan_in), self.dtype,
                                                  rng)

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlfs_common.checks import check_labels, weight_init_kind
+from dlfs_common.checks import check_filter_fits, check_labels, check_pooling_input, weight_init_kind
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 BATCHNORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -39,6 +39,25 @@ def output_shape(module: nn.Module, input_shape: tuple) -> tuple:
     probe = copy.deepcopy(module).to("meta")
     dtype = next(probe.parameters(), torch.empty(0)).dtype
     return tuple(probe(torch.empty(1, *input_shape, dtype=dtype, device="meta")).shape[1:])
+
+
+def conv_blocks(owner: str, input_dim: tuple, conv_params, pool_after, factory: dict) -> tuple:
+    """([Conv2d, ReLU, (MaxPool2d after each convolution i in pool_after), ...], the per-sample shape they give)
+    for the (filter_num, filter_size, pad, stride) of conv_params. Each layer's input shape comes from a dry run
+    of the layers before it; each filter is checked to fit and each pooling to halve its map."""
+    layers, shape, stage = [], tuple(input_dim), 0
+    for idx, (filter_num, filter_size, pad, stride) in enumerate(conv_params, start=1):
+        check_filter_fits(owner, input_dim, f"convolution {idx}", *shape[1:], filter_size, pad)
+        conv = nn.Conv2d(shape[0], filter_num, filter_size, stride=stride, padding=pad, **factory)
+        layers += [conv, nn.ReLU()]
+        shape = output_shape(conv, shape)
+        if idx in pool_after:
+            stage += 1
+            check_pooling_input(owner, input_dim, stage, *shape[1:])
+            pool = nn.MaxPool2d(2, stride=2)
+            layers.append(pool)
+            shape = output_shape(pool, shape)
+    return layers, shape
 
 
 class BookNet(nn.Module):

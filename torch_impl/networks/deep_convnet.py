@@ -5,14 +5,12 @@ from dlfs_common.book_networks import DEEP_CONVNET_CONV_PARAMS
 from dlfs_common.checks import (
     check_conv_param,
     check_dropout_ratio,
-    check_filter_fits,
     check_input_dim,
-    check_pooling_input,
     check_sizes,
 )
 
 from ..layers import BookDropout
-from .base import BookNet, output_shape
+from .base import BookNet, conv_blocks, output_shape
 
 
 class DeepConvNet(BookNet):
@@ -38,17 +36,7 @@ class DeepConvNet(BookNet):
         check_sizes("DeepConvNet", hidden_size=hidden_size, output_size=output_size)
         check_dropout_ratio("dropout_ratio", dropout_ratio)
         factory = {"dtype": dtype, "device": device}
-        layers, shape = [], input_dim
-        for idx, (filter_num, filter_size, pad, stride) in enumerate(conv_params, start=1):
-            check_filter_fits("DeepConvNet", input_dim, f"convolution {idx}", *shape[1:], filter_size, pad)
-            conv = nn.Conv2d(shape[0], filter_num, filter_size, stride=stride, padding=pad, **factory)
-            layers += [conv, nn.ReLU()]
-            shape = output_shape(conv, shape)
-            if idx % 2 == 0:
-                check_pooling_input("DeepConvNet", input_dim, idx // 2, *shape[1:])
-                pool = nn.MaxPool2d(2, stride=2)
-                layers.append(pool)
-                shape = output_shape(pool, shape)
+        layers, shape = conv_blocks("DeepConvNet", input_dim, conv_params, {2, 4, 6}, factory)
         layers.append(nn.Flatten())
         (flat_size,) = output_shape(layers[-1], shape)
         layers += [nn.Linear(flat_size, hidden_size, **factory), nn.ReLU(),

@@ -4,13 +4,11 @@ from torch import nn
 from dlfs_common.book_networks import DOUBLE_CONVNET_CONV_PARAMS
 from dlfs_common.checks import (
     check_conv_param,
-    check_filter_fits,
     check_input_dim,
-    check_pooling_input,
     check_sizes,
 )
 
-from .base import BookNet, output_shape
+from .base import BookNet, conv_blocks, output_shape
 
 
 class DoubleConvNet(BookNet):
@@ -27,15 +25,7 @@ class DoubleConvNet(BookNet):
         check_sizes("DoubleConvNet", hidden_size=hidden_size, output_size=output_size)
         self.weight_init_std = weight_init_std
         factory = {"dtype": dtype, "device": device}
-        layers, shape = [], input_dim
-        for idx, (filter_num, filter_size, pad, stride) in enumerate(conv_params, start=1):
-            check_filter_fits("DoubleConvNet", input_dim, f"convolution {idx}", *shape[1:], filter_size, pad)
-            conv = nn.Conv2d(shape[0], filter_num, filter_size, stride=stride, padding=pad, **factory)
-            shape = output_shape(conv, shape)
-            check_pooling_input("DoubleConvNet", input_dim, idx, *shape[1:])
-            pool = nn.MaxPool2d(2, stride=2)
-            layers += [conv, nn.ReLU(), pool]
-            shape = output_shape(pool, shape)
+        layers, shape = conv_blocks("DoubleConvNet", input_dim, conv_params, {1, 2}, factory)
         layers.append(nn.Flatten())
         (flat_size,) = output_shape(layers[-1], shape)
         layers += [nn.Linear(flat_size, hidden_size, **factory), nn.ReLU(),
