@@ -38,27 +38,25 @@ class MultiLayerNetExtend(LayerNet):
         self.use_batchnorm = use_batchnorm
         activation_layer(activation)  # fail early on an unknown name
 
+        # params in the book's order (W1, b1, gamma1, beta1, W2, ...), in which its gradients and scripts list them
         all_sizes = [input_size] + self.hidden_size_list + [output_size]
         for idx in range(1, len(all_sizes)):
             scale = init_scale(weight_init_std, all_sizes[idx - 1])
             self.params[f"W{idx}"] = normal_init((all_sizes[idx - 1], all_sizes[idx]), scale, self.dtype, rng)
             self.params[f"b{idx}"] = np.zeros(all_sizes[idx], dtype=self.dtype)
+            if use_batchnorm and idx <= self.hidden_layer_num:
+                self.params[f"gamma{idx}"] = np.ones(all_sizes[idx], dtype=self.dtype)
+                self.params[f"beta{idx}"] = np.zeros(all_sizes[idx], dtype=self.dtype)
 
         for idx in range(1, self.hidden_layer_num + 1):
             self._add_affine(idx)
             if use_batchnorm:
-                size = self.hidden_size_list[idx - 1]
-                self.params[f"gamma{idx}"] = np.ones(size, dtype=self.dtype)
-                self.params[f"beta{idx}"] = np.zeros(size, dtype=self.dtype)
                 self.layers[f"BatchNorm{idx}"] = BatchNormalization(self.params[f"gamma{idx}"],
                                                                     self.params[f"beta{idx}"])
             self.layers[f"Activation_function{idx}"] = activation_layer(activation)
             if use_dropout:
                 self.layers[f"Dropout{idx}"] = Dropout(dropout_ration, rng=rng)
         self._add_affine(self.hidden_layer_num + 1)
-        # the book's order (W1, b1, gamma1, beta1, W2, ...), in which its gradients and scripts list them
-        order = [f"{name}{idx}" for idx in range(1, len(all_sizes)) for name in ("W", "b", "gamma", "beta")]
-        self.params = {key: self.params[key] for key in order if key in self.params}
 
     def _add_affine(self, idx):
         self.layers[f"Affine{idx}"] = Affine(self.params[f"W{idx}"], self.params[f"b{idx}"],
