@@ -349,3 +349,14 @@ def test_a_learners_optimizer_is_checked_against_torch_optim(capsys):
     assert numpy_impl.optimizers.OPTIMIZERS["SGD"] is numpy_impl.optimizers.SGD
     with pytest.raises(ValueError, match="no twin checks 'Affinity'"):
         parity.check(LearnersSGD, "Affinity")
+
+
+def test_a_learners_unfold_is_the_one_checked(capsys):
+    import parity
+    from numpy_impl.util import unfold
+    assert parity.check(unfold, "unfold", dtypes=("float64",))
+
+    def unfold_shifted(x, *window):
+        return unfold(x, *window) + 1e-3
+    assert not parity.check(unfold_shifted, "unfold", dtypes=("float64",))
+    assert "FAIL unfold[" in capsys.readouterr().out

@@ -18,7 +18,7 @@ from torch import nn
 
 from numpy_impl import functions as F_np
 from numpy_impl import layers as L
-from numpy_impl.util import conv_output_size, fold, unfold
+from numpy_impl import util as U
 
 from ..convert import book_layout
 from ..records import compare
@@ -223,13 +223,13 @@ def window_twins():
     twins = []
     cases = [(2, 3, 7, 7, 3, 3, 1, 0), (2, 2, 9, 8, 3, 2, 2, 1), (1, 3, 6, 6, 2, 2, 2, 0)]
     for N, C, H, W, fh, fw, stride, pad in cases:
-        out_h, out_w = conv_output_size(H, fh, stride, pad), conv_output_size(W, fw, stride, pad)
+        out_h, out_w = U.conv_output_size(H, fh, stride, pad), U.conv_output_size(W, fw, stride, pad)
         window = f"{fh}x{fw},stride={stride},pad={pad},in={H}x{W}"
         twins += [
-            LayerTwin(f"unfold[{window}]", lambda p, a=(fh, fw, stride, pad): lambda x: unfold(x, *a),
+            LayerTwin(f"unfold[{window}]", lambda p, a=(fh, fw, stride, pad): lambda x: U.unfold(x, *a),
                       lambda k=(fh, fw), s=stride, pd=pad: lambda x: nn.functional.unfold(x, k, padding=pd, stride=s),
                       {"x": (N, C, H, W)}),
-            LayerTwin(f"fold[{window}]", lambda p, a=((N, C, H, W), fh, fw, stride, pad): lambda x: fold(x, *a),
+            LayerTwin(f"fold[{window}]", lambda p, a=((N, C, H, W), fh, fw, stride, pad): lambda x: U.fold(x, *a),
                       lambda size=(H, W), k=(fh, fw), s=stride, pd=pad:
                       lambda x: nn.functional.fold(x, size, k, padding=pd, stride=s),
                       {"x": (N, C * fh * fw, out_h * out_w)}),
