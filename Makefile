@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DATA_PACKAGE := dataset-fashion-mnist
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint setup data gpu-data clean
+.PHONY: test demo lint notebooks setup data gpu-data clean
 
 setup: $(STAMP) data
 
@@ -39,6 +39,10 @@ gpu-data: setup
 
 test: setup
 	$(PY) -m pytest
+
+# re-execute the chapter notebooks (notebooks/chNN.py, quick settings) and store them with their outputs
+notebooks: setup
+	$(PY) tools/notebooks.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,12 +1,28 @@
 """The parity harness: feeds identical weights and batches to numpy_impl and torch_impl.
 
-parity.check(MyAffine, "Affine") checks a learner's own layer, function or optimizer against the torch twins
-of numpy_impl's (parity.learner).
+parity.run_twins("Affine*") runs the registry's twins by name and prints their report, as
+`python -m parity --twin 'Affine*'` does; parity.check(MyAffine, "Affine") checks a learner's own layer,
+function or optimizer against the torch twins of numpy_impl's (parity.learner). Both are imported on first
+use so that `import parity` stays light.
 """
 
 
-def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu") -> bool:
-    """parity.learner.check, imported on first use so that `import parity` stays light."""
+def run_twins(*patterns: str, dtypes=("float64", "float32"), device="cpu", summary=False) -> bool:
+    """Run the twins whose names match `patterns` (exact names or globs: 'Pooling*'), print one row per check
+    (per twin and dtype with summary=True) and a summary line; True if every check passed."""
+    from . import registry, runner
+    from .report import summary_line, text_table, worst_per_twin
+
+    twins = registry.select(list(patterns))
+    records = [record for job in runner.jobs(twins, dtypes, [device]) for record in runner.run_job(*job)]
+    print(text_table(worst_per_twin(records) if summary else records))
+    print(summary_line(records))
+    return all(record.passed for record in records)
+
+
+def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None) -> bool:
+    """parity.learner.check: the learner's `implementation` in place of numpy_impl's `name`, against torch
+    (`only`: a glob of the twins to run, for an implementation of part of the layer)."""
     from .learner import check as check_against_torch
 
-    return check_against_torch(implementation, name, dtypes, device)
+    return check_against_torch(implementation, name, dtypes, device, only)

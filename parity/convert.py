@@ -82,12 +82,19 @@ def load_book_weights(file_name, torch_net: torch.nn.Module) -> torch.nn.Module:
 
 
 @torch.no_grad()
+def book_arrays(torch_net: torch.nn.Module) -> dict:
+    """torch_net's parameters and running statistics as NumPy arrays, under the book's names ('W1', 'gamma1',
+    'running_var1', ...) and in the book's layouts (an Affine W is (in, out))."""
+    state = torch_net.state_dict()
+    return {book_key: book_layout(state[torch_key], transposed).detach().cpu().numpy()
+            for book_key, (torch_key, transposed) in torch_net.book_keys().items()}
+
+
 def torch_to_numpy(torch_net: torch.nn.Module, numpy_net):
     """Copy torch_net's parameters and running statistics into numpy_net, in place."""
     book_keys = _check_same_architecture(numpy_net, torch_net)
-    state = torch_net.state_dict()
-    for book_key, (torch_key, transposed) in book_keys.items():
-        value = book_layout(state[torch_key], transposed).detach().cpu().numpy()
+    for book_key, value in book_arrays(torch_net).items():
+        torch_key = book_keys[book_key][0]
         if book_key in numpy_net.params:
             target = numpy_net.params[book_key]
             if value.shape != target.shape:

@@ -8,6 +8,7 @@ The learner's class takes the book's constructor arguments and has the book's me
 the gradient attributes dW, db, ...; update(params, grads) for an optimizer).
 """
 from contextlib import contextmanager
+from fnmatch import fnmatchcase
 
 from numpy_impl import functions, layers, optimizers, util
 
@@ -39,18 +40,22 @@ def standing_in(name: str, implementation):
             optimizers.OPTIMIZERS[name] = saved_optimizer
 
 
-def twins_of(name: str) -> list:
-    """The value-comparing twins of numpy_impl's `name`: the twin called `name` and its variants (`name[...]`)."""
+def twins_of(name: str, only: str | None = None) -> list:
+    """The value-comparing twins of numpy_impl's `name`: the twin called `name` and its variants (`name[...]`);
+    with `only`, those of them whose name matches that glob ('Pooling[max*')."""
     return [twin for twin in registry.all_twins() if isinstance(twin, (LayerTwin, OptimizerTwin))
-            and (twin.name == name or twin.name.startswith(name + "["))]
+            and (twin.name == name or twin.name.startswith(name + "["))
+            and (only is None or twin.name == only or fnmatchcase(twin.name, only))]
 
 
-def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu") -> bool:
+def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None) -> bool:
     """Check a learner's `implementation` of numpy_impl's `name` against its torch twins; print every check
-    (and, for each failure, the worst element and how many are out of tolerance); True if all passed."""
-    twins = twins_of(name)
+    (and, for each failure, the worst element and how many are out of tolerance); True if all passed.
+    `only`: a glob of twin names, for an implementation of part of the layer (max pooling: 'Pooling[max*')."""
+    twins = twins_of(name, only)
     if not twins:
-        raise ValueError(f"no twin checks {name!r}; `python -m parity --list` shows the twins")
+        raise ValueError(f"no twin checks {name!r}" + (f" among those matching {only!r}" if only else "")
+                         + "; `python -m parity --list` shows the twins")
     with standing_in(name, implementation):
         records = [record for job in runner.jobs(twins, dtypes, [device]) for record in runner.run_job(*job)]
     print(text_table(records))

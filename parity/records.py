@@ -28,6 +28,11 @@ class Record:
 
     def describe(self):
         """One line saying how the check failed (or passed)."""
+        if self.check.startswith("error: "):  # the twin raised: runner.run_job's record says what
+            return self.check
+        if self.max_abs_err == float("inf") and self.worst_index:
+            return (f"{self.check}: {self.out_of_tolerance} of {self.size} elements are not finite (inf or nan), "
+                    f"the first at index {list(self.worst_index)}")
         where = f" at index {list(self.worst_index)}" if self.worst_index else ""
         verdict = ">" if not self.passed else "<="
         return (f"{self.check}: max rel err {self.max_rel_err:.3e} {verdict} tol {self.tol:.0e}{where} "
@@ -52,9 +57,14 @@ def compare(twin: str, check: str, kind: str, numpy_value, torch_value, dtype: s
     """
     actual, expected = as_float64(numpy_value), as_float64(torch_value)
     tol = tolerance(dtype, kind)
-    if actual.shape != expected.shape or not (np.isfinite(actual).all() and np.isfinite(expected).all()):
+    if actual.shape != expected.shape:
         return Record(twin, check, dtype, str(device), float("inf"), float("inf"), tol, False, (), expected.size,
                       expected.size)
+    finite = np.isfinite(actual) & np.isfinite(expected)
+    if not finite.all():  # the worst element is the first one that is not finite (an overflow, a 0/0)
+        first = np.unravel_index(int(np.argmin(finite)), finite.shape)
+        return Record(twin, check, dtype, str(device), float("inf"), float("inf"), tol, False,
+                      tuple(int(i) for i in first), int(np.count_nonzero(~finite)), int(finite.size))
     if not actual.size:
         return Record(twin, check, dtype, str(device), 0.0, 0.0, tol, True)
     error = np.abs(actual - expected)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch_helpers import CUDA_SKIP
 
+import numpy_impl.functions
 import numpy_impl.layers
 import numpy_impl.optimizers
 import parity.twins.optimizers
@@ -117,6 +118,24 @@ def test_compare_reports_errors_and_rejects_shape_mismatch():
     assert record.max_rel_err == pytest.approx(5e-14, rel=0.01)
     assert not compare("t", "forward", "forward", np.zeros(2), np.zeros(3), "float64", "cpu").passed
     assert not compare("t", "forward", "forward", np.array([np.nan]), np.array([1.0]), "float64", "cpu").passed
+
+
+def test_a_value_that_is_not_finite_is_reported_where_it_first_occurs():
+    actual = np.array([[1.0, 2.0, np.inf], [np.nan, 1.0, 1.0]])
+    record = compare("t", "forward", "forward", actual, np.ones((2, 3)), "float64", "cpu")
+    assert not record.passed and (record.worst_index, record.out_of_tolerance, record.size) == ((0, 2), 2, 6)
+    assert record.describe() == "forward: 2 of 6 elements are not finite (inf or nan), the first at index [0, 2]"
+
+
+def test_run_twins_prints_the_report_of_the_named_twins(capsys, monkeypatch):
+    assert parity.run_twins("softmax*", dtypes=("float64",))
+    out = capsys.readouterr().out
+    assert "softmax[large scores]" in out and "2 checks of 2 twins: 2 passed, 0 failed" in out
+    naive = lambda x: np.exp(x) / np.sum(np.exp(x), axis=-1, keepdims=True)  # overflows on the large scores
+    monkeypatch.setattr(numpy_impl.functions, "softmax", naive)
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert not parity.run_twins("softmax[large scores]", dtypes=("float64",), summary=True)
+    assert "1 checks of 1 twins: 0 passed, 1 failed" in capsys.readouterr().out
 
 
 def test_a_crashing_twin_becomes_a_failing_record():
@@ -360,3 +379,18 @@ def test_a_learners_unfold_is_the_one_checked(capsys):
         return unfold(x, *window) + 1e-3
     assert not parity.check(unfold_shifted, "unfold", dtypes=("float64",))
     assert "FAIL unfold[" in capsys.readouterr().out
+
+
+def test_a_learners_partial_layer_is_checked_against_the_twins_it_implements(capsys):
+    import parity
+
+    class MaxPoolingOnly(numpy_impl.layers.Pooling):  # takes no `mode`: the average-pooling twins cannot build it
+        def __init__(self, pool_h, pool_w, stride=2, pad=0):
+            super().__init__(pool_h, pool_w, stride, pad)
+    assert parity.check(MaxPoolingOnly, "Pooling", dtypes=("float64",), only="Pooling[max*")
+    out = capsys.readouterr().out
+    assert "Pooling[max,2x2,stride=2,ties]" in out and "Pooling[avg" not in out
+    assert not parity.check(MaxPoolingOnly, "Pooling", dtypes=("float64",))
+    assert "FAIL Pooling[avg,2x2,stride=2,pad=0,in=6x6] [float64]: error: TypeError" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"no twin checks 'Pooling' among those matching 'Pooling\[min\*'"):
+        parity.check(MaxPoolingOnly, "Pooling", only="Pooling[min*")

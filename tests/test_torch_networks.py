@@ -7,7 +7,7 @@ from torch_helpers import CUDA_SKIP, DEVICES, set_seed, to_numpy, twin
 
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
-from parity.convert import book_gradients, numpy_to_torch, torch_to_numpy
+from parity.convert import book_arrays, book_gradients, numpy_to_torch, torch_to_numpy
 from parity.records import assert_all_close, assert_close
 from parity.relations import book_loss, torch_running_var
 from torch_impl.layers import BookDropout
@@ -197,6 +197,10 @@ def test_convert_round_trip_is_exact(name):
         np.testing.assert_array_equal(back.params[key], numpy_net.params[key])
     for key, value in numpy_net.buffers().items():
         np.testing.assert_array_equal(back.buffers()[key], value)
+    arrays = book_arrays(torch_net)
+    assert set(arrays) == set(numpy_net.params) | set(numpy_net.buffers())
+    for key, value in {**numpy_net.params, **numpy_net.buffers()}.items():
+        np.testing.assert_array_equal(arrays[key], value)
     again = numpy_to_torch(back, torch_class(*args, dtype=torch.float64, **kwargs))
     for (key, a), b in zip(torch_net.state_dict().items(), again.state_dict().values()):
         assert torch.equal(a, b), key

@@ -214,6 +214,9 @@ def function_twins():
         LayerTwin("tanh", lambda p: F_np.tanh, lambda: torch.tanh, {"x": (4, 7)}),
         LayerTwin("leaky_relu", lambda p: F_np.leaky_relu, lambda: nn.functional.leaky_relu, {"x": (4, 7)}),
         LayerTwin("softmax", lambda p: F_np.softmax, lambda: (lambda x: torch.softmax(x, dim=-1)), {"x": (5, 10)}),
+        # scores of a few thousand overflow exp() in float64 (beyond ~709): a softmax must shift them first
+        LayerTwin("softmax[large scores]", lambda p: F_np.softmax, lambda: (lambda x: torch.softmax(x, dim=-1)),
+                  {"x": (5, 10)}, input_sampler=lambda rng, shape: 1000 * rng.standard_normal(shape)),
     ]
 
 
@@ -339,7 +342,9 @@ def pooling_twins():
         torch_class = nn.MaxPool2d if mode == "max" else nn.AvgPool2d
         twins.append(LayerTwin(
             f"Pooling[{mode},{pool}x{pool},stride={stride},pad={pad},in={shape[2]}x{shape[3]}]",
-            lambda p, m=mode, k=pool, s=stride, pd=pad: L.Pooling(k, k, s, pd, mode=m),
+            # max pooling is built with the book's arguments alone (its Pooling has no `mode`), so that a learner's
+            # book-style class stands in for it (parity.check)
+            lambda p, m=mode, k=pool, s=stride, pd=pad: L.Pooling(k, k, s, pd, **({"mode": m} if m == "avg" else {})),
             lambda cls=torch_class, k=pool, s=stride, pd=pad: cls(k, stride=s, padding=pd), {"x": shape}))
     twins.append(LayerTwin("Pooling[max,2x2,stride=2,ties]", lambda p: L.Pooling(2, 2, 2),
                            lambda: nn.MaxPool2d(2, stride=2), {"x": (2, 2, 6, 6)}, input_sampler=ties))
