@@ -140,13 +140,16 @@ def run_experiment(name, args, out):
 
 
 def write_gallery(out, contexts, parity_markdown):
+    from parity.report import MARKDOWN_TITLE
+
     lines = ["# Gallery", "", "Figures written by `python -m experiments demo`.", ""]
     for ctx in contexts:
         lines += [f"## {ctx.name}", "", describe(ctx.name), ""]
         lines += [line for line in ctx.metrics.get("summary", [])[:8] for line in (f"- {line}",)] + [""]
         lines += [f"![{p.name}]({p.relative_to(out).as_posix()})" for p in ctx.files if p.suffix == ".png"] + [""]
     if parity_markdown is not None:
-        lines += ["## Parity report", "", parity_markdown.read_text()]
+        # under the gallery's own heading, without the table's title
+        lines += ["## Parity report", "", parity_markdown.read_text().removeprefix(MARKDOWN_TITLE).lstrip()]
     path = out / "gallery.md"
     path.write_text("\n".join(lines))
     return path

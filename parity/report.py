@@ -44,10 +44,14 @@ def not_run_line(twins):
     return f"not run (they need a dtype or device not asked for or not here): {', '.join(t.name for t in twins)}"
 
 
+MARKDOWN_TITLE = "# The parity table"
+
+
 def markdown_table(records, machine="", not_run=()):
     """The worst check of each twin per dtype and device, as a Markdown table, with the totals and
     the twins that were not run."""
-    lines = [f"{summary_line(records)}{f' ({machine})' if machine else ''}; each row is the check of that twin "
+    lines = [MARKDOWN_TITLE, "", "Written by `python -m parity --markdown FILE`.", "",
+             f"{summary_line(records)}{f' ({machine})' if machine else ''}; each row is the check of that twin "
              "with the largest error relative to its tolerance.", "",
              "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _row(r)) + " |" for r in worst_per_twin(records)]

@@ -1,5 +1,10 @@
-"""The documentation stays inside the repository: every relative link of the README and docs/ resolves."""
+"""The documentation stays inside the repository (every relative link of the README and docs/ resolves), and the
+README's snippets and commands run, on a machine without a GPU."""
+import os
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,3 +23,43 @@ def test_every_relative_link_resolves_inside_the_repository(page):
         assert resolved.is_relative_to(ROOT), f"{page.name} links {target}, outside the repository"
         assert resolved.exists(), f"{page.name} links {target}, which does not exist"
     assert "../shared" not in page.read_text(), f"{page.name} points at ../shared, which users never see"
+
+
+README = (ROOT / "README.md").read_text()
+PYTHON_SNIPPETS = re.findall(r"```python\n(.*?)```", README, re.S)
+SHELL_LINES = [line.split("  #")[0].strip() for block in re.findall(r"```sh\n(.*?)```", README, re.S)
+               for line in block.splitlines() if line.strip()]
+# what a machine without a GPU sees, wherever the suite runs
+NO_GPU = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+
+
+@pytest.mark.parametrize("snippet", PYTHON_SNIPPETS, ids=lambda code: code.splitlines()[0][:40])
+def test_every_python_snippet_of_the_readme_runs_without_a_gpu(snippet, fashion_mnist, tmp_path):
+    result = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, env=NO_GPU, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("command", [line for line in SHELL_LINES if line.startswith("python ")])
+def test_every_command_of_the_readme_runs_without_a_gpu(command, fashion_mnist, tmp_path):
+    result = subprocess.run(shlex.split(command.replace("python", shlex.quote(sys.executable), 1)), cwd=tmp_path,
+                            env=NO_GPU, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_readme_commands_not_run_here_are_the_set_up_ones():
+    """`make test` and `make demo` are what CI runs; the others install and open JupyterLab: the `lab` extra
+    they install must exist."""
+    others = [line for line in SHELL_LINES if not line.startswith("python ")]
+    assert others == ["make test", "make demo", "make setup", ".venv/bin/pip install -e '.[lab]'",
+                      ".venv/bin/jupyter lab notebooks/"]
+    lab = re.search(r"^lab = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S)  # no tomllib in 3.10
+    assert lab and '"jupyterlab>=' in lab.group(1)
+
+
+def test_the_parity_table_in_docs_lists_every_twin():
+    from parity import registry
+    rows = {line.split(" | ")[0].removeprefix("| ") for line in (ROOT / "docs" / "parity.md").read_text().splitlines()
+            if line.startswith("| ")}
+    missing = [twin.name for twin in registry.all_twins() if twin.name not in rows and "cuda" not in twin.name]
+    assert not missing, f"regenerate docs/parity.md (docs/contributing.md says how); missing {missing}"

@@ -206,6 +206,7 @@ def test_demo_runs_the_selection_the_parity_report_and_a_gallery(fashion_mnist, 
     assert main(["demo", "--no-progress", "--out", str(tmp_path)]) == 0
     gallery = (tmp_path / "gallery.md").read_text()
     assert "![gradient_1d.png](gradient_1d/gradient_1d.png)" in gallery and "## Parity report" in gallery
+    assert "# The parity table" not in gallery and "| Affine | " in gallery
     assert json.loads((tmp_path / "parity.json").read_text())
     out = capsys.readouterr().out
     assert "files written:" in out and str(tmp_path / "gallery.md") in out
