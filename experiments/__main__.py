@@ -9,6 +9,7 @@ from dlfs_common.dataset_files import DatasetError
 from .catalog import (
     DEMO,
     EXPERIMENTS,
+    SEARCH_OPTIONS,
     describe,
     docstring,
     epoch_defaults,
@@ -44,6 +45,16 @@ def add_run_options(parser, unused=(), epochs=None):
                    else "override the experiment's number of epochs")
     parser.add_argument("--epochs", type=int, default=None, help=shown("epochs", epochs_help))
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bars")
+    parser.add_argument("--trials", type=int, default=None, metavar="N",
+                        help=shown("trials", "trials of the search (default 100, with --quick 6), in all workers "
+                                             "together"))
+    parser.add_argument("--workers", type=int, default=1, metavar="K",
+                        help=shown("workers", "worker processes on this machine (default 1); workers elsewhere join "
+                                              "with the same command and --storage"))
+    parser.add_argument("--storage", default=None, metavar="URL|FILE",
+                        help=shown("storage", "the study's storage: an RDB URL (sqlite:///search.db, "
+                                              "postgresql://user@host/db) or a journal file (default "
+                                              "OUT/study.journal); the same storage continues an interrupted search"))
     parser.add_argument("--acceleration", default="none", metavar="FLAGS",
                         help=shown("acceleration", "torch training speed-ups, a comma-separated subset of compile, "
                                                    "bf16 (float32 only), cuda_graphs (CUDA only); --backend torch "
@@ -69,7 +80,7 @@ def parse_args(argv):
     demo = commands.add_parser("demo", help="quick runs of a selection, the parity report, a gallery",
                                description=f"Run {', '.join(DEMO)} with --quick, then `python -m parity`; "
                                            "write a gallery page linking every figure.")
-    add_run_options(demo)
+    add_run_options(demo, unused=SEARCH_OPTIONS)
     demo.set_defaults(out=Path("runs"))
     commands.add_parser("bench", add_help=False, help="ms per training step on every backend, as one table "
                                                       "(python -m experiments.bench --help)")
@@ -83,6 +94,10 @@ def parse_args(argv):
     parser = getattr(args, "parser", demo)
     if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be at least 1")
+    if args.trials is not None and args.trials < 1:
+        parser.error(f"--trials must be at least 1; got {args.trials}")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1; got {args.workers}")
     if args.seed < 0:
         parser.error(f"--seed must be >= 0 (NumPy's generators take no negative seed); got {args.seed}")
     if args.out is not None:
@@ -126,7 +141,8 @@ def run_experiment(name, args, out):
 
     ctx = Context(name, backend=args.backend, device=args.device, dataset=args.dataset, quick=args.quick,
                   seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress,
-                  acceleration=args.acceleration, download=args.download)
+                  acceleration=args.acceleration, download=args.download, trials=args.trials, workers=args.workers,
+                  storage=args.storage)
     print(f"== {name}: {describe(name)}")
     try:
         experiment(name)(ctx)

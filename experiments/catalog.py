@@ -28,6 +28,9 @@ EXPERIMENTS = OrderedDict([
 CLOSED_FORM = ("gradient_1d", "gradient_2d", "gradient_method", "gradient_simplenet")
 CLOSED_FORM_OPTIONS = ("device", "dtype", "dataset", "download", "epochs", "seed", "acceleration")
 
+# the options of the hyper-parameter search, which no other experiment reads
+SEARCH_OPTIONS = ("trials", "workers", "storage")
+
 # `make demo`: a quick run of these, then the parity report
 DEMO = ("gradient_method", "optimizer_compare_naive", "optimizer_compare_mnist", "weight_init_compare",
         "batch_norm_test", "overfit_dropout", "train_convnet")
@@ -95,10 +98,13 @@ def unused_options(name):
     """{option: why experiment `name` has no use for it}: the options `run` refuses."""
     if name in CLOSED_FORM:
         why = "it computes closed-form functions in float64 on the CPU, without data, epochs or random draws"
-        return dict.fromkeys(CLOSED_FORM_OPTIONS, why)
+        return {**dict.fromkeys(CLOSED_FORM_OPTIONS, why),
+                **dict.fromkeys(SEARCH_OPTIONS, "it runs no hyper-parameter search")}
     reads, unused = context_reads(name), {}
     if "epochs_or" not in reads:
         unused["epochs"] = "it trains for no epochs"
     if not reads & {"data", "dataset"}:
         unused.update(dict.fromkeys(("dataset", "download"), "it reads no data set"))
+    if "trials_or" not in reads:
+        unused.update(dict.fromkeys(SEARCH_OPTIONS, "it runs no hyper-parameter search"))
     return unused

@@ -1,55 +1,102 @@
-"""Chapter 6.5: random search over the learning rate and weight decay, on a validation split."""
+"""Chapter 6.5: random search over the learning rate and weight decay, on a validation split, as an Optuna study."""
+import multiprocessing
+import time
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
+from tqdm import tqdm
 
-from .training import Net
+from .search import SearchSettings, enqueue_missing, open_study, trial_records, work, worker_process
 
 
 def hyperparameter_optimization(ctx):
     """100 random (lr, weight decay) pairs, 10^U(-6,-2) and 10^U(-8,-4), scored on 20% of 500 images; the best 20
-    drawn."""
-    trials = 6 if ctx.quick else 100
-    epochs = ctx.epochs_or(50, 10)
-    data = ctx.data(train_size=500, test_size=1)
-    rng = np.random.default_rng(ctx.seed)
-    permutation = rng.permutation(500)
-    validation, training = permutation[:100], permutation[100:]
-    split = {}
-    for backend, ((x, t), _) in data.items():
-        index = validation, training
-        if backend == "torch":
-            index = tuple(torch.as_tensor(i, device=x.device) for i in index)
-        split[backend] = ((x[index[1]], t[index[1]]), (x[index[0]], t[index[0]]))
-    results = []
-    for trial in range(trials):
-        weight_decay, lr = 10 ** rng.uniform(-8, -4), 10 ** rng.uniform(-6, -2)
-        net = Net("MultiLayerNet", (784, [100] * 6, 10), {"weight_decay_lambda": float(weight_decay)})
-        by_backend = ctx.train(f"trial {trial + 1}/{trials}", net, split, "SGD", {"lr": float(lr)},
-                               epochs=epochs, batch_size=100, seed=ctx.seed + trial, allow_divergence=True)
-        backend = ctx.backends[0]
-        results.append({"lr": lr, "weight_decay": weight_decay, "val_acc": by_backend[backend].test_acc,
-                        "diverged": not np.isfinite(by_backend[backend].train_loss).all(),
-                        "train_acc": by_backend[backend].train_acc,
-                        "final_val_acc": by_backend[backend].final_test_acc,
-                        "backends": {b: r.final_test_acc for b, r in by_backend.items()}})
-        ctx.record("trials", sorted(results, key=lambda r: -r["final_val_acc"]))
-    best = sorted(results, key=lambda r: -r["final_val_acc"])[:20]
+    drawn. An Optuna study: --workers K processes here, and any machine running the same command with the same
+    --storage, share its trials; run it again to continue an interrupted search."""
+    settings = SearchSettings(storage=ctx.storage or str(ctx.out / "study.journal"), trials=ctx.trials_or(100, 6),
+                              seed=ctx.seed, epochs=ctx.epochs_or(50, 10), backend="both" if ctx.both
+                              else ctx.backends[0], device=str(ctx.device), dtype=ctx.dtype, dataset=ctx.dataset,
+                              download=ctx.download)
+    study, _ = open_study(settings)
+    enqueue_missing(study, settings)
+    ctx.record("study", {"name": settings.study_name, "storage": settings.storage, "workers_here": ctx.workers})
+    run_workers(ctx, settings, study)
+    records = trial_records(study)
+    ctx.record("trials", records)
+    complete = sorted((r for r in records if r["state"] == "COMPLETE"), key=lambda r: -r["val_acc"])
+    ctx.record("complete_trials", len(complete))
+    draw_best_trials(ctx, complete[:20])
+    draw_optuna_plots(ctx, study, len(complete))
+    for rank, result in enumerate(complete[:5], start=1):
+        ctx.summary(f"best {rank}: val acc {result['val_acc']:.3f}, lr {result['lr']:.2e}, "
+                    f"weight decay {result['weight_decay']:.2e} (trial {result['number']}, draw {result['index']})")
+
+
+def run_workers(ctx, settings, study):
+    """Run the study's trials in this process (--workers 1) or in K spawned ones, with a bar of complete trials."""
+    from optuna.trial import TrialState
+
+    def complete():
+        return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    with tqdm(total=settings.trials, initial=complete(), desc="trials", unit="trial", disable=not ctx.progress) as bar:
+        if ctx.workers == 1:
+            work(settings)
+            bar.update(complete() - bar.n)
+            return
+        spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch or BLAS state forked
+        workers = [spawn.Process(target=worker_process, args=(settings,), name=f"worker {k}")
+                   for k in range(ctx.workers)]
+        for worker in workers:
+            worker.start()
+        try:
+            while any(worker.is_alive() for worker in workers):
+                time.sleep(0.5)
+                bar.update(complete() - bar.n)
+        finally:
+            for worker in workers:  # Ctrl-C reaches the workers too; each marks its running trial FAIL
+                worker.join()
+        failed = [worker.name for worker in workers if worker.exitcode != 0]
+        bar.update(complete() - bar.n)
+    if failed:
+        raise RuntimeError(f"{', '.join(failed)} of the hyper-parameter search stopped with an error "
+                           "(its trial is marked FAIL and runs again when the command is run again)")
+
+
+def draw_best_trials(ctx, best):
+    """The book's figure: the validation and training accuracy of the best trials, epoch by epoch."""
     columns = 5
-    rows = int(np.ceil(len(best) / columns))
+    rows = max(1, int(np.ceil(len(best) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(14, 2.6 * rows), squeeze=False)
     for ax in axes.flat[len(best):]:
         ax.axis("off")
     for rank, (ax, result) in enumerate(zip(axes.flat, best), start=1):
-        ax.plot(result["val_acc"], label="validation")
-        ax.plot(result["train_acc"], "--", label="train")
-        ax.set(ylim=(0, 1), title=f"#{rank}: val {result['final_val_acc']:.2f}\nlr {result['lr']:.1e}, "
-                                  f"wd {result['weight_decay']:.1e}")
+        ax.plot(result["validation_curve"], label="validation")
+        ax.plot(result["train_curve"], "--", label="train")
+        ax.set(ylim=(0, 1), xlabel="epoch", ylabel="accuracy",
+               title=f"#{rank}: val {result['val_acc']:.2f}\nlr {result['lr']:.1e}, wd {result['weight_decay']:.1e}")
         ax.title.set_fontsize(8)
         ax.tick_params(labelsize=6)
-    axes.flat[0].legend(fontsize=7)
+    if best:
+        axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"the best {len(best)} trials of the random search")
     fig.tight_layout()
     ctx.save_figure(fig, "hyperparameter_optimization.png")
-    for rank, result in enumerate(best[:5], start=1):
-        ctx.summary(f"best {rank}: val acc {result['final_val_acc']:.3f}, lr {result['lr']:.2e}, "
-                    f"weight decay {result['weight_decay']:.2e}")
+
+
+def draw_optuna_plots(ctx, study, complete):
+    """Optuna's own views of the study (its matplotlib versions): the history of the trials, each parameter's
+    slice and, given two or more complete trials, the parameters' importances."""
+    import optuna.visualization.matplotlib as views
+    from optuna.exceptions import ExperimentalWarning
+
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)  # Optuna marks its matplotlib views so
+    plots = [("optimization_history", views.plot_optimization_history), ("slice", views.plot_slice)]
+    if complete >= 2:
+        plots.append(("param_importances", views.plot_param_importances))
+    for name, plot in plots:
+        axes = plot(study)
+        figure = (axes.flat[0] if isinstance(axes, np.ndarray) else axes).figure
+        figure.set_size_inches(9, 4.5)
+        figure.set_layout_engine("constrained")  # the slice plot's colour bar defeats tight_layout
+        ctx.save_figure(figure, f"optuna_{name}.png")

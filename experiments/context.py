@@ -20,7 +20,8 @@ class Context(RunOutputs, TwoBackendTraining):
     """The settings of one experiment run, its data, and (through its bases) its outputs and training."""
 
     def __init__(self, name, backend="numpy", device="auto", dataset="fashion-mnist", quick=False, seed=0,
-                 epochs=None, out=None, dtype="float32", progress=True, acceleration=None, download=False):
+                 epochs=None, out=None, dtype="float32", progress=True, acceleration=None, download=False,
+                 trials=None, workers=1, storage=None):
         self.name = name
         self.download = download
         self.backends = list(BACKENDS) if backend == "both" else [backend]
@@ -31,6 +32,7 @@ class Context(RunOutputs, TwoBackendTraining):
         self.epochs = epochs
         self.dtype = dtype
         self.progress = progress
+        self.trials, self.workers, self.storage = trials, workers, storage
         self.acceleration = Acceleration.parse(acceleration)
         settings = {"backend": backend, "device": str(self.device), "dataset": dataset, "quick": quick,
                     "seed": seed, "epochs": epochs, "dtype": dtype, "acceleration": str(self.acceleration)}
@@ -45,6 +47,12 @@ class Context(RunOutputs, TwoBackendTraining):
         """--epochs if given, else the experiment's default (its quick one with --quick)."""
         if self.epochs is not None:
             return self.epochs
+        return quick_default if self.quick else default
+
+    def trials_or(self, default, quick_default):
+        """--trials if given, else the search's default (its quick one with --quick)."""
+        if self.trials is not None:
+            return self.trials
         return quick_default if self.quick else default
 
     # data

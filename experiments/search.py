@@ -1,0 +1,308 @@
+"""The book's random hyper-parameter search as an Optuna study that worker processes share through one storage.
+
+The trials are the book's draws (learning rate 10^U(-6, -2), weight decay 10^U(-8, -4)) from a generator seeded
+with --seed, each enqueued under its index, so that which worker runs which trial changes nothing. A worker claims
+a waiting trial through the storage (an atomic WAITING -> RUNNING change, which only one claimant wins), trains it,
+and reports its validation accuracy. The storage is an RDB URL (sqlite:///..., postgresql://...) or a journal
+file: every worker that opens the same one, on this machine or another, joins the same study. A worker that stops
+(Ctrl-C, killed, its machine gone) leaves its trial RUNNING; the others see that its process is gone (same
+machine) or that its heartbeat stopped (another machine), mark the trial FAIL and enqueue its index again, so
+that at most the running trial is lost, and running the command again continues the study.
+"""
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+LR_RANGE = (1e-6, 1e-2)
+WEIGHT_DECAY_RANGE = (1e-8, 1e-4)
+SEARCH_IMAGES, VALIDATION_IMAGES = 500, 100  # the book: 500 training images, 20% of them for validation
+HEARTBEAT_SECONDS = 2.0
+STALE_AFTER_SECONDS = 30.0  # a RUNNING trial of another machine whose heartbeat is older than this is lost
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What a worker needs to join the study; picklable, so that spawned worker processes get it."""
+    storage: str
+    trials: int
+    seed: int
+    epochs: int
+    backend: str = "numpy"
+    device: str = "cpu"
+    dtype: str = "float32"
+    dataset: str = "fashion-mnist"
+    download: bool = False
+
+    @property
+    def study_name(self):
+        # the draws depend on the seed and the count: another seed or count is another study in the same storage
+        return f"hyperparameter_optimization-seed{self.seed}-trials{self.trials}"
+
+
+def book_draws(seed: int, trials: int):
+    """(permutation of the 500 search images, [(weight_decay, lr), ...]): the book's draws, in its order."""
+    rng = np.random.default_rng(seed)
+    permutation = rng.permutation(SEARCH_IMAGES)
+    draws = []
+    for _ in range(trials):
+        weight_decay = 10 ** rng.uniform(*np.log10(WEIGHT_DECAY_RANGE))
+        draws.append((float(weight_decay), float(10 ** rng.uniform(*np.log10(LR_RANGE)))))
+    return permutation, draws
+
+
+def open_storage(spec: str):
+    """An Optuna storage: an RDB URL (sqlite:///file.db, postgresql://user@host/db) or a journal file path."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+
+    if "://" in spec:
+        if spec.startswith("postgresql://"):  # psycopg 3 (the `postgres` extra), whichever SQLAlchemy's default
+            spec = "postgresql+psycopg://" + spec.removeprefix("postgresql://")
+        # SQLite serialises writers: wait for the lock instead of failing at once
+        engine = {"connect_args": {"timeout": 60}} if spec.startswith("sqlite") else None
+        return rdb_storage(spec, engine)
+    return optuna.storages.JournalStorage(JournalFileBackend(spec))
+
+
+def rdb_storage(url, engine_kwargs, attempts=5):
+    """RDBStorage(url): workers starting together on an empty database race to create its tables, and all but
+    one fail with the database's integrity error; they find the tables on the next attempt."""
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+
+
+def open_study(settings: SearchSettings):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(settings.storage)
+    # the sampler draws nothing here (every trial is enqueued with its parameters); seeded all the same
+    study = optuna.create_study(study_name=settings.study_name, storage=storage, direction="maximize",
+                                sampler=optuna.samplers.RandomSampler(seed=settings.seed), load_if_exists=True)
+    # the study wraps an RDB storage in a cache: states change through that same object, or the cache goes stale
+    return study, study._storage
+
+
+def trials_by_state(study, *states):
+    return study.get_trials(deepcopy=False, states=states)
+
+
+def enqueue_missing(study, settings: SearchSettings) -> int:
+    """Enqueue each of the book's draws whose index has no waiting, running or complete trial; how many."""
+    from optuna.trial import TrialState
+
+    taken = {trial.user_attrs.get("index") for trial in
+             trials_by_state(study, TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)}
+    _, draws = book_draws(settings.seed, settings.trials)
+    missing = [index for index in range(settings.trials) if index not in taken]
+    for index in missing:
+        weight_decay, lr = draws[index]
+        study.enqueue_trial({"lr": lr, "weight_decay": weight_decay}, user_attrs={"index": index})
+    return len(missing)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_is_gone(trial, now: float) -> bool:
+    """Whether the worker running `trial` has stopped: its process is gone (this machine) or its heartbeat is
+    older than STALE_AFTER_SECONDS (another machine)."""
+    host, _, pid = str(trial.user_attrs.get("worker", ":")).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+    heartbeat = trial.user_attrs.get("heartbeat")
+    started = trial.datetime_start.timestamp() if trial.datetime_start else now
+    return now - (heartbeat if heartbeat is not None else started) > STALE_AFTER_SECONDS
+
+
+def fail_lost_trials(study, storage) -> int:
+    """Mark FAIL the running trials whose worker has stopped (their index is then enqueued again); how many."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    lost = [trial for trial in trials_by_state(study, TrialState.RUNNING) if worker_is_gone(trial, time.time())]
+    for trial in lost:
+        # FrozenTrial keeps the storage's id in _trial_id: the storage API, not the study's, changes a state
+        try:
+            storage.set_trial_user_attr(trial._trial_id, "failure", "its worker stopped before it finished")
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:  # another worker failed it first
+            pass
+    return len(lost)
+
+
+def claim_waiting_trial(study, storage):
+    """A waiting trial this worker now runs (the storage lets one claimant change WAITING to RUNNING), or None.
+
+    Two commands started together may both enqueue a draw: of the live trials (waiting, running, complete) of one
+    index, the lowest-numbered is the one that runs; a claimed duplicate is marked FAIL, saying so, and skipped.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    for trial in trials_by_state(study, TrialState.WAITING):
+        if not storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
+            continue  # another worker claimed it first
+        index = trial.user_attrs.get("index")
+        live = trials_by_state(study, TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+        first = min(other.number for other in live if other.user_attrs.get("index") == index)
+        if first == trial.number:
+            return optuna.trial.Trial(study, trial._trial_id)
+        storage.set_trial_user_attr(trial._trial_id, "failure", f"a duplicate of trial {first} (the draw was "
+                                                                "enqueued twice by workers starting together)")
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return None
+
+
+class Heartbeat:
+    """While a trial runs: its worker's name, and the time every HEARTBEAT_SECONDS, in the trial's user attrs."""
+
+    def __init__(self, trial):
+        self.trial = trial
+        self.stopped = threading.Event()
+        trial.set_user_attr("worker", worker_name())
+        trial.set_user_attr("heartbeat", time.time())
+        self.thread = threading.Thread(target=self.beat, daemon=True)
+
+    def beat(self):
+        while not self.stopped.wait(HEARTBEAT_SECONDS):
+            self.trial.set_user_attr("heartbeat", time.time())
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join()
+
+
+def search_data(settings: SearchSettings):
+    """{backend: ((x_fit, t_fit), (x_validation, t_validation))}: the book's split of the first 500 images."""
+    import torch
+
+    from numpy_impl.datasets import load_mnist as numpy_load_mnist
+    from torch_impl.datasets import load_mnist as torch_load_mnist
+
+    permutation, _ = book_draws(settings.seed, settings.trials)
+    validation, fit = permutation[:VALIDATION_IMAGES], permutation[VALIDATION_IMAGES:]
+    backends = ("numpy", "torch") if settings.backend == "both" else (settings.backend,)
+    data = {}
+    for backend in backends:
+        if backend == "numpy":
+            (x, t), _ = numpy_load_mnist(normalize=True, dataset=settings.dataset, download=settings.download)
+            rows = fit, validation
+        else:
+            (x, t), _ = torch_load_mnist(normalize=True, dataset=settings.dataset, download=settings.download,
+                                         device=settings.device)
+            rows = tuple(torch.as_tensor(r, device=x.device) for r in (fit, validation))
+        x, t = x[:SEARCH_IMAGES], t[:SEARCH_IMAGES]
+        data[backend] = ((x[rows[0]], t[rows[0]]), (x[rows[1]], t[rows[1]]))
+    return data
+
+
+class TrialTraining:
+    """The experiments' two-backend training (experiments.training), configured for one search's trials."""
+
+    def __init__(self, settings: SearchSettings):
+        from torch_impl.acceleration import Acceleration
+        from torch_impl.devices import resolve_device
+
+        from .training import TwoBackendTraining
+
+        self.settings = settings
+        self.runner = TwoBackendTraining()
+        self.runner.backends = ["numpy", "torch"] if settings.backend == "both" else [settings.backend]
+        self.runner.both = settings.backend == "both"
+        self.runner.dtype, self.runner.device = settings.dtype, resolve_device(settings.device)
+        self.runner.seed, self.runner.acceleration, self.runner.progress = settings.seed, Acceleration(), False
+        self.runner.metrics = {}
+        self.data = search_data(settings)
+
+    def __call__(self, trial) -> float:
+        """Train the trial's network and return its validation accuracy; the curves go to its user attrs."""
+        from .training import Net
+
+        lr = trial.suggest_float("lr", *LR_RANGE, log=True)
+        weight_decay = trial.suggest_float("weight_decay", *WEIGHT_DECAY_RANGE, log=True)
+        index = trial.user_attrs["index"]
+        net = Net("MultiLayerNet", (784, [100] * 6, 10), {"weight_decay_lambda": weight_decay})
+        results = self.runner.train(f"trial {index}", net, self.data, "SGD", {"lr": lr}, epochs=self.settings.epochs,
+                                    batch_size=100, seed=self.settings.seed + index, allow_divergence=True)
+        first = results[self.runner.backends[0]]
+        trial.set_user_attr("validation_curve", [float(a) for a in first.test_acc])
+        trial.set_user_attr("train_curve", [float(a) for a in first.train_acc])
+        trial.set_user_attr("diverged", not bool(np.isfinite(first.train_loss).all()))
+        trial.set_user_attr("backends", {backend: r.final_test_acc for backend, r in results.items()})
+        return float(first.final_test_acc)
+
+
+def work(settings: SearchSettings, stop_when_idle: bool = True) -> int:
+    """Join the study and run its waiting trials until every index has a complete trial; how many this ran.
+
+    While other workers still run the last trials, wait for them (their trial is re-enqueued if one stops).
+    """
+    from optuna.trial import TrialState
+
+    study, storage = open_study(settings)
+    objective = TrialTraining(settings)
+    ran = 0
+    while True:
+        fail_lost_trials(study, storage)
+        enqueue_missing(study, settings)
+        trial = claim_waiting_trial(study, storage)
+        if trial is None:
+            if not trials_by_state(study, TrialState.RUNNING) or not stop_when_idle:
+                return ran
+            time.sleep(HEARTBEAT_SECONDS / 2)
+            continue
+        try:
+            with Heartbeat(trial):
+                value = objective(trial)
+        except BaseException:  # Ctrl-C included: the trial is FAIL, and its index is enqueued again
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        study.tell(trial, value)
+        ran += 1
+
+
+def worker_process(settings: SearchSettings) -> None:
+    """The body of a spawned worker (`--workers K`): Ctrl-C ends it quietly, its trial marked FAIL by work()."""
+    try:
+        work(settings)
+    except KeyboardInterrupt:
+        pass
+
+
+def trial_records(study) -> list[dict]:
+    """Every trial of the study once, by number: its index among the book's draws, parameters, validation
+    accuracy, state, and the worker that ran it."""
+    records = []
+    for trial in study.get_trials(deepcopy=False):
+        records.append({"number": trial.number, "index": trial.user_attrs.get("index"), "state": trial.state.name,
+                        "lr": trial.params.get("lr"), "weight_decay": trial.params.get("weight_decay"),
+                        "val_acc": trial.value, "worker": trial.user_attrs.get("worker"),
+                        "diverged": trial.user_attrs.get("diverged"),
+                        "validation_curve": trial.user_attrs.get("validation_curve"),
+                        "train_curve": trial.user_attrs.get("train_curve"),
+                        "backends": trial.user_attrs.get("backends"), "failure": trial.user_attrs.get("failure")})
+    return records

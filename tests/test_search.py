@@ -1,0 +1,166 @@
+"""The hyper-parameter search as an Optuna study shared by worker processes, with real parts: spawned workers,
+a journal file, an SQLite file, a worker killed mid-trial, and (slow) a PostgreSQL server of Debian's package."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from experiments import search
+from experiments.search import SearchSettings, book_draws, enqueue_missing, fail_lost_trials, open_study
+
+QUICK = ["--quick", "--no-progress", "--epochs", "2"]
+
+
+def run_search(out, *options, wait=True):
+    command = [sys.executable, "-m", "experiments", "run", "hyperparameter_optimization", *QUICK, "--out", str(out),
+               *options]
+    if not wait:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())["results"]
+
+
+def assert_every_draw_complete_once(results, trials, seed=0):
+    records = results["trials"]
+    assert len({record["number"] for record in records}) == len(records)  # every trial listed once
+    complete = [record for record in records if record["state"] == "COMPLETE"]
+    assert sorted(record["index"] for record in complete) == list(range(trials))
+    duplicates = [record for record in records if str(record["failure"]).startswith("a duplicate of trial")]
+    assert all(record["state"] == "FAIL" and record["val_acc"] is None for record in duplicates)
+    _, draws = book_draws(seed, trials)
+    for record in complete:  # each index ran the book's draw of that index, whoever ran it
+        assert (record["weight_decay"], record["lr"]) == draws[record["index"]]
+    assert results["complete_trials"] == trials
+    return records
+
+
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_two_workers_share_one_storage_and_record_every_trial_once(storage, fashion_mnist, tmp_path):
+    url = [] if storage == "journal" else ["--storage", f"sqlite:///{tmp_path / 'search.db'}"]
+    results = run_search(tmp_path / "run", "--workers", "2", "--trials", "8", *url)
+    records = assert_every_draw_complete_once(results, 8)
+    assert len({record["worker"] for record in records}) == 2, "one worker ran every trial"
+    if storage == "journal":
+        assert (tmp_path / "run" / "study.journal").is_file()
+    assert {path.name for path in (tmp_path / "run").glob("*.png")} >= {
+        "hyperparameter_optimization.png", "optuna_optimization_history.png", "optuna_slice.png",
+        "optuna_param_importances.png"}
+
+
+def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_command_continues_the_study(fashion_mnist,
+                                                                                             tmp_path):
+    out, trials = tmp_path / "run", 6
+    settings = SearchSettings(storage=str(out / "study.journal"), trials=trials, seed=0, epochs=10)
+    worker = run_search(out, "--trials", str(trials), "--epochs", "10", wait=False)
+    from optuna.trial import TrialState
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.2)
+        if (out / "study.journal").is_file():
+            study, _ = open_study(settings)
+            running = study.get_trials(states=(TrialState.RUNNING,))
+            if len(study.get_trials(states=(TrialState.COMPLETE,))) >= 2 and running and \
+                    "worker" in running[0].user_attrs:  # mid-trial, its worker named
+                break
+    else:
+        pytest.fail(f"the worker did not get through two trials: {worker.communicate()[1][-2000:]}")
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    study, _ = open_study(settings)
+    (killed,) = study.get_trials(states=(TrialState.RUNNING,))  # left running by the dead worker
+
+    results = run_search(out, "--trials", str(trials), "--epochs", "10")
+    records = assert_every_draw_complete_once(results, trials)
+    (failed,) = [record for record in records if record["state"] == "FAIL"]
+    assert failed["number"] == killed.number and failed["failure"] == "its worker stopped before it finished"
+    assert len(records) == trials + 1  # the lost trial, then its index run again
+
+
+def test_enqueueing_is_idempotent_and_a_dead_workers_trial_is_failed(tmp_path):
+    settings = SearchSettings(storage=str(tmp_path / "study.journal"), trials=4, seed=3, epochs=1)
+    study, storage = open_study(settings)
+    assert enqueue_missing(study, settings) == 4
+    assert enqueue_missing(study, settings) == 0
+    assert open_study(settings)[0].study_name == study.study_name == "hyperparameter_optimization-seed3-trials4"
+    trial = search.claim_waiting_trial(study, storage)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{dead.stdout.strip()}")  # a process that has ended
+    assert fail_lost_trials(study, storage) == 1
+    assert enqueue_missing(study, settings) == 1  # its index is waiting again
+    alive = search.claim_waiting_trial(study, storage)
+    alive.set_user_attr("worker", search.worker_name())
+    elsewhere = search.claim_waiting_trial(study, storage)
+    elsewhere.set_user_attr("worker", "another-machine:1")
+    elsewhere.set_user_attr("heartbeat", time.time())
+    assert fail_lost_trials(study, storage) == 0  # this process runs one; the other machine's heart beats
+    elsewhere.set_user_attr("heartbeat", time.time() - search.STALE_AFTER_SECONDS - 1)
+    assert fail_lost_trials(study, storage) == 1
+
+
+def test_the_search_options_are_refused_by_the_other_experiments(capsys):
+    from experiments.__main__ import main
+    for option in (["--trials", "5"], ["--workers", "2"], ["--storage", "sqlite:///x.db"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "train_convnet", *option])
+        assert exit_info.value.code == 2
+        assert f"train_convnet does not use {option[0]}: it runs no hyper-parameter search" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "hyperparameter_optimization", "--workers", "0"])
+    assert "--workers must be at least 1; got 0" in capsys.readouterr().err
+
+
+def postgres_binaries():
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return next((folder for folder in candidates if (folder / "initdb").is_file()), None)
+
+
+@pytest.fixture
+def postgres():
+    """A PostgreSQL server of Debian's package, on 127.0.0.1 and a free port, in a temporary folder; its URL."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        pytest.skip("no PostgreSQL server here (Debian: apt-get install postgresql)")
+    pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed (pip install -e '.[postgres]')")
+    # not under pytest's tmp_path: its parents are private to this user, and the server may run as another
+    folder = Path(tempfile.mkdtemp(prefix="dlfs-postgres-"))
+    data = folder / "data"
+    as_user = []
+    if os.geteuid() == 0:  # the server refuses to run as root: as the package's own user
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root without runuser, and PostgreSQL refuses to run as root")
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(folder, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run([*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "search", "--auth=trust"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w",
+                    "-o", f"-h 127.0.0.1 -p {port} -k {folder}", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([*as_user, str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "search",
+                        "study"], check=True, capture_output=True)
+        yield f"postgresql://search@127.0.0.1:{port}/study"
+    finally:
+        subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_postgresql_study(fashion_mnist, postgres, tmp_path):
+    options = ["--trials", "16", "--epochs", "10", "--storage", postgres]  # trials long enough for all to join
+    first = run_search(tmp_path / "first", "--workers", "2", *options, wait=False)
+    results = run_search(tmp_path / "second", *options)  # another "machine" joins
+    assert first.wait(timeout=600) == 0, first.stderr.read()[-2000:]
+    records = assert_every_draw_complete_once(results, 16)
+    assert len({record["worker"] for record in records if record["state"] == "COMPLETE"}) >= 2
