@@ -81,6 +81,10 @@ class TrainerBase:
         self.train_acc_list = []
         self.test_acc_list = []
 
+    def accuracy(self, x, t) -> float:
+        """The network's accuracy on (x, t); the torch Trainer shares the rows out among its ranks."""
+        return self.network.accuracy(x, t)
+
     def record_losses(self) -> None:
         """Move losses held back by the step (the torch Trainer keeps them on its device) into
         train_loss_list, raising TrainingDiverged at the first that is not finite unless allowed."""
@@ -101,8 +105,8 @@ class TrainerBase:
             self.record_losses()
             self.current_epoch += 1
             count = self.evaluate_sample_num_per_epoch
-            train_acc = self.network.accuracy(self.x_train[:count], self.t_train[:count])
-            test_acc = self.network.accuracy(self.x_test[:count], self.t_test[:count])
+            train_acc = self.accuracy(self.x_train[:count], self.t_train[:count])
+            test_acc = self.accuracy(self.x_test[:count], self.t_test[:count])
             self.train_acc_list.append(train_acc)
             self.test_acc_list.append(test_acc)
             if self.verbose:  # the book's words, numbers unformatted as it prints them
@@ -119,7 +123,7 @@ class TrainerBase:
                     self.progress(self.current_iter, self.max_iter, loss)
         finally:
             self.record_losses()
-        test_acc = self.network.accuracy(self.x_test, self.t_test)
+        test_acc = self.accuracy(self.x_test, self.t_test)
         if self.verbose:
             print("=============== Final Test Accuracy ===============")
             print("test acc:" + str(test_acc))

@@ -143,7 +143,8 @@ def run_experiment(name, args, out):
                   seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress,
                   acceleration=args.acceleration, download=args.download, trials=args.trials, workers=args.workers,
                   storage=args.storage)
-    print(f"== {name}: {describe(name)}")
+    if ctx.writes:
+        print(f"== {name}: {describe(name)}")
     try:
         experiment(name)(ctx)
     except KeyboardInterrupt:
@@ -151,7 +152,8 @@ def run_experiment(name, args, out):
         print(f"\n{name} interrupted; what was written is kept in {ctx.out}", file=sys.stderr)
         raise
     ctx.write_metrics(interrupted=False)
-    print(f"wrote {', '.join(str(p) for p in ctx.files)} ({ctx.metrics['wall_seconds']:.1f} s)")
+    if ctx.writes:
+        print(f"wrote {', '.join(str(p) for p in ctx.files)} ({ctx.metrics['wall_seconds']:.1f} s)")
     return ctx
 
 
@@ -187,12 +189,43 @@ def demo(args):
     return parity_status
 
 
+def run_under_torchrun(args) -> int:
+    """`torchrun ... -m experiments run NAME --backend torch`: every rank trains its share of each batch
+    (torch_impl.distributed), rank 0 alone shows progress and writes the outputs."""
+    from torch_impl.distributed import launched_by_torchrun, start_from_environment
+
+    if args.command != "run" or args.backend != "torch":
+        print("python -m experiments: under torchrun, `run NAME --backend torch` only (the NumPy side and the demo "
+              "run in one process)", file=sys.stderr)
+        return 2
+    if not launched_by_torchrun():
+        print("python -m experiments: WORLD_SIZE is set, but not the rest of torchrun's environment", file=sys.stderr)
+        return 2
+    import torch.distributed as dist
+
+    try:
+        args.device = str(start_from_environment(args.device))
+        if dist.get_rank() != 0:
+            args.progress = False
+        run_experiment(args.name, args, args.out)
+        return 0
+    except (FileNotFoundError, DatasetError, RuntimeError, ValueError) as error:
+        print(f"python -m experiments [rank {dist.get_rank() if dist.is_initialized() else '?'}]: {error}",
+              file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.command == "list":
         width = max(map(len, EXPERIMENTS))
         print("\n".join(f"{name:{width}}  {describe(name)}" for name in EXPERIMENTS))
         return 0
+    if os.environ.get("WORLD_SIZE") is not None and args.command in ("run", "demo"):
+        return run_under_torchrun(args)
     try:
         if args.command == "run":
             run_experiment(args.name, args, args.out)

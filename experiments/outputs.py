@@ -16,6 +16,7 @@ import torch  # noqa: E402
 
 from dlfs_common.files import atomic_write  # noqa: E402
 from torch_impl.devices import machine_description  # noqa: E402
+from torch_impl.distributed import is_main_process, rank_and_size  # noqa: E402
 
 
 class RunOutputs:
@@ -23,10 +24,13 @@ class RunOutputs:
 
     def __init__(self, name, out, settings, device):
         self.out = Path(out) if out is not None else Path("runs") / name
-        self.out.mkdir(parents=True, exist_ok=True)
+        # under torchrun every rank computes the same results; rank 0 alone writes and prints them
+        self.writes = is_main_process()
+        if self.writes:
+            self.out.mkdir(parents=True, exist_ok=True)
         self.files = []
         self.metrics = {"experiment": name, "settings": settings, "machine": machine_description([device]),
-                        "results": {}}
+                        "ranks": rank_and_size()[1], "results": {}}
         self.started = time.perf_counter()
 
     def record(self, key, value):
@@ -41,6 +45,9 @@ class RunOutputs:
 
     def save_figure(self, fig, filename):
         """Write a figure as PNG via a temporary file, so an interrupted run never leaves half a file."""
+        if not self.writes:
+            plt.close(fig)
+            return
         try:
             with atomic_write(self.out / filename) as f:
                 fig.savefig(f, format="png", dpi=110)
@@ -49,6 +56,8 @@ class RunOutputs:
         self._remember(self.out / filename)
 
     def _write(self, path, data):
+        if not self.writes:
+            return
         with atomic_write(path) as f:
             f.write(data)
         self._remember(path)
@@ -58,7 +67,8 @@ class RunOutputs:
             self.files.append(path)
 
     def summary(self, line):
-        print(line)
+        if self.writes:
+            print(line)
         self.metrics.setdefault("summary", []).append(line)
 
 

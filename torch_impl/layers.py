@@ -11,16 +11,26 @@ class BookDropout(nn.Dropout):
     evaluation: for the same mask, nn.Dropout's output is this one's / (1 - p)
     in both modes. The last mask drawn is kept in `.mask` so that a caller (the
     parity harness) can hand it to the NumPy twin.
+    `shard = (rank, ranks)` (torch_impl.distributed.shard_dropout): x is this rank's
+    equal share of a batch split over `ranks`; the mask of the whole batch is drawn
+    and this rank's rows kept, so every rank uses the mask one process would.
     """
 
     def __init__(self, p=0.5):
         super().__init__(p=p)
         self.mask = None
+        self.shard = None
 
     def forward(self, x):
         if not self.training:
             return x * (1.0 - self.p)
-        self.mask = torch.rand_like(x) > self.p  # the book's comparison: uniform > ratio keeps
+        if self.shard is None:
+            uniform = torch.rand_like(x)
+        else:
+            rank, ranks = self.shard
+            whole = torch.rand((len(x) * ranks, *x.shape[1:]), dtype=x.dtype, device=x.device)
+            uniform = whole[rank * len(x):(rank + 1) * len(x)]
+        self.mask = uniform > self.p  # the book's comparison: uniform > ratio keeps
         return x * self.mask
 
 

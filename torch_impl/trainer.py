@@ -12,6 +12,7 @@ from dlfs_common.training import TrainerBase, batch_generator, draw_batch_indice
 
 from .acceleration import Acceleration
 from .devices import resolve_device
+from .distributed import rank_and_size, shard_dropout, share_of_batch, share_of_set, synchronise_batch_norm
 from .optimizers import make_optimizer
 
 CHECKPOINT_MAGIC = b"dlfs-twins checkpoint sha256 "
@@ -48,6 +49,11 @@ class Trainer(TrainerBase):
                  verbose=True, seed=None, progress=None, device="auto", acceleration=None,
                  loss_after_update=True, allow_divergence=False):
         device = resolve_device(device)
+        self.rank, self.ranks = rank_and_size()
+        if self.ranks > 1:
+            # only rank 0 prints and shows progress; every rank trains on its share of each batch
+            verbose, progress = verbose and self.rank == 0, progress if self.rank == 0 else None
+            self.batch_share = share_of_batch(mini_batch_size, self.rank, self.ranks)
         dtype = next(network.parameters()).dtype
         x_train, x_test = (torch.as_tensor(x, device=device, dtype=dtype) for x in (x_train, x_test))
         # one-hot labels, as the book allows, become class indices
@@ -58,17 +64,48 @@ class Trainer(TrainerBase):
                          evaluate_sample_num_per_epoch, verbose, progress, allow_divergence)
         self.device, self.dtype = device, dtype
         self.acceleration = Acceleration.parse(acceleration)
+        if self.ranks > 1:  # before the optimizer, which must hold the batch norms that will train
+            self.prepare_for_ranks()
         self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
         self.loss_after_update = loss_after_update
         self.batch_indices = torch.as_tensor(
             draw_batch_indices(batch_generator(seed), self.train_size, mini_batch_size, self.max_iter),
             device=self.device)
-        self.forward = self.acceleration.prepare(self.network, self.x_train[self.batch_indices[0]])
+        if self.ranks > 1:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward = torch.nn.parallel.DistributedDataParallel(self.network, device_ids=device_ids)
+        else:
+            self.forward = self.acceleration.prepare(self.network, self.x_train[self.batch_indices[0]])
         self._pending_losses = []
+
+    def prepare_for_ranks(self):
+        """The network made to train on all ranks as on one (torch_impl.distributed): batch norm over the whole
+        batch, the whole batch's dropout masks; DistributedDataParallel then averages the gradients."""
+        if self.acceleration != Acceleration():
+            raise ValueError(f"acceleration {self.acceleration} is not supported across ranks; train without it")
+        if any(type(module) is torch.nn.Dropout for module in self.network.modules()):
+            raise ValueError("inverted dropout (nn.Dropout) draws its masks per rank; across ranks the networks "
+                             "use the book's dropout (inverted_dropout=False)")
+        synchronise_batch_norm(self.network, self.device)
+        shard_dropout(self.network, self.rank, self.ranks)
+
+    def accuracy(self, x, t):
+        """Accuracy on (x, t); across ranks each scores its share of the rows and the counts are summed."""
+        if self.ranks == 1:
+            return self.network.accuracy(x, t)
+        rows = share_of_set(len(x), self.rank, self.ranks)
+        correct = torch.tensor([self.network.accuracy(x[rows], t[rows]) * len(x[rows]) if len(x[rows]) else 0.0],
+                               dtype=torch.float64, device=self.device)
+        torch.distributed.all_reduce(correct)
+        return round(float(correct)) / len(x)
 
     def record_losses(self):
         if self._pending_losses:
-            losses = torch.stack(self._pending_losses).tolist()
+            losses = torch.stack(self._pending_losses)
+            if self.ranks > 1:  # each rank's loss is the mean over an equal share of the batch
+                torch.distributed.all_reduce(losses)
+                losses = losses / self.ranks
+            losses = losses.tolist()
             diverged = None if self.allow_divergence else first_divergence(losses, len(self.train_loss_list) + 1)
             self.train_loss_list += losses
             self._pending_losses = []
@@ -79,6 +116,8 @@ class Trainer(TrainerBase):
 
     def train_step(self):
         batch_mask = self.batch_indices[self.current_iter]
+        if self.ranks > 1:
+            batch_mask = batch_mask[self.batch_share]
         x_batch, t_batch = self.x_train[batch_mask], self.t_train[batch_mask]
 
         self.network.train()
@@ -110,6 +149,8 @@ class Trainer(TrainerBase):
         """Write model and optimizer state and the step reached with torch.save, atomically, behind a
         SHA-256 digest of that payload, so that a file altered or cut short is refused on loading."""
         self.record_losses()
+        if self.rank != 0:  # every rank holds the same state: rank 0 writes it, for any number of ranks to resume
+            return
         checkpoint = {"model": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
                       "current_iter": self.current_iter, "current_epoch": self.current_epoch,
                       "train_loss_list": self.train_loss_list, "train_acc_list": self.train_acc_list,
