@@ -9,6 +9,7 @@ Adding a layer means adding one twin to its module in parity/twins/ (the README'
 from fnmatch import fnmatchcase
 
 from .twin import check_contract
+from .twins.ddp import ddp_twins
 from .twins.layers import layer_twins
 from .twins.networks import network_twins, trajectory_twins
 from .twins.optimizers import optimizer_twins
@@ -16,7 +17,8 @@ from .twins.rejections import rejection_twins
 
 
 def all_twins() -> list:
-    twins = layer_twins() + optimizer_twins() + network_twins() + trajectory_twins() + rejection_twins()
+    twins = (layer_twins() + optimizer_twins() + network_twins() + trajectory_twins() + ddp_twins()
+             + rejection_twins())
     for twin in twins:
         check_contract(twin)
     names = [twin.name for twin in twins]

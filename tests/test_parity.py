@@ -21,8 +21,18 @@ from parity.twins.layers import LayerTwin, no_relation
 from parity.twins.rejections import RejectionTwin
 
 # every job on both devices; those on CUDA skip where there is none
-JOBS = [pytest.param(twin, dtype, device, id=f"{twin.name}-{dtype}-{device}",
-                     marks=[pytest.mark.cuda, CUDA_SKIP] if device == "cuda" else [])
+# the data-parallel twins spawn two processes each (~12 s): one runs by default, all with -m slow
+QUICK_DDP_JOB = ("MultiLayerNetExtend[batchnorm][ddp,Momentum]", "float64")
+
+
+def job_marks(twin, dtype, device):
+    marks = [pytest.mark.cuda, CUDA_SKIP] if device == "cuda" else []
+    if "[ddp," in twin.name and (twin.name, dtype) != QUICK_DDP_JOB:
+        marks.append(pytest.mark.slow)
+    return marks
+
+
+JOBS = [pytest.param(twin, dtype, device, id=f"{twin.name}-{dtype}-{device}", marks=job_marks(twin, dtype, device))
         for twin, dtype, device in runner.jobs(registry.all_twins(), devices=["cpu", "cuda"])]
 
 

@@ -8,6 +8,7 @@ CrossRankBatchNorm, below, on the CPU, where SyncBatchNorm does not run), and dr
 on every rank and keeps its share of it, so that the masks are the one-process masks.
 """
 import os
+import time
 
 import torch
 import torch.distributed as dist
@@ -137,3 +138,57 @@ def shard_dropout(network: nn.Module, rank: int, size: int) -> None:
     for module in network.modules():
         if isinstance(module, BookDropout):
             module.shard = (rank, size)
+
+
+def run_on_ranks(function, ranks: int, *args, timeout: float = 600.0, cuda: bool = False):
+    """Run function(*args) in `ranks` spawned processes joined in one process group, as torchrun would start them
+    (gloo on the CPU; with cuda=True, NCCL and GPU `rank` for each rank); return rank 0's result. A rank that
+    raises (its traceback is in the RuntimeError) or does not finish within `timeout` seconds fails the call, and
+    every rank is stopped. `function` must be importable by name (spawn pickles it)."""
+    import multiprocessing
+    import pickle
+    import tempfile
+    from pathlib import Path
+
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter per rank, as torchrun gives
+    with tempfile.TemporaryDirectory(prefix="dlfs-ranks-") as folder:
+        folder = Path(folder)
+        processes = [spawn.Process(target=_run_rank, args=(rank, ranks, folder, function, args, cuda))
+                     for rank in range(ranks)]
+        for process in processes:
+            process.start()
+        deadline = time.monotonic() + timeout
+        # a rank that fails leaves the others waiting in a collective: stop them all as soon as one has failed
+        while (any(process.is_alive() for process in processes) and time.monotonic() < deadline
+               and not any(folder.glob("error-rank-*.txt"))):
+            time.sleep(0.05)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+                process.join()
+        errors = sorted(folder.glob("error-rank-*.txt"))
+        if errors:
+            raise RuntimeError("\n".join(path.read_text() for path in errors))
+        failed = [rank for rank, process in enumerate(processes) if process.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"ranks {failed} of {ranks} did not finish within {timeout:.0f} s (or were killed)")
+        return pickle.loads((folder / "result.pickle").read_bytes())
+
+
+def _run_rank(rank, ranks, folder, function, args, cuda):
+    import pickle
+    import traceback
+
+    if cuda:
+        torch.cuda.set_device(rank)
+    dist.init_process_group("nccl" if cuda else "gloo", init_method=f"file://{folder / 'rendezvous'}", rank=rank,
+                            world_size=ranks)
+    try:
+        result = function(*args)
+        if rank == 0:
+            (folder / "result.pickle").write_bytes(pickle.dumps(result))
+    except BaseException:
+        (folder / f"error-rank-{rank}.txt").write_text(f"rank {rank} of {ranks}:\n{traceback.format_exc()}")
+        raise
+    finally:
+        dist.destroy_process_group()

@@ -31,7 +31,13 @@ def parse_args(argv):
     parser.add_argument("--epoch-loss", choices=["after-update", "same-forward", "both"], default="both",
                         help="which training loss the timed epoch records: the book's, from a second forward after "
                              "the update, the training forward's own, or both as separate rows (default both)")
+    parser.add_argument("--ranks", type=int, nargs="*", default=[1, 2], metavar="N",
+                        help="data-parallel rows: the torch float32 step of SimpleConvNet and DeepConvNet on N "
+                             "ranks (torch_impl.distributed: gloo, the CPU's cores shared out; NCCL, one GPU per "
+                             "rank), the global batch shared among them (default 1 2; --ranks alone: none)")
     args = parser.parse_args(argv)
+    if any(ranks < 1 for ranks in args.ranks):
+        parser.error(f"--ranks must be at least 1; got {args.ranks}")
     for option in ("steps", "rounds", "epoch_images"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         run_benchmarks,
         runs_on,
         time_epoch,
+        time_on_ranks,
     )
 
     def progress(job):
@@ -86,6 +93,14 @@ def main(argv: list[str] | None = None) -> int:
                 for loss in losses:
                     progress(f"epoch of {model} on {device} with acceleration {acceleration}, loss {loss}")
                     epoch_rows.append(time_epoch(model, device, acceleration, args.epoch_images, loss=loss))
+    for model in [m for m in args.models if m in EPOCH_TARGETS]:
+        for device in devices:
+            for ranks in args.ranks:
+                if device == "cuda" and ranks > torch.cuda.device_count():
+                    progress(f"{ranks} ranks of {model} on CUDA: skipped, {torch.cuda.device_count()} GPU(s) here")
+                    continue
+                progress(f"{model} on {ranks} rank(s), {device}")
+                rows.append(time_on_ranks(model, device, ranks, steps=10 if model == "SimpleConvNet" else 4))
     print(format_table(rows))
     if epoch_rows:
         print("\n" + format_epochs(epoch_rows))

@@ -251,6 +251,50 @@ def time_epoch(model, device, acceleration, images=EPOCH_IMAGES, batch_size=100,
     return EpochRow(model, str(device), str(acceleration), steps * batch_size, time.perf_counter() - start, loss)
 
 
+def time_on_ranks(model, device, ranks, steps=10, batch_size=100):
+    """A Row for the training step of `model` (float32, Adam, the book's loss) on `ranks` data-parallel ranks
+    (torch_impl.distributed: gloo on the CPU, the CPU's threads shared out; NCCL and one GPU per rank on CUDA),
+    each training its share of the same global batch of `batch_size`: milliseconds per global step."""
+    from torch_impl.distributed import run_on_ranks
+
+    cuda = torch.device(device).type == "cuda"
+    seconds = run_on_ranks(timed_steps_on_rank, ranks, model, device, ranks, steps, batch_size, cuda=cuda)
+    return Row(model, f"torch, {ranks} rank{'s' if ranks > 1 else ''}", "float32", device, seconds * 1e3 / steps,
+               steps * batch_size / seconds, None)
+
+
+def timed_steps_on_rank(model, device, ranks, steps, batch_size):
+    """One rank of time_on_ranks: seconds for `steps` global steps after three untimed ones (rank 0's)."""
+    import os
+
+    import torch.distributed as dist
+
+    from torch_impl.distributed import rank_and_size
+
+    rank, _ = rank_and_size()
+    if torch.device(device).type == "cpu":  # the machine's cores shared out, as torchrun's OMP_NUM_THREADS does
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks))
+    device = f"cuda:{rank}" if torch.device(device).type == "cuda" else "cpu"
+    kind, (args, kwargs), _, flat = MODELS[model]
+    torch.manual_seed(0)
+    net = getattr(torch_nets, kind)(*args, dtype=torch.float32, **kwargs)
+    x, t = batch(batch_size * (steps + 3), flat, np.random.default_rng(0))
+    trainer = Trainer(net, x.astype(np.float32), t, x[:batch_size].astype(np.float32), t[:batch_size], epochs=1,
+                      mini_batch_size=batch_size, optimizer="Adam", optimizer_param={"lr": 0.001},
+                      evaluate_sample_num_per_epoch=batch_size, verbose=False, seed=0, device=device)
+    synchronize = synchronizer(device)
+    for _ in range(3):
+        trainer.train_step()
+    synchronize()
+    dist.barrier()
+    start = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    synchronize()
+    dist.barrier()
+    return time.perf_counter() - start
+
+
 def format_table(rows):
     header = ("model", "backend", "dtype", "device", "ms/step", "images/s", "peak MiB")
     lines = [(r.model, r.backend, r.dtype, r.device, f"{r.ms_per_step:.1f}", f"{r.images_per_second:,.0f}",

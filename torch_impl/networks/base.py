@@ -14,7 +14,8 @@ from torch import nn
 from dlfs_common.checks import check_filter_fits, check_labels, check_pooling_input, weight_init_kind
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
-BATCHNORM_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d)
+# every batch norm: BatchNorm1d/2d, and the cross-rank ones of data-parallel training (torch_impl.distributed)
+BATCHNORM_LAYERS = (nn.modules.batchnorm._BatchNorm,)
 
 
 def init_book_weight_(weight: torch.Tensor, weight_init_std) -> torch.Tensor:
