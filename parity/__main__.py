@@ -30,6 +30,8 @@ def parse_args(argv):
                     "Exits with status 1 if any check fails.")
     parser.add_argument("--twin", action="append", metavar="PATTERN",
                         help="only twins whose name is PATTERN or matches it as a glob ('Pooling*'); repeatable")
+    parser.add_argument("--exclude", action="append", metavar="PATTERN",
+                        help="leave out the twins whose name is PATTERN or matches it as a glob ('*ddp*'); repeatable")
     parser.add_argument("--dtype", action="append", choices=DTYPES, help="only this dtype; repeatable (default both)")
     parser.add_argument("--device", action="append", choices=["cpu", "cuda"],
                         help="only this device; repeatable (default: cpu, and cuda when present)")
@@ -47,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         twins = registry.select(args.twin)
+        if args.exclude:
+            excluded = {twin.name for twin in registry.select(args.exclude)}
+            twins = [twin for twin in twins if twin.name not in excluded]
     except ValueError as error:
         print(f"python -m parity: {error}", file=sys.stderr)
         return 2

@@ -40,19 +40,26 @@ def test_every_python_snippet_of_the_readme_runs_without_a_gpu(snippet, fashion_
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.parametrize("command", [line for line in SHELL_LINES if line.startswith("python ")])
+def runs_here(line):
+    """A command of the README that this machine runs: python or torchrun, on the CPU, on one machine."""
+    return line.split()[0] in ("python", "torchrun") and "cuda" not in line and "--nnodes" not in line
+
+
+@pytest.mark.parametrize("command", [line for line in SHELL_LINES if runs_here(line)])
 def test_every_command_of_the_readme_runs_without_a_gpu(command, fashion_mnist, tmp_path):
-    result = subprocess.run(shlex.split(command.replace("python", shlex.quote(sys.executable), 1)), cwd=tmp_path,
-                            env=NO_GPU, capture_output=True, text=True, timeout=300)
+    program = [sys.executable] if command.startswith("python ") else [sys.executable, "-m", "torch.distributed.run"]
+    result = subprocess.run(program + shlex.split(command)[1:], cwd=tmp_path, env=NO_GPU, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def test_the_readme_commands_not_run_here_are_the_set_up_ones():
-    """`make test` and `make demo` are what CI runs; the others install and open JupyterLab: the `lab` extra
-    they install must exist."""
-    others = [line for line in SHELL_LINES if not line.startswith("python ")]
-    assert others == ["make test", "make demo", "make setup", ".venv/bin/pip install -e '.[lab]'",
-                      ".venv/bin/jupyter lab notebooks/"]
+def test_the_readme_commands_not_run_here_are_the_set_up_and_gpu_ones():
+    """`make test` and `make demo` are what CI runs; others install and open JupyterLab (the `lab` extra they
+    install must exist), or need GPUs or several machines."""
+    others = [line for line in SHELL_LINES if not runs_here(line)]
+    assert others[:5] == ["make test", "make demo", "make setup", ".venv/bin/pip install -e '.[lab]'",
+                          ".venv/bin/jupyter lab notebooks/"]
+    assert all("--device cuda" in line for line in others[5:]) and len(others) == 8
     lab = re.search(r"^lab = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S)  # no tomllib in 3.10
     assert lab and '"jupyterlab>=' in lab.group(1)
 

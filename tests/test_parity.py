@@ -201,6 +201,9 @@ def test_cli_fails_when_a_check_fails(monkeypatch, capsys):
 def test_cli_list_and_bad_pattern(capsys):
     assert main(["--list", "--twin", "Pooling*"]) == 0
     assert all(line.startswith("Pooling[") for line in capsys.readouterr().out.split())
+    assert main(["--list", "--twin", "Pooling*", "--exclude", "*avg*", "--exclude", "*reject*"]) == 0
+    listed = capsys.readouterr().out.split()
+    assert listed and all(line.startswith("Pooling[max") for line in listed)
     assert main(["--twin", "NoSuchLayer"]) == 2
 
 
