@@ -198,6 +198,10 @@ def run_under_torchrun(args) -> int:
         print("python -m experiments: under torchrun, `run NAME --backend torch` only (the NumPy side and the demo "
               "run in one process)", file=sys.stderr)
         return 2
+    if args.name == "hyperparameter_optimization":
+        print("python -m experiments: the search runs its trials in worker processes of its own: use --workers "
+              "and --storage instead of torchrun", file=sys.stderr)
+        return 2
     if not launched_by_torchrun():
         print("python -m experiments: WORLD_SIZE is set, but not the rest of torchrun's environment", file=sys.stderr)
         return 2

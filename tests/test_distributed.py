@@ -83,3 +83,14 @@ def test_torchrun_trains_an_experiment_on_two_cpu_ranks_as_one_process_does(fash
     curves = [run["results"]["training"]["torch"] for run in (ranks, single)]
     assert_close(curves[0]["train_loss"], curves[1]["train_loss"], "trajectory", "loss curve", dtype="float32")
     assert curves[0]["final_test_acc"] == pytest.approx(curves[1]["final_test_acc"], abs=0.005)
+
+
+def test_torchrun_refuses_what_it_cannot_share_out(monkeypatch, capsys):
+    from experiments.__main__ import main
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["run", "train_convnet", "--backend", "numpy", "--quick"]) == 2
+    assert "under torchrun, `run NAME --backend torch` only" in capsys.readouterr().err
+    assert main(["run", "hyperparameter_optimization", "--backend", "torch", "--quick"]) == 2
+    assert "use --workers and --storage instead of torchrun" in capsys.readouterr().err
+    assert main(["run", "train_convnet", "--backend", "torch", "--quick"]) == 2  # the rest of torchrun's variables
+    assert "WORLD_SIZE is set, but not the rest of torchrun's environment" in capsys.readouterr().err
