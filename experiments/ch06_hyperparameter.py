@@ -96,6 +96,9 @@ def draw_optuna_plots(ctx, study, complete):
         plots.append(("param_importances", views.plot_param_importances))
     for name, plot in plots:
         axes = plot(study)
+        for ax in np.atleast_1d(axes).flat:  # Optuna's generic label, for what this study maximises
+            if ax.get_ylabel() == "Objective Value":
+                ax.set_ylabel("validation accuracy")
         figure = (axes.flat[0] if isinstance(axes, np.ndarray) else axes).figure
         figure.set_size_inches(9, 4.5)
         figure.set_layout_engine("constrained")  # the slice plot's colour bar defeats tight_layout
