@@ -256,7 +256,7 @@ class TrialTraining:
         return float(first.final_test_acc)
 
 
-def work(settings: SearchSettings, stop_when_idle: bool = True) -> int:
+def work(settings: SearchSettings) -> int:
     """Join the study and run its waiting trials until every index has a complete trial; how many this ran.
 
     While other workers still run the last trials, wait for them (their trial is re-enqueued if one stops).
@@ -271,7 +271,7 @@ def work(settings: SearchSettings, stop_when_idle: bool = True) -> int:
         enqueue_missing(study, settings)
         trial = claim_waiting_trial(study, storage)
         if trial is None:
-            if not trials_by_state(study, TrialState.RUNNING) or not stop_when_idle:
+            if not trials_by_state(study, TrialState.RUNNING):
                 return ran
             time.sleep(HEARTBEAT_SECONDS / 2)
             continue

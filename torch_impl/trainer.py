@@ -41,6 +41,11 @@ class Trainer(TrainerBase):
     A loss that is not finite raises dlfs_common.training.TrainingDiverged naming
     the step, unless allow_divergence=True; the losses stay on the device between
     epochs, so it is raised when the epoch (or train()) ends.
+    In a process group of several ranks (torchrun; torch_impl.distributed), every
+    rank trains on its equal share of the same global batches, through
+    DistributedDataParallel, batch norm over the whole batch and the whole batch's
+    dropout masks, so that the run is the one-process run; losses and accuracies
+    are those of the whole batch and set, and only rank 0 prints and reports progress.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
@@ -147,7 +152,9 @@ class Trainer(TrainerBase):
 
     def save_checkpoint(self, path):
         """Write model and optimizer state and the step reached with torch.save, atomically, behind a
-        SHA-256 digest of that payload, so that a file altered or cut short is refused on loading."""
+        SHA-256 digest of that payload, so that a file altered or cut short is refused on loading.
+        Across ranks every rank calls it (the losses are gathered first) and rank 0 writes: the state of one
+        process, which a Trainer on any number of ranks resumes."""
         self.record_losses()
         if self.rank != 0:  # every rank holds the same state: rank 0 writes it, for any number of ranks to resume
             return
