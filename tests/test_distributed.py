@@ -94,3 +94,15 @@ def test_torchrun_refuses_what_it_cannot_share_out(monkeypatch, capsys):
     assert "use --workers and --storage instead of torchrun" in capsys.readouterr().err
     assert main(["run", "train_convnet", "--backend", "torch", "--quick"]) == 2  # the rest of torchrun's variables
     assert "WORLD_SIZE is set, but not the rest of torchrun's environment" in capsys.readouterr().err
+
+
+def fails_on_rank_one():
+    import torch.distributed as dist
+    if dist.get_rank() == 1:
+        raise ArithmeticError("planted on rank 1")
+    dist.barrier()  # rank 0 waits for a peer that never comes: run_on_ranks must stop it
+
+
+def test_a_rank_that_fails_stops_every_rank_and_its_traceback_is_reported():
+    with pytest.raises(RuntimeError, match=r"(?s)rank 1 of 2:.*ArithmeticError: planted on rank 1"):
+        run_on_ranks(fails_on_rank_one, 2, timeout=120)

@@ -169,9 +169,14 @@ def run_on_ranks(function, ranks: int, *args, timeout: float = 600.0, cuda: bool
         errors = sorted(folder.glob("error-rank-*.txt"))
         if errors:
             raise RuntimeError("\n".join(path.read_text() for path in errors))
-        failed = [rank for rank, process in enumerate(processes) if process.exitcode != 0]
-        if failed:
-            raise RuntimeError(f"ranks {failed} of {ranks} did not finish within {timeout:.0f} s (or were killed)")
+        # a rank whose function returned has done its part, whatever its exit code: tearing the process group down
+        # can fail in a rank whose peer has already gone, after every result is in
+        unfinished = [rank for rank in range(ranks) if not (folder / f"done-rank-{rank}").exists()]
+        if unfinished:
+            codes = {rank: processes[rank].exitcode for rank in unfinished}
+            why = "timed out" if time.monotonic() >= deadline else "stopped without a Python error"
+            raise RuntimeError(f"ranks {unfinished} of {ranks} did not finish ({why}; exit codes {codes}, "
+                               f"timeout {timeout:.0f} s)")
         return pickle.loads((folder / "result.pickle").read_bytes())
 
 
@@ -179,16 +184,18 @@ def _run_rank(rank, ranks, folder, function, args, cuda):
     import pickle
     import traceback
 
-    if cuda:
-        torch.cuda.set_device(rank)
-    dist.init_process_group("nccl" if cuda else "gloo", init_method=f"file://{folder / 'rendezvous'}", rank=rank,
-                            world_size=ranks)
     try:
+        if cuda:
+            torch.cuda.set_device(rank)
+        dist.init_process_group("nccl" if cuda else "gloo", init_method=f"file://{folder / 'rendezvous'}", rank=rank,
+                                world_size=ranks)
         result = function(*args)
         if rank == 0:
             (folder / "result.pickle").write_bytes(pickle.dumps(result))
+        (folder / f"done-rank-{rank}").touch()
     except BaseException:
         (folder / f"error-rank-{rank}.txt").write_text(f"rank {rank} of {ranks}:\n{traceback.format_exc()}")
         raise
     finally:
-        dist.destroy_process_group()
+        if dist.is_initialized():
+            dist.destroy_process_group()
