@@ -14,8 +14,7 @@ import torch
 from torch_impl.distributed import rank_and_size, run_on_ranks
 from torch_impl.trainer import Trainer as TorchTrainer
 
-from ..convert import book_arrays
-from ..masks import record_masks
+from ..convert import book_arrays, copy_book_arrays
 from ..records import compare, scales
 from ..sources import TwinSources, source_of
 from .networks import SPECS, TrajectoryTwin
@@ -40,18 +39,8 @@ class DdpTwin:
                            + source_of(self.trajectory.spec.torch_class))
 
     def run(self, dtype, device, seed=0):
-        trajectory = self.trajectory
-        numpy_net, torch_net = trajectory.spec.build(dtype, device, seed, matched=True,
-                                                     initial_bias=trajectory.initial_bias)
-        # copies: the state dict's tensors are the parameters, which the one-process run trains in place
-        initial = {key: value.detach().cpu().numpy().copy() for key, value in torch_net.state_dict().items()}
-        torch.manual_seed(seed)
-        masks, stop_recording = record_masks(torch_net)
-        one_process = TorchTrainer(torch_net, *trajectory.data(dtype), device=device, **trajectory.settings(seed))
-        one_process.train()
-        stop_recording()
-        numpy_trainer = trajectory.train_numpy(numpy_net, dtype, masks, seed)
-        ranks = run_on_ranks(train_on_rank, self.ranks, trajectory, dtype, initial, seed, self.planted)
+        initial, _, numpy_trainer, one_process = self.trajectory.train_both(dtype, device, seed)
+        ranks = run_on_ranks(train_on_rank, self.ranks, self.trajectory, dtype, initial, seed, self.planted)
         expected = {"torch": run_summary(one_process), "numpy": {
             "train_loss_list": numpy_trainer.train_loss_list, "train_acc_list": numpy_trainer.train_acc_list,
             "test_acc_list": numpy_trainer.test_acc_list, "params": numpy_trainer.network.params}}
@@ -75,12 +64,11 @@ def run_summary(trainer):
 
 
 def train_on_rank(trajectory, dtype, initial, seed, planted):
-    """One rank's training (run_on_ranks): the one-process network's initial state, the same seeds."""
+    """One rank's training (run_on_ranks): the one-process run's initial params (book names), the same seeds."""
     import torch_impl.trainer
 
     spec = trajectory.spec
-    torch_net = spec.torch_class(*spec.args, dtype=TORCH_DTYPES[dtype], **spec.kwargs)
-    torch_net.load_state_dict({key: torch.as_tensor(value) for key, value in initial.items()})
+    torch_net = copy_book_arrays(initial, spec.torch_class(*spec.args, dtype=TORCH_DTYPES[dtype], **spec.kwargs))
     if planted == "batch norm without sync":
         torch_impl.trainer.synchronise_batch_norm = lambda network, device: network
     torch.manual_seed(seed)

@@ -195,7 +195,9 @@ class TrajectoryTwin:
                            + (f" with {self.acceleration}" if self.acceleration != Acceleration() else "")
                            + "\n\n" + source_of(self.spec.torch_class))
 
-    def run(self, dtype, device, seed=0):
+    def train_both(self, dtype, device, seed):
+        """Both Trainers from the same weights, batches and dropout masks (torch's, replayed on NumPy):
+        (the initial params as float64 copies under the book's names, the masks, the NumPy and the torch Trainer)."""
         numpy_net, torch_net = self.spec.build(dtype, device, seed, matched=True, initial_bias=self.initial_bias)
         initial = {key: value.astype(np.float64) for key, value in numpy_net.params.items()}
         torch.manual_seed(seed)
@@ -204,7 +206,10 @@ class TrajectoryTwin:
                                      **self.settings(seed))
         torch_trainer.train()
         stop_recording()
-        numpy_trainer = self.train_numpy(numpy_net, dtype, masks, seed)
+        return initial, masks, self.train_numpy(numpy_net, dtype, masks, seed), torch_trainer
+
+    def run(self, dtype, device, seed=0):
+        initial, masks, numpy_trainer, torch_trainer = self.train_both(dtype, device, seed)
         records = self.compare_runs("trajectory", numpy_trainer, torch_trainer, dtype, device)
         if dtype != "float64" or self.acceleration.bf16:
             exact = self.train_numpy_float64(initial, masks, seed)
