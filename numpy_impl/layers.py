@@ -9,7 +9,8 @@ import numpy as np
 from dlfs_common.checks import check_dropout_ratio, check_integer, check_labels
 
 from .functions import CROSS_ENTROPY_EPS, cross_entropy_error, softmax
-from .util import check_window, fold, unfold
+from .shifted_rows import ShiftedRows
+from .util import check_window, fold, unfold_batch
 
 
 class Relu:
@@ -345,16 +346,21 @@ class BatchNormalization(Learnable):
 
 
 class Convolution(Learnable):
-    """2-D convolution (cross-correlation) through unfold and one matrix product per image.
+    """2-D convolution (cross-correlation) through unfolded windows and one matrix product.
 
     W: (FN, C, FH, FW), b: (FN,). Shapes: x (N, C, H, W) -> (N, FN, out_h, out_w)
     with out_h = (H + 2*pad - FH) // stride + 1. The book unfolds with im2col
-    (one row per window) and transposes the product back to (N, FN, ...); the
-    column layout of unfold (torch's F.unfold) gives that order directly. The
-    unfolded input is kept for backward and released there, so at most one
-    batch's is alive. backprop_to_input=False skips dx (backward returns None):
-    a network's first layer needs no gradient for its input images, which the
-    book computes anyway.
+    (one row per window), multiplies, and transposes the product back to
+    (N, FN, ...); this layer unfolds every window as a column (unfold_batch), the
+    transposed layout, in which the product of the whole batch comes out
+    (FN, N, ...), a layout of larger contiguous runs to transpose back.
+    backprop_to_input=False skips dx (backward returns None): a network's first
+    layer needs no gradient for its input images, which the book computes anyway.
+
+    Stride 1 with more than one input channel, every layer of the book's
+    networks but the first, takes a faster path: see _forward_by_shifted_rows
+    and shifted_rows.py. It keeps the unfolded input's memory (`workspace`)
+    from one step to the next while the batch's shape stays the same.
     """
 
     learned = {"W": "dW", "b": "db"}
@@ -376,6 +382,7 @@ class Convolution(Learnable):
         self.backprop_to_input = backprop_to_input
         self.x = None
         self.cols = None
+        self.workspace = None
         self.dW = None
         self.db = None
 
@@ -388,48 +395,81 @@ class Convolution(Learnable):
         return check_window(x.shape, FH, FW, self.stride, self.pad)
 
     def forward(self, x):
-        FN, C, FH, FW = self.W.shape
-        N = x.shape[0]
         out_h, out_w = self._output_size(x)
-
-        cols = unfold(x, FH, FW, self.stride, self.pad)  # (N, C*FH*FW, out_h*out_w)
-        out = np.matmul(self.W.reshape(FN, -1), cols)    # (N, FN, out_h*out_w)
-        out += self.b.reshape(FN, 1)
-
         self.x = x
-        self.cols = cols
-        return out.reshape(N, FN, out_h, out_w)
+        if self._by_shifted_rows():
+            return self._forward_by_shifted_rows(x, out_h, out_w)
+        FN = self.W.shape[0]
+        self.cols = unfold_batch(x, *self.W.shape[2:], self.stride, self.pad)  # (C*FH*FW, N*out_h*out_w)
+        out = (self.W.reshape(FN, -1) @ self.cols).reshape(FN, x.shape[0], out_h, out_w)
+        images = np.empty((x.shape[0], FN, out_h, out_w), dtype=out.dtype)
+        return np.add(out.transpose(1, 0, 2, 3), self.b.reshape(FN, 1, 1), out=images)
 
     def backward(self, dout):
+        if self._by_shifted_rows():
+            return self._backward_by_shifted_rows(dout)
         FN, C, FH, FW = self.W.shape
-        dout = dout.reshape(dout.shape[0], FN, -1)
-
-        self.db = dout.sum(axis=(0, 2))
-        self.dW = np.matmul(dout, self.cols.transpose(0, 2, 1)).sum(axis=0).reshape(FN, C, FH, FW)
-
+        N = self.x.shape[0]
+        dout = np.ascontiguousarray(dout.reshape(N, FN, -1).transpose(1, 0, 2)).reshape(FN, -1)  # as the product
+        self.db = dout.sum(axis=1)
+        self.dW = (dout @ self.cols.T).reshape(FN, C, FH, FW)
         self.cols = None
         if not self.backprop_to_input:
             return None
-        if self.stride == 1 and FH == FW and self.pad <= FH - 1 and FN <= C:
-            return self._input_gradient_by_full_correlation(dout)
-        dcols = np.matmul(self.W.reshape(FN, -1).T, dout)
+        dcols = (self.W.reshape(FN, -1).T @ dout).reshape(C * FH * FW, N, -1).transpose(1, 0, 2)  # unfold's layout
         return fold(dcols, self.x.shape, FH, FW, self.stride, self.pad)
 
-    def _input_gradient_by_full_correlation(self, dout):
-        """dx for stride 1 (square filters, pad < filter size): dout, padded by FH - 1 - pad, correlated with the
-        filters turned by 180 degrees and their two channel axes swapped (the transposed convolution): the sums of
-        fold(W.T @ dout), in another order, without fold, whose strided adds run NumPy inner loops only out_w long
-        (7 to 28 elements in DeepConvNet), so that loop overhead bounds it. It unfolds dout instead of the input's
-        gradient columns, so it pays where a layer has no more filters than input channels (FN <= C). Measured
-        here (2 cores, batch 100, float32, medians of 7): 16->16 channels at 28x28 65 -> 18 ms, 32->32 at 14x14
-        18.5 -> 9 ms, 64->64 at 7x7 21 -> 8 ms; 16->32 at 14x14 9.5 -> 8 ms and 32->64 at 7x7 6 -> 8 ms, hence
-        the condition."""
+    def _by_shifted_rows(self):
+        """Stride 1, more than one input channel and pad < filter size (every layer of the book's networks but
+        the first): there the unfolded input, nine times the input, costs more than the products; with one
+        channel the product per image is as fast."""
+        FN, C, FH, FW = self.W.shape
+        return self.stride == 1 and C > 1 and self.pad < min(FH, FW)
+
+    def _forward_by_shifted_rows(self, x, out_h, out_w):
+        """The batch laid out as ShiftedRows, where each filter position's window elements are one shifted
+        slice, and the convolution one matrix product over the whole batch.
+
+        Three things make it faster than unfold and a product per image. The unfolded input is long copies
+        rather than a strided copy whose rows are out_w (7 to 28) elements long. One product
+        (FN, C*FH*FW) @ (C*FH*FW, windows) keeps BLAS busy where a hundred small ones did not, at the price of
+        the window positions that straddle a row's or an image's end (7 percent more at 28x28, 27 percent at
+        8x8). And the unfolded input is written into memory kept from the previous step: fresh memory of that
+        size (45 MB in DeepConvNet's second layer) is mapped and zeroed by the kernel page by page, which took
+        longer than the copy itself (a 52 MB copy: 9 ms into new memory, 4 ms into old).
+        """
+        FN, C, FH, FW = self.W.shape
+        layout = ShiftedRows(*x.shape[:1], *x.shape[2:], self.pad)
+        rows = layout.to_rows(x, np.result_type(self.W, x))
+        starts = layout.window_starts(FH, FW)
+        self.cols = layout.unfold(rows, FH, FW, self._workspace((C * FH * FW, starts), rows.dtype))
+        out = np.empty((FN, layout.columns), dtype=rows.dtype)
+        np.matmul(self.W.reshape(FN, -1), self.cols, out=out[:, :starts])
+        return layout.rows_to_images(out, 0, 0, out_h, out_w, add=self.b.reshape(FN, 1, 1))
+
+    def _backward_by_shifted_rows(self, dout):
+        """The adjoint of _forward_by_shifted_rows: dout laid out as the forward's product, zeros where a
+        window produced no output; dW one product with the unfolded input; dx the product W.T @ dout, written
+        over the spent unfolded input and added back by ShiftedRows.fold's long adds."""
         FN, C, FH, FW = self.W.shape
         N, _, H, W = self.x.shape
-        turned = np.ascontiguousarray(self.W[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(C, -1)
-        out_h = H + 2 * self.pad - FH + 1
-        cols = unfold(dout.reshape(N, FN, out_h, -1), FH, FW, 1, FH - 1 - self.pad)  # (N, FN*FH*FW, H*W)
-        return np.matmul(turned, cols).reshape(N, C, H, W)
+        layout = ShiftedRows(N, H, W, self.pad)
+        dout = dout.reshape(N, FN, H + 2 * self.pad - FH + 1, W + 2 * self.pad - FW + 1)
+        cols, self.cols = self.cols, None
+        dout_rows = layout.outputs_to_rows(dout, np.result_type(self.W, dout))[:, :cols.shape[1]]
+        self.db = dout.sum(axis=(0, 2, 3))
+        self.dW = (dout_rows @ cols.T).reshape(FN, C, FH, FW)
+        if not self.backprop_to_input:
+            return None
+        dcols = np.matmul(self.W.reshape(FN, -1).T, dout_rows, out=cols)
+        return layout.rows_to_images(layout.fold(dcols, FH, FW), self.pad, self.pad, H, W)
+
+    def _workspace(self, shape, dtype):
+        """An array for the unfolded input: last step's if it has this shape and dtype, else a new one (which
+        replaces it, so that at most one batch's is kept)."""
+        if self.workspace is None or self.workspace.shape != shape or self.workspace.dtype != dtype:
+            self.workspace = np.empty(shape, dtype=dtype)
+        return self.workspace
 
 
 class Pooling:

@@ -47,12 +47,27 @@ def unfold(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1
     (FN, out_h, out_w) order. The windows are a strided view of the (padded)
     images; the final reshape is the only copy.
     """
-    N, C, H, W = input_data.shape
+    N, C = input_data.shape[:2]
+    windows, (out_h, out_w) = window_view(input_data, filter_h, filter_w, stride, pad)
+    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * filter_h * filter_w, out_h * out_w)
+
+
+def unfold_batch(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+    """unfold's columns of every image side by side: (C*filter_h*filter_w, N*out_h*out_w), image after image,
+    so that a convolution of the whole batch is one matrix product, with its result in (FN, N, out_h, out_w)
+    order. unfold(x)[n] is unfold_batch(x)[:, n*out_h*out_w:(n+1)*out_h*out_w]."""
+    N, C = input_data.shape[:2]
+    windows, (out_h, out_w) = window_view(input_data, filter_h, filter_w, stride, pad)
+    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * filter_h * filter_w, N * out_h * out_w)
+
+
+def window_view(input_data, filter_h, filter_w, stride=1, pad=0):
+    """(a strided view (N, C, out_h, out_w, filter_h, filter_w) of every window of the padded images,
+    (out_h, out_w))."""
     out_h, out_w = check_window(input_data.shape, filter_h, filter_w, stride, pad)
     img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant") if pad else input_data
     windows = sliding_window_view(img, (filter_h, filter_w), axis=(2, 3))  # (N, C, H', W', fh, fw)
-    windows = windows[:, :, :stride * (out_h - 1) + 1:stride, :stride * (out_w - 1) + 1:stride]
-    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * filter_h * filter_w, out_h * out_w)
+    return windows[:, :, :stride * (out_h - 1) + 1:stride, :stride * (out_w - 1) + 1:stride], (out_h, out_w)
 
 
 def fold(cols: np.ndarray, input_shape: tuple, filter_h: int, filter_w: int, stride: int = 1,

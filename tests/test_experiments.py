@@ -219,8 +219,31 @@ def test_bench_prints_the_table_and_the_targets(capsys):
     assert main(["bench", "--models", "MLP", "--steps", "1", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "| MLP   | numpy (book kernels) | float64 | cpu" in out
-    assert "NumPy float32 MLP step / torch CPU float32" in out
+    assert "NumPy float32 MLP step / torch CPU float32" in out and "(target: at most 0.8)" in out
     assert "torch on CUDA, and the epoch targets" in out and "not measured" in out  # only the CPU was asked for
+    blas = out.split("\nBLAS: ")[1].splitlines()[0]  # which library depends on how numpy was built
+    assert "numpy: " in blas and "threads" in blas and "torch: " in blas and "OPENBLAS_CORETYPE" in blas
+
+
+def test_the_numpy_peak_memory_counts_what_the_convolutions_keep_between_steps(monkeypatch):
+    import tracemalloc
+
+    from experiments.bench import timing
+    from numpy_impl.layers import Convolution
+    from numpy_impl.networks import DeepConvNet
+    monkeypatch.setitem(timing.MODELS, "DeepConvNet", ("DeepConvNet", ((), {}), 10, False))  # 10 images a batch
+    job = timing.numpy_job("DeepConvNet", "float32", False, 1, np.random.default_rng(0))
+    job.step()
+    tracemalloc.start()
+    job.step()  # a network's second step: its workspaces were allocated in the first
+    warm_peak = tracemalloc.get_traced_memory()[1] / 2 ** 20
+    tracemalloc.stop()
+    net = DeepConvNet(dtype=np.float32, rng=np.random.default_rng(0))
+    net.gradient(np.random.default_rng(1).random((10, 1, 28, 28), dtype=np.float32), np.arange(10))
+    kept = sum(layer.workspace.nbytes for layer in net.layers.values()
+               if isinstance(layer, Convolution) and layer.workspace is not None) / 2 ** 20
+    assert kept > 10  # float32 DeepConvNet, 10 images: 5 of its 6 convolutions keep one
+    assert job.peak_mib() >= warm_peak + kept
 
 
 def test_bench_times_accelerated_rows_and_epochs(capsys):

@@ -104,21 +104,57 @@ def test_convolution_equals_the_direct_definition(window, filters, seed):
                  "forward", "convolution")
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.integers(1, 3), st.integers(1, 4), st.integers(1, 3), st.integers(0, 4), st.integers(1, 4),
-       st.integers(0, 2 ** 32 - 1))
-def test_the_input_gradient_by_full_correlation_equals_folding(n, channels, size, pad_extra, fewer, seed):
-    """Convolution's stride-1 path for dx (no more filters than channels) against fold(W.T @ dout)."""
+@st.composite
+def stride_1_windows(draw):
+    """windows() with stride 1 and more than one channel, mostly with pad < filter size: the shapes that take
+    Convolution's shifted-rows path, and some that do not."""
+    (N, C, H, W), fh, fw, _, pad = draw(windows())
+    return (N, C + 1, H, W), fh, fw, 1, pad
+
+
+def gradients_by_unfolding(x, W, dout, stride, pad):
+    """(dx, dW, db) of a convolution from its definition on unfold's columns, image by image."""
+    FN, C, FH, FW = W.shape
+    cols = unfold(x, FH, FW, stride, pad)
+    dout = dout.reshape(x.shape[0], FN, -1)
+    dW = sum(dout[n] @ cols[n].T for n in range(x.shape[0])).reshape(W.shape)
+    dx = fold(np.matmul(W.reshape(FN, -1).T, dout), x.shape, FH, FW, stride, pad)
+    return dx, dW, dout.sum(axis=(0, 2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(windows(), stride_1_windows()), st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
+def test_convolution_gradients_equal_the_unfolded_definition_step_after_step(window, filters, seed):
+    """Both of Convolution's paths (shifted rows, unfold_batch), three steps in a row: the second reuses the
+    first's workspace, the third has one image more and replaces it."""
+    shape, fh, fw, stride, pad = window
     rng = np.random.default_rng(seed)
-    filter_size, filters = 2 * size - 1, max(1, channels - fewer + 1)
-    pad = min(pad_extra, filter_size - 1)
-    x = rng.standard_normal((n, channels, filter_size + pad_extra, filter_size + 2))
-    W, b = rng.standard_normal((filters, channels, filter_size, filter_size)), rng.standard_normal(filters)
-    conv = Convolution(W, b, 1, pad)
-    dout = rng.standard_normal(conv.forward(x).shape)
-    by_fold = fold(np.matmul(W.reshape(filters, -1).T, dout.reshape(n, filters, -1)), x.shape, filter_size,
-                   filter_size, 1, pad)
-    assert_close(conv.backward(dout), by_fold, "forward", "dx")
+    W, b = rng.standard_normal((filters, shape[1], fh, fw)), rng.standard_normal(filters)
+    conv = Convolution(W, b, stride, pad)
+    for images in (shape[0], shape[0], shape[0] + 1):
+        x = rng.standard_normal((images, *shape[1:]))
+        assert_close(conv.forward(x), direct_convolution(x, W, b, stride, pad), "forward", "convolution")
+        dout = rng.standard_normal(conv.forward(x).shape)
+        dx = conv.backward(dout)
+        for name, got, expected in zip(("dx", "dW", "db"), (dx, conv.dW, conv.db),
+                                       gradients_by_unfolding(x, W, dout, stride, pad)):
+            assert_close(got, expected, "forward", name)
+
+
+def test_the_shifted_rows_path_keeps_one_workspace_and_only_for_its_shapes():
+    rng = np.random.default_rng(0)
+    conv = Convolution(rng.standard_normal((4, 3, 3, 3)), np.zeros(4), 1, 1)
+    x = rng.standard_normal((2, 3, 6, 6))
+    conv.backward(conv.forward(x))
+    workspace = conv.workspace
+    conv.backward(conv.forward(x + 1))
+    assert conv.workspace is workspace and conv.cols is None  # reused; the unfolded input itself is spent
+    conv.forward(rng.standard_normal((3, 3, 6, 6)))
+    assert conv.workspace is not workspace and conv.workspace.shape[1] > workspace.shape[1]
+    for other in (Convolution(conv.W, conv.b, 2, 1), Convolution(conv.W, conv.b, 1, 3),
+                  Convolution(rng.standard_normal((4, 1, 3, 3)), conv.b, 1, 1)):
+        other.backward(other.forward(rng.standard_normal((2, other.W.shape[1], 6, 6))))
+        assert other.workspace is None  # stride 2, pad 3 >= 3, one channel: unfold_batch
 
 
 @settings(max_examples=40, deadline=None)

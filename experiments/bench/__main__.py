@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from .timing import (
         EPOCH_LOSSES,
         EPOCH_TARGETS,
+        blas_description,
         default_accelerations,
         format_epochs,
         format_table,
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if epoch_rows:
         print("\n" + format_epochs(epoch_rows))
     print(f"\n{machine_description(devices)}")
+    print(blas_description())
     print(format_targets(rows, devices, epoch_rows))
     return 0
 
