@@ -1,5 +1,6 @@
 """python -m parity: run the twin registry and report every check."""
 import argparse
+import os
 import sys
 import time
 
@@ -12,6 +13,7 @@ from . import registry, runner
 from .html import html_page
 from .report import (
     json_text,
+    left_out_line,
     markdown_table,
     not_run_line,
     summary_line,
@@ -41,8 +43,17 @@ def parse_args(argv):
                         help="write one self-contained page to PATH: each twin's NumPy and torch code side by side, "
                              "the relation between them, and the errors measured in this run")
     parser.add_argument("--summary", action="store_true", help="print one row per twin and dtype (its worst check)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="also run the twins that train on several processes (the data-parallel ones, ~25 s "
+                             "each); a --twin pattern that names them runs them too")
     parser.add_argument("--list", action="store_true", help="list the twin names and exit")
-    return parser.parse_args(argv)
+    parser.add_argument("--jobs", type=int, default=min(os.cpu_count() or 1, 8), metavar="N",
+                        help="run the twins in N processes, the CPU's cores shared among them (default: one per "
+                             "core, at most 8; 1 runs them all in this process)")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1; got {args.jobs}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,28 +69,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join(twin.name for twin in twins))
         return 0
+    left_out = [] if args.distributed or args.twin else [twin for twin in twins
+                                                          if getattr(twin, "spawns_processes", False)]
+    twins = [twin for twin in twins if not any(twin is other for other in left_out)]
     devices = args.device or available_devices()
     if "cuda" in devices and not torch.cuda.is_available():
         print("python -m parity: --device cuda was asked for, but no CUDA device is available", file=sys.stderr)
         return 2
     jobs = runner.jobs(twins, args.dtype or DTYPES, devices)
     start = time.perf_counter()
-    records = []
-    with tqdm(jobs, desc="parity", unit="twin", leave=False, file=sys.stderr) as bar:
-        for twin, dtype, device in bar:
+    with tqdm(total=len(jobs), desc="parity", unit="twin", leave=False, file=sys.stderr) as bar:
+        def done(job):
+            twin, dtype, device = job
             bar.set_postfix_str(f"{twin.name} {dtype} {device}", refresh=False)
-            records += runner.run_job(twin, dtype, device)
+            bar.update()
+        records = runner.run_jobs(jobs, args.jobs, done)
     seconds = time.perf_counter() - start
     print(text_table(worst_per_twin(records) if args.summary else records))
     machine = machine_description(devices)
     print(f"\n{summary_line(records)} in {seconds:.1f} s on {machine}")
     skipped = runner.not_run(twins, args.dtype or DTYPES, devices)
-    if skipped:
-        print(not_run_line(skipped))
+    for line in (not_run_line(skipped), left_out_line(left_out)):
+        if line:
+            print(line)
     if args.json:
         write_atomically(args.json, json_text(records))
     if args.markdown:
-        write_atomically(args.markdown, markdown_table(records, machine, skipped))
+        write_atomically(args.markdown, markdown_table(records, machine, skipped, left_out))
     if args.html:
         write_atomically(args.html, html_page(twins, records, machine))
     return 0 if all(r.passed for r in records) else 1

@@ -44,10 +44,18 @@ def not_run_line(twins):
     return f"not run (they need a dtype or device not asked for or not here): {', '.join(t.name for t in twins)}"
 
 
+def left_out_line(twins):
+    """The sentence naming the twins that spawn processes, left out unless asked for; '' if none."""
+    if not twins:
+        return ""
+    return (f"not run (they train on several processes, ~25 s each; --distributed runs them): "
+            f"{', '.join(t.name for t in twins)}")
+
+
 MARKDOWN_TITLE = "# The parity table"
 
 
-def markdown_table(records, machine="", not_run=()):
+def markdown_table(records, machine="", not_run=(), left_out=()):
     """The worst check of each twin per dtype and device, as a Markdown table, with the totals and
     the twins that were not run."""
     lines = [MARKDOWN_TITLE, "", "Written by `python -m parity --markdown FILE`.", "",
@@ -55,8 +63,9 @@ def markdown_table(records, machine="", not_run=()):
              "with the largest error relative to its tolerance.", "",
              "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in _row(r)) + " |" for r in worst_per_twin(records)]
-    if not_run:
-        lines += ["", not_run_line(not_run) + "."]
+    for line in (not_run_line(not_run), left_out_line(left_out)):
+        if line:
+            lines += ["", line + "."]
     return "\n".join(lines) + "\n"
 
 

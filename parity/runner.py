@@ -1,6 +1,10 @@
 """One runner: registry in, records out. The pytest suite and `python -m parity` both use it."""
+import multiprocessing
+import os
 import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
+from functools import lru_cache
 
 from torch_impl.devices import available_devices, exact_mode
 
@@ -29,3 +33,47 @@ def run_job(twin, dtype: str, device) -> list[Record]:
     except Exception as error:  # a crash is a finding to report, next to the other results
         detail = traceback.format_exception_only(type(error), error)[-1].strip()
         return [Record(twin.name, f"error: {detail}", dtype, str(device), float("inf"), float("inf"), 0.0, False)]
+
+
+def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list[Record]:
+    """The records of every job, in the jobs' order; done(job) after each. With workers > 1 the jobs are
+    spread over that many spawned processes, each given an equal share of the CPU's cores for BLAS and torch
+    threads (the verdicts do not depend on the thread count: CI reruns the suite on one thread), the
+    trajectory twins, the longest, first."""
+    if workers <= 1 or len(jobs) <= 1:
+        records = []
+        for job in jobs:
+            records += run_job(*job)
+            done(job)
+        return records
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    order = sorted(range(len(jobs)), key=lambda index: "[trajectory" not in jobs[index][0].name)
+    results = [None] * len(jobs)
+    context = multiprocessing.get_context("spawn")  # forking a process that runs torch's threads can hang
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads, initargs=(threads,)) as pool:
+        futures = {pool.submit(run_named_job, jobs[index][0].name, *jobs[index][1:]): index for index in order}
+        for future in as_completed(futures):
+            index = futures[future]
+            results[index] = future.result()
+            done(jobs[index])
+    return [record for job_records in results for record in job_records]
+
+
+def limit_threads(threads: int):
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+
+
+@lru_cache(maxsize=1)
+def twins_by_name():
+    from .registry import all_twins
+
+    return {twin.name: twin for twin in all_twins()}
+
+
+def run_named_job(name: str, dtype: str, device) -> list[Record]:
+    """run_job in a worker process, which builds its own registry and finds the twin by name."""
+    return run_job(twins_by_name()[name], dtype, device)

@@ -19,6 +19,7 @@ from torch_impl.trainer import Trainer
 QUICK_DDP_TWIN = "MultiLayerNetExtend[batchnorm][ddp,Momentum]"  # DDP and batch norm over ranks, in the default run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", PLANTED)
 def test_the_ddp_twins_catch_a_planted_error(planted):
     (twin,) = registry.select([QUICK_DDP_TWIN])
@@ -53,6 +54,7 @@ def checkpoint_run(path, steps=None, resume=False):
     return trainer.train_loss_list, book_arrays(trainer.network)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("first, then", [(2, 1), (1, 2)], ids=["2 ranks then 1", "1 rank then 2"])
 def test_a_checkpoint_written_on_some_ranks_resumes_on_others(first, then, tmp_path):
     def on(ranks, *args):
@@ -65,6 +67,7 @@ def test_a_checkpoint_written_on_some_ranks_resumes_on_others(first, then, tmp_p
     assert_all_close(weights, uninterrupted_weights, "trajectory")  # b1, b2 (under batch norm) at the net's scale
 
 
+@pytest.mark.slow
 def test_torchrun_trains_an_experiment_on_two_cpu_ranks_as_one_process_does(fashion_mnist, tmp_path):
     command = ["-m", "experiments", "run", "train_convnet", "--backend", "torch", "--device", "cpu", "--quick",
                "--no-progress"]

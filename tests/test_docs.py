@@ -33,6 +33,7 @@ SHELL_LINES = [line.split("  #")[0].strip() for block in re.findall(r"```sh\n(.*
 NO_GPU = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("snippet", PYTHON_SNIPPETS, ids=lambda code: code.splitlines()[0][:40])
 def test_every_python_snippet_of_the_readme_runs_without_a_gpu(snippet, fashion_mnist, tmp_path):
     result = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, env=NO_GPU, capture_output=True,
@@ -45,6 +46,7 @@ def runs_here(line):
     return line.split()[0] in ("python", "torchrun") and "cuda" not in line and "--nnodes" not in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [line for line in SHELL_LINES if runs_here(line)])
 def test_every_command_of_the_readme_runs_without_a_gpu(command, fashion_mnist, tmp_path):
     program = [sys.executable] if command.startswith("python ") else [sys.executable, "-m", "torch.distributed.run"]

@@ -92,6 +92,7 @@ def test_nothing_is_downloaded_unless_asked(mirror):
         numpy_datasets.load_mnist()
 
 
+@pytest.mark.slow
 def test_the_experiments_download_on_request(mirror, tmp_path, capsys):
     from experiments.__main__ import main
     mirror("403")

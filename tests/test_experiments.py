@@ -74,6 +74,7 @@ def test_gradient_simplenet(run):
     assert_close(np.sum(dW), 0.0, "hand derivation", scale=np.abs(dW).max())
 
 
+@pytest.mark.slow
 def test_train_neuralnet(run):
     results = run("train_neuralnet")["results"]
     assert max(results["gradient_check_mean_abs_difference"].values()) < 1e-6
@@ -90,6 +91,7 @@ def test_optimizer_compare_naive(run):
         assert distances[f"{name} [numpy]"] < distances["SGD [numpy]"]
 
 
+@pytest.mark.slow
 def test_optimizer_compare_mnist(run):
     optimizers = run("optimizer_compare_mnist")["results"]["optimizers"]
     final = {name: np.mean(by_backend["numpy"]["train_loss"][-20:]) for name, by_backend in optimizers.items()}
@@ -97,6 +99,7 @@ def test_optimizer_compare_mnist(run):
     assert all(loss < 2.3 for loss in final.values())
 
 
+@pytest.mark.slow
 def test_weight_init_activation_histogram(run):
     stats = run("weight_init_activation_histogram")["results"]["activation_statistics"]
     assert stats["sigmoid/std=1/layer5/numpy"]["saturated_or_zero"] > 0.3  # pinned at 0 or 1
@@ -119,6 +122,7 @@ def test_vanishing_gradient(run):
     assert ratio["sigmoid, Xavier [torch]"] < ratio["relu, Xavier [torch]"]
 
 
+@pytest.mark.slow
 def test_batch_norm_test(run):
     runs = run("batch_norm_test")["results"]["runs"]
     scale = "4.64e-02"
@@ -126,12 +130,14 @@ def test_batch_norm_test(run):
     assert runs[f"plain, scale {scale}"]["numpy"]["final_train_acc"] < 0.3
 
 
+@pytest.mark.slow
 def test_batch_norm_gradient_check(run):
     differences = run("batch_norm_gradient_check")["results"]["mean_abs_difference"]
     assert set(differences) >= {"gamma1", "beta1", "gamma2", "beta2"}
     assert max(differences.values()) < 1e-6
 
 
+@pytest.mark.slow
 def test_overfit_weight_decay(run):
     runs = run("overfit_weight_decay")["results"]["runs"]
     assert runs["no weight decay [numpy]"]["gap"] > 0.15
@@ -139,12 +145,14 @@ def test_overfit_weight_decay(run):
     assert runs["L1, lambda 0.01 [torch]"]["gap"] < runs["no weight decay [torch]"]["gap"] - 0.05
 
 
+@pytest.mark.slow
 def test_overfit_dropout(run):
     runs = run("overfit_dropout")["results"]["runs"]
     for backend in ("numpy", "torch"):
         assert runs[f"dropout 0.2 [{backend}]"]["gap"] < runs[f"no dropout [{backend}]"]["gap"] - 0.05
 
 
+@pytest.mark.slow
 def test_hyperparameter_optimization(run):
     results = run("hyperparameter_optimization")["results"]
     trials = results["trials"]
@@ -156,6 +164,7 @@ def test_hyperparameter_optimization(run):
         assert abs(trial["backends"]["numpy"] - trial["backends"]["torch"]) <= 0.02
 
 
+@pytest.mark.slow
 def test_train_convnet(run):
     results = run("train_convnet")["results"]
     assert results["training"]["numpy"]["final_test_acc"] > 0.4
@@ -168,6 +177,7 @@ def test_train_deepnet(run, tmp_path):
     assert (tmp_path / "train_deepnet" / "misclassified_torch.png").is_file()
 
 
+@pytest.mark.slow
 def test_both_backends_agree_in_float64(run):
     metrics = run("train_neuralnet", "--dtype", "float64", "--epochs", "2")
     agreement = metrics["backend_agreement"]["TwoLayerNet"]
@@ -246,6 +256,7 @@ def test_the_numpy_peak_memory_counts_what_the_convolutions_keep_between_steps(m
     assert job.peak_mib() >= warm_peak + kept
 
 
+@pytest.mark.slow
 def test_bench_times_accelerated_rows_and_epochs(capsys):
     argv = ["bench", "--models", "SimpleConvNet", "--steps", "1", "--rounds", "1", "--device", "cpu",
             "--acceleration", "bf16", "--acceleration", "cuda_graphs", "--epoch", "all", "--epoch-images", "300"]
@@ -278,6 +289,7 @@ def test_epoch_targets_are_judged_on_the_fastest_full_epoch():
     assert "DeepConvNet epoch on CUDA: not measured" in other
 
 
+@pytest.mark.slow
 def test_a_torch_run_with_bf16_autocast_records_it(run):
     metrics = run("train_convnet", "--acceleration", "bf16", backend="torch")
     assert metrics["settings"]["acceleration"] == "bf16"

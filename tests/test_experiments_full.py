@@ -1,11 +1,12 @@
-"""Full-size experiment runs, marked slow (run with `pytest -m slow`); the default run has their --quick twins."""
+"""Full-size experiment runs, marked slow and full (minutes each: `pytest -m full`; CI runs the other slow tests);
+the default run and `-m slow` have their --quick twins."""
 import json
 
 import pytest
 
 from experiments.__main__ import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 
 
 def run_full(name, out, *options):

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
 NO_GPU = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHON": sys.executable}
 
@@ -16,6 +18,7 @@ def test_gpu_check_refuses_without_a_gpu_and_writes_nothing(tmp_path):
     assert not any((tmp_path / "out").iterdir())
 
 
+@pytest.mark.slow
 def test_gpu_check_and_cuda_exactness_have_help():
     result = subprocess.run(["bash", str(TOOLS / "gpu_check.sh"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "pytest -m cuda" in result.stdout and "make gpu-data" in result.stdout
@@ -24,6 +27,7 @@ def test_gpu_check_and_cuda_exactness_have_help():
     assert result.returncode == 0 and "float64" in result.stdout
 
 
+@pytest.mark.slow
 def test_cuda_exactness_refuses_without_a_gpu():
     result = subprocess.run([sys.executable, str(TOOLS / "cuda_exactness.py")], capture_output=True, text=True,
                             env=NO_GPU, timeout=120)

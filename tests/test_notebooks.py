@@ -12,6 +12,7 @@ notebook_tool = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(notebook_tool)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", notebook_tool.CHAPTERS)
 def test_the_notebook_executes_cleanly_in_quick_mode(chapter, fashion_mnist, tmp_path):
     notebook = notebook_tool.read_source(chapter)

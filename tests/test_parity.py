@@ -21,13 +21,13 @@ from parity.twins.layers import LayerTwin, no_relation
 from parity.twins.rejections import RejectionTwin
 
 # every job on both devices; those on CUDA skip where there is none
-# the data-parallel twins spawn two processes each (~12 s): one runs by default, all with -m slow
-QUICK_DDP_JOB = ("MultiLayerNetExtend[batchnorm][ddp,Momentum]", "float64")
+# the data-parallel twins spawn two processes each (~12 s): they run with -m slow (CI runs both sets); the
+# default run's process-group test is test_distributed's rank that fails
 
 
 def job_marks(twin, dtype, device):
     marks = [pytest.mark.cuda, CUDA_SKIP] if device == "cuda" else []
-    if "[ddp," in twin.name and (twin.name, dtype) != QUICK_DDP_JOB:
+    if "[ddp," in twin.name:
         marks.append(pytest.mark.slow)
     return marks
 
@@ -178,7 +178,7 @@ def test_every_twin_kind_and_both_dtypes_are_registered():
 
 def test_cli_json_markdown_and_exit_status(tmp_path, capsys):
     json_path, markdown_path = tmp_path / "records.json", tmp_path / "table.md"
-    status = main(["--twin", "Affine*", "--twin", "Adam", "--dtype", "float64", "--device", "cpu",
+    status = main(["--twin", "Affine*", "--twin", "Adam", "--dtype", "float64", "--device", "cpu", "--jobs", "1",
                    "--json", str(json_path), "--markdown", str(markdown_path)])
     assert status == 0
     records = json.loads(json_path.read_text())
@@ -192,9 +192,39 @@ def test_cli_json_markdown_and_exit_status(tmp_path, capsys):
     assert "max rel err" in out and "passed, 0 failed" in out
 
 
+def test_jobs_in_worker_processes_give_the_records_of_one_process(tmp_path):
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    patterns = ["--twin", "Affine*", "--twin", "SGD", "--device", "cpu"]
+    assert main([*patterns, "--jobs", "1", "--json", str(one)]) == 0
+    assert main([*patterns, "--jobs", "2", "--json", str(two)]) == 0
+    in_one, in_two = (json.loads(path.read_text()) for path in (one, two))
+    assert [(r["twin"], r["check"], r["dtype"], r["passed"]) for r in in_two] == \
+        [(r["twin"], r["check"], r["dtype"], r["passed"]) for r in in_one]  # the same checks, in the same order
+
+
+def test_the_twins_that_spawn_processes_run_only_when_asked(monkeypatch, tmp_path, capsys):
+    import parity.registry
+    from parity.twins.ddp import ddp_twins
+
+    affine = parity.registry.select(["Affine"])
+    monkeypatch.setattr(parity.registry, "all_twins", lambda: affine + ddp_twins()[:1])
+    table = tmp_path / "table.md"
+    assert main(["--dtype", "float64", "--jobs", "1", "--markdown", str(table)]) == 0
+    out = capsys.readouterr().out
+    left_out = f"not run (they train on several processes, ~25 s each; --distributed runs them): {ddp_twins()[0].name}"
+    assert left_out in out and left_out in table.read_text()
+    assert "\nAffine  " in out and "ranks vs" not in out
+
+
+def test_jobs_must_be_at_least_one(capsys):
+    with pytest.raises(SystemExit):
+        main(["--jobs", "0"])
+    assert "--jobs must be at least 1; got 0" in capsys.readouterr().err
+
+
 def test_cli_fails_when_a_check_fails(monkeypatch, capsys):
     monkeypatch.setattr(numpy_impl.optimizers, "ADAPTIVE_EPS", 1e-8)
-    assert main(["--twin", "AdaGrad", "--dtype", "float64", "--device", "cpu"]) == 1
+    assert main(["--twin", "AdaGrad", "--dtype", "float64", "--device", "cpu", "--jobs", "1"]) == 1
     assert "FAIL" in capsys.readouterr().out
 
 
@@ -247,6 +277,7 @@ def test_a_float32_failure_names_the_side_that_left_the_exact_answer(monkeypatch
     assert not any(check.startswith(("exact:torch", "conditioning")) for check in failures)
 
 
+@pytest.mark.slow
 def test_an_ill_conditioned_low_precision_trajectory_fails_its_conditioning_check():
     well = twin_named("DeepConvNet[no dropout][trajectory,SGD]")
     # the settings it had: zero biases and lr 0.01, where float32 rounding decides the end point
@@ -303,7 +334,8 @@ def test_every_twin_shows_the_code_of_both_sides():
 
 def test_the_html_page_sets_both_sides_relation_and_errors_side_by_side(tmp_path):
     page = tmp_path / "parity.html"
-    assert main(["--twin", "Affine", "--twin", "Dropout[train,book]", "--dtype", "float64", "--html", str(page)]) == 0
+    assert main(["--twin", "Affine", "--twin", "Dropout[train,book]", "--dtype", "float64", "--jobs", "1",
+                 "--html", str(page)]) == 0
     text = page.read_text()
     assert text.count('<section class="twin"') == 2 and 'data-count="2"' in text
     assert "def backward(self, dout)" in text and "torch.nn: Linear(in_features=6, out_features=4" in text
@@ -321,7 +353,8 @@ def test_the_html_page_in_headless_chromium(tmp_path):
     if chromium is None:
         pytest.skip("no chromium on this machine (Debian: apt-get install chromium)")
     page = tmp_path / "parity.html"
-    assert main(["--twin", "Pooling*", "--twin", "Adam*", "--dtype", "float64", "--html", str(page)]) == 0
+    assert main(["--twin", "Pooling*", "--twin", "Adam*", "--dtype", "float64", "--jobs", "1",
+                 "--html", str(page)]) == 0
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,1600"]
     dom = subprocess.run([chromium, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True,
                          timeout=120, check=True).stdout

@@ -43,6 +43,7 @@ def assert_every_draw_complete_once(results, trials, seed=0):
     return records
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage", ["journal", "sqlite"])
 def test_two_workers_share_one_storage_and_record_every_trial_once(storage, fashion_mnist, tmp_path):
     url = [] if storage == "journal" else ["--storage", f"sqlite:///{tmp_path / 'search.db'}"]
@@ -58,6 +59,7 @@ def test_two_workers_share_one_storage_and_record_every_trial_once(storage, fash
         "optuna_param_importances.png"}
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_command_continues_the_study(fashion_mnist,
                                                                                              tmp_path):
     out, trials = tmp_path / "run", 6
@@ -121,7 +123,7 @@ while (trial := claim_waiting_trial(study, storage)) is not None:
 """
 
 
-@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+@pytest.mark.parametrize("storage", ["journal", pytest.param("sqlite", marks=pytest.mark.slow)])  # SQLite: 10 s
 def test_workers_claiming_at_the_same_time_never_win_the_same_trial(storage, tmp_path):
     # SQLite ignores the FOR UPDATE of Optuna's claim: before its transactions began IMMEDIATE, 4 processes
     # claiming 200 trials won 208 claims

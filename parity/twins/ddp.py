@@ -8,6 +8,7 @@ one-process step, up to the order of the sums.
 (rank 1 contributes zeros to the average), 'batch norm without sync' (each rank normalises over its half).
 """
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -31,6 +32,7 @@ class DdpTwin:
     planted: str | None = None
     dtypes: tuple = ("float64", "float32")
     devices: tuple = ("cpu",)
+    spawns_processes: ClassVar[bool] = True  # python -m parity runs it with --distributed (it takes ~25 s)
 
     def sources(self):
         return TwinSources(self.trajectory.sources().numpy,
