@@ -253,7 +253,7 @@ def test_the_numpy_peak_memory_counts_what_the_convolutions_keep_between_steps(m
     kept = sum(layer.workspace.nbytes for layer in net.layers.values()
                if isinstance(layer, Convolution) and layer.workspace is not None) / 2 ** 20
     assert kept > 10  # float32 DeepConvNet, 10 images: 5 of its 6 convolutions keep one
-    assert job.peak_mib() >= warm_peak + kept
+    assert abs(job.peak_mib() - (warm_peak + kept)) < 0.5  # the same step, traced again, plus what is kept
 
 
 @pytest.mark.slow

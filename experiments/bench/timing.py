@@ -10,10 +10,10 @@ float32, the same networks with the book's kernels swapped in
 (numpy_impl.book_kernels), torch on the CPU in both dtypes, torch on CUDA where
 a GPU is present, with each speed-up of torch_impl.acceleration.
 
-Peak memory is what tracemalloc sees NumPy allocate during the first step of
-a new network (so that what a layer keeps from step to step, the
-convolutions' workspaces, counts), or what torch.cuda allocates during one
-step beyond what was allocated before it; torch's CPU allocations are
+Peak memory is what tracemalloc sees NumPy allocate during one step, plus what
+the layers keep from one step to the next (the stride-1 convolutions'
+workspaces, allocated in an earlier step), or what torch.cuda allocates
+during one step beyond what was allocated before it; torch's CPU allocations are
 invisible to both, so that column is empty there. The BLAS libraries and
 thread pools of both sides are listed under the table (threadpoolctl): a
 forced OpenBLAS kernel (OPENBLAS_CORETYPE) changes NumPy's speed by about 20
@@ -94,7 +94,7 @@ class Job:
     steps: int
     step: Callable
     synchronize: Callable = lambda: None
-    first_step: Callable = None  # NumPy: one step of a new network, for peak_mib
+    kept_bytes: Callable = lambda: 0  # NumPy: the memory its layers keep between steps, for peak_mib
 
     def block_seconds(self):
         """Seconds per step over `steps` steps, after one untimed step: training runs step after step,
@@ -110,11 +110,12 @@ class Job:
     def peak_mib(self):
         """MiB allocated at the peak of one step: tracemalloc for NumPy, torch.cuda beyond the start on CUDA."""
         if self.backend.startswith("numpy"):
+            self.step()
             tracemalloc.start()
-            self.first_step()
+            self.step()
             peak = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
-            return peak / 2 ** 20
+            return (peak + self.kept_bytes()) / 2 ** 20
         if self.device.startswith("cuda"):
             self.synchronize()
             before = torch.cuda.memory_allocated()
@@ -132,20 +133,22 @@ def batch(batch_size, flat, rng):
 
 def numpy_job(model, dtype, book_kernels, steps, rng):
     kind, (args, kwargs), batch_size, flat = MODELS[model]
+    net = getattr(numpy_nets, kind)(*args, dtype=np.dtype(dtype), rng=rng, **kwargs)
+    if book_kernels:
+        book_style(net)
     x, t = batch(batch_size, flat, rng)
     x = x.astype(dtype)
-    seed = int(rng.integers(2 ** 31))
+    optimizer = Adam()
 
-    def training_step():
-        """A new network and its optimizer: a function that runs one training step of them."""
-        net = getattr(numpy_nets, kind)(*args, dtype=np.dtype(dtype), rng=np.random.default_rng(seed), **kwargs)
-        if book_kernels:
-            book_style(net)
-        optimizer = Adam()
-        return lambda: optimizer.update(net.params, net.gradient(x, t))
+    def step():
+        optimizer.update(net.params, net.gradient(x, t))
 
-    return Job(model, "numpy (book kernels)" if book_kernels else "numpy", dtype, "cpu", batch_size, steps,
-               training_step(), first_step=lambda: training_step()())
+    def kept_bytes():
+        """What the layers keep from one step to the next: the stride-1 convolutions' workspaces."""
+        return sum(getattr(layer, "workspace", None).nbytes for layer in net.layers.values()
+                   if getattr(layer, "workspace", None) is not None)
+    return Job(model, "numpy (book kernels)" if book_kernels else "numpy", dtype, "cpu", batch_size, steps, step,
+               kept_bytes=kept_bytes)
 
 
 def torch_job(model, dtype, device, acceleration, steps, rng):
@@ -312,24 +315,25 @@ def timed_steps_on_rank(model, device, ranks, steps, batch_size):
 
 
 def blas_description():
-    """One line: the BLAS library, kernel and thread count NumPy runs on, torch's (threadpoolctl sees the
-    libraries loaded into this process; torch's MKL and oneDNN are linked into it), and a forced kernel."""
+    """One line: the BLAS library, kernel and thread count NumPy runs on (threadpoolctl sees the libraries
+    loaded into this process), torch's (its MKL and oneDNN are linked into it), and a forced OpenBLAS kernel."""
     from threadpoolctl import threadpool_info
 
     names = {"openblas": "OpenBLAS", "mkl": "MKL", "blis": "BLIS", "openmp": "OpenMP"}
-    parts = []
+    numpy_pools = []
     for pool in threadpool_info():
-        owner = next((lib for lib in ("numpy", "scipy", "torch") if f"/{lib}" in pool["filepath"]), "other")
+        if "/numpy" not in pool["filepath"]:
+            continue  # torch's OpenMP pool: its thread count is torch.get_num_threads() below
         detail = " ".join(filter(None, (names.get(pool["internal_api"], pool["internal_api"]), pool.get("version"))))
         if pool.get("architecture"):
             detail += f", {pool['architecture']} kernel"
-        parts.append(f"{owner}: {detail}, {pool['num_threads']} threads")
+        numpy_pools.append(f"{detail}, {pool['num_threads']} threads")
     built_in = [name for name, present in (("MKL", torch.backends.mkl.is_available()),
                                            ("oneDNN", torch.backends.mkldnn.is_available())) if present]
-    parts.append(f"torch: {' and '.join(built_in) or 'its own kernels'} built in, {torch.get_num_threads()} threads")
     forced = os.environ.get("OPENBLAS_CORETYPE")
-    parts.append(f"OPENBLAS_CORETYPE={forced}" if forced else "OPENBLAS_CORETYPE unset")
-    return "BLAS: " + "; ".join(parts)
+    return (f"BLAS: numpy: {'; '.join(numpy_pools) or 'none that threadpoolctl sees'}; "
+            f"torch: {' and '.join(built_in) or 'its own kernels'} built in, {torch.get_num_threads()} threads; "
+            + (f"OPENBLAS_CORETYPE={forced}" if forced else "OPENBLAS_CORETYPE unset"))
 
 
 def format_table(rows):
