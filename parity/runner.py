@@ -54,7 +54,12 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
         futures = {pool.submit(run_named_job, jobs[index][0].name, *jobs[index][1:]): index for index in order}
         for future in as_completed(futures):
             index = futures[future]
-            results[index] = future.result()
+            try:
+                results[index] = future.result()
+            except Exception as error:  # its worker died (a crash in native code): a finding too
+                twin, dtype, device = jobs[index]
+                results[index] = [Record(twin.name, f"error: its worker process stopped ({error})", dtype,
+                                         str(device), float("inf"), float("inf"), 0.0, False)]
             done(jobs[index])
     return [record for job_records in results for record in job_records]
 

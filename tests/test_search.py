@@ -203,4 +203,9 @@ def test_two_workers_share_a_postgresql_study(fashion_mnist, postgres, tmp_path)
     results = run_search(tmp_path / "second", *options)  # another "machine" joins
     assert first.wait(timeout=600) == 0, first.stderr.read()[-2000:]
     records = assert_every_draw_complete_once(results, 16)
-    assert len({record["worker"] for record in records if record["state"] == "COMPLETE"}) >= 2
+    # one study: the first command lists the same trials; which of the three workers ran how many depends on
+    # start-up timing (under load one may finish all before another has imported torch)
+    first_records = json.loads((tmp_path / "first" / "metrics.json").read_text())["results"]["trials"]
+    assert [(r["number"], r["index"], r["state"]) for r in first_records] == \
+        [(r["number"], r["index"], r["state"]) for r in records]
+    assert 1 <= len({record["worker"] for record in records if record["state"] == "COMPLETE"}) <= 3

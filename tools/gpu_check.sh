@@ -83,7 +83,7 @@ step exactness "$PYTHON" tools/cuda_exactness.py
 # The tests and the parity CLI run side by side (the machine has cores to spare); the bench then runs alone.
 step pytest "$PYTHON" -m pytest -m cuda -q -p no:cacheprovider -rs --durations=10 &
 pytest_job=$!
-step parity "$PYTHON" -m parity --device cuda --summary --json "$OUT/parity.json"
+step parity "$PYTHON" -m parity --device cuda --jobs 1 --summary --json "$OUT/parity.json"
 wait "$pytest_job" || true
 failures=$((failures + $(grep -c '^pytest .*exit *[1-9]' "$OUT/summary.txt")))
 step bench "$PYTHON" -m experiments bench --device cuda --models SimpleConvNet DeepConvNet --rounds 3
