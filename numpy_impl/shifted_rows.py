@@ -15,7 +15,7 @@ long copy per filter position and folding one long add, where unfold and fold
 them. The price: the window positions that straddle a row's or an image's end
 (FW - 1 - pad columns per row, FH - 1 - pad rows per image) are computed and
 dropped. The layout needs pad <= FH - 1 and pad <= FW - 1, so that no output
-lies entirely in the padding; Convolution uses unfold otherwise.
+lies entirely in the padding; Convolution uses unfold_batch otherwise.
 """
 from dataclasses import dataclass
 
