@@ -37,9 +37,10 @@ gpu-data: setup
 	$(PY) -c "import shutil; from dlfs_common.dataset_files import find_dataset_files; \
 	[shutil.copy(path, '.gpu-data/fashion-mnist/') for path in find_dataset_files('fashion-mnist').values()]"
 
-# the quick suite, spread over the cores (at most 4 processes); the slow one: $(PY) -m pytest -m slow
+# the quick suite, spread over the cores (at most 4 processes, an idle one takes tests queued for another);
+# the slow one: $(PY) -m pytest -m slow
 test: setup
-	$(PY) -m pytest -n auto --maxprocesses 4
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist worksteal
 
 # re-execute the chapter notebooks (notebooks/chNN.py, quick settings) and store them with their outputs
 notebooks: setup

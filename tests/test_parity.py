@@ -192,6 +192,7 @@ def test_cli_json_markdown_and_exit_status(tmp_path, capsys):
     assert "max rel err" in out and "passed, 0 failed" in out
 
 
+@pytest.mark.slow  # starts two worker processes; the quick run has --jobs 1
 def test_jobs_in_worker_processes_give_the_records_of_one_process(tmp_path):
     one, two = tmp_path / "one.json", tmp_path / "two.json"
     patterns = ["--twin", "Affine*", "--twin", "SGD", "--device", "cpu"]
