@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join(twin.name for twin in twins))
         return 0
-    left_out = [] if args.distributed or args.twin else [twin for twin in twins
-                                                          if getattr(twin, "spawns_processes", False)]
-    twins = [twin for twin in twins if not any(twin is other for other in left_out)]
+    left_out = []
+    if not (args.distributed or args.twin):
+        left_out = [twin for twin in twins if getattr(twin, "spawns_processes", False)]
+        twins = [twin for twin in twins if not getattr(twin, "spawns_processes", False)]
     devices = args.device or available_devices()
     if "cuda" in devices and not torch.cuda.is_available():
         print("python -m parity: --device cuda was asked for, but no CUDA device is available", file=sys.stderr)

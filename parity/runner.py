@@ -1,12 +1,11 @@
 """One runner: registry in, records out. The pytest suite and `python -m parity` both use it."""
 import multiprocessing
-import os
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
 from functools import lru_cache
 
-from torch_impl.devices import available_devices, exact_mode
+from torch_impl.devices import available_devices, exact_mode, share_cores
 
 from .records import Record
 from .tolerances import DTYPES
@@ -46,11 +45,10 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
             records += run_job(*job)
             done(job)
         return records
-    threads = max(1, (os.cpu_count() or 1) // workers)
     order = sorted(range(len(jobs)), key=lambda index: "[trajectory" not in jobs[index][0].name)
     results = [None] * len(jobs)
     context = multiprocessing.get_context("spawn")  # forking a process that runs torch's threads can hang
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads, initargs=(threads,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=share_cores, initargs=(workers,)) as pool:
         futures = {pool.submit(run_named_job, jobs[index][0].name, *jobs[index][1:]): index for index in order}
         for future in as_completed(futures):
             index = futures[future]
@@ -62,14 +60,6 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
                                          str(device), float("inf"), float("inf"), 0.0, False)]
             done(jobs[index])
     return [record for job_records in results for record in job_records]
-
-
-def limit_threads(threads: int):
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(threads)
-    threadpool_limits(threads)
 
 
 @lru_cache(maxsize=1)

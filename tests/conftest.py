@@ -9,19 +9,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 def pytest_configure(config):
     """Under pytest-xdist (`make test` runs `-n auto`), each worker gets an equal share of the cores for its BLAS
-    and torch threads, and so do the processes its tests start: two workers that both spin up as many OpenMP
-    threads as there are cores slow each other down several times over. No verdict depends on the thread count
-    (CI reruns the golden tests and the parity suite on one thread)."""
+    and torch threads, and so do the processes its tests start (torch_impl.devices.share_cores). No verdict
+    depends on the thread count (CI reruns the golden tests and the parity suite on one thread)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers <= 1:
-        return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    import torch
-    from threadpoolctl import threadpool_limits
+    if workers > 1:
+        from torch_impl.devices import share_cores
 
-    torch.set_num_threads(threads)
-    threadpool_limits(threads)
+        share_cores(workers)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from parity.twins.rejections import RejectionTwin
 
 def job_marks(twin, dtype, device):
     marks = [pytest.mark.cuda, CUDA_SKIP] if device == "cuda" else []
-    if "[ddp," in twin.name:
+    if getattr(twin, "spawns_processes", False):
         marks.append(pytest.mark.slow)
     return marks
 

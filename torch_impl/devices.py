@@ -26,6 +26,23 @@ def machine_description(devices=("cpu",)) -> str:
             f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
 
 
+def share_cores(processes: int) -> int:
+    """Give this process its share of the CPU's cores when `processes` processes run side by side (test
+    workers, parity workers, data-parallel ranks): torch's threads, NumPy's BLAS threads (threadpoolctl), and
+    OMP_NUM_THREADS for the processes it starts. Processes that each spin up as many threads as there are cores
+    slow each other down several times over. An OMP_NUM_THREADS already set lower (CI's one-thread reruns) is
+    kept. Returns the thread count."""
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+    return threads
+
+
 def available_devices() -> list[str]:
     """The devices tests and the parity harness run on: CPU always, CUDA when present."""
     return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

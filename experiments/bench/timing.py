@@ -145,8 +145,8 @@ def numpy_job(model, dtype, book_kernels, steps, rng):
 
     def kept_bytes():
         """What the layers keep from one step to the next: the stride-1 convolutions' workspaces."""
-        return sum(getattr(layer, "workspace", None).nbytes for layer in net.layers.values()
-                   if getattr(layer, "workspace", None) is not None)
+        workspaces = (getattr(layer, "workspace", None) for layer in net.layers.values())
+        return sum(workspace.nbytes for workspace in workspaces if workspace is not None)
     return Job(model, "numpy (book kernels)" if book_kernels else "numpy", dtype, "cpu", batch_size, steps, step,
                kept_bytes=kept_bytes)
 
@@ -284,15 +284,14 @@ def time_on_ranks(model, device, ranks, steps=10, batch_size=100):
 
 def timed_steps_on_rank(model, device, ranks, steps, batch_size):
     """One rank of time_on_ranks: seconds for `steps` global steps after three untimed ones (rank 0's)."""
-    import os
-
     import torch.distributed as dist
 
+    from torch_impl.devices import share_cores
     from torch_impl.distributed import rank_and_size
 
     rank, _ = rank_and_size()
     if torch.device(device).type == "cpu":  # the machine's cores shared out, as torchrun's OMP_NUM_THREADS does
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // ranks))
+        share_cores(ranks)
     device = f"cuda:{rank}" if torch.device(device).type == "cuda" else "cpu"
     kind, (args, kwargs), _, flat = MODELS[model]
     torch.manual_seed(0)

@@ -323,7 +323,7 @@ def batchnorm_twins():
 def convolution_twins():
     cases = [(2, 3, 7, 7, 4, 3, 3, 1, 0), (2, 2, 9, 8, 3, 3, 2, 2, 1), (1, 3, 6, 5, 2, 4, 2, 3, 2),
              (3, 1, 5, 5, 5, 5, 5, 1, 0), (2, 4, 8, 8, 6, 1, 3, 2, 2),
-             # no more filters than channels, stride 1: the input's gradient by full correlation (Convolution)
+             # stride 1, several channels, pad 1 and 2: Convolution's ShiftedRows path with padding
              (2, 4, 7, 7, 4, 3, 3, 1, 1), (2, 5, 6, 6, 2, 5, 5, 1, 2)]
     twins = []
     for N, C, H, W, FN, fh, fw, stride, pad in cases:
