@@ -3,6 +3,7 @@ accuracies, divergence, the loop. Each Trainer writes only its step (the arithme
 import numpy as np
 
 from .checks import check_training_data
+from .memory import keep_freed_memory
 
 
 def batch_generator(seed):
@@ -61,6 +62,7 @@ class TrainerBase:
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs, mini_batch_size,
                  evaluate_sample_num_per_epoch, verbose, progress, allow_divergence):
         check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch)
+        keep_freed_memory()  # each step's arrays reuse the last step's memory: see dlfs_common.memory
         self.network = network
         self.x_train, self.t_train = x_train, t_train
         self.x_test, self.t_test = x_test, t_test

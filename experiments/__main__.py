@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from dlfs_common.dataset_files import DatasetError
+from dlfs_common.memory import keep_freed_memory
 
 from .catalog import (
     DEMO,
@@ -228,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         width = max(map(len, EXPERIMENTS))
         print("\n".join(f"{name:{width}}  {describe(name)}" for name in EXPERIMENTS))
         return 0
+    if args.command in ("run", "demo"):
+        keep_freed_memory()  # each training step reuses the last one's memory: see dlfs_common.memory
     if os.environ.get("WORLD_SIZE") is not None and args.command in ("run", "demo"):
         return run_under_torchrun(args)
     try:

@@ -25,6 +25,7 @@ import numpy as np
 
 from dlfs_common.dataset_files import FILES, download_dataset
 from dlfs_common.files import atomic_write
+from dlfs_common.memory import keep_freed_memory
 
 from . import datasets
 from .layers import BatchNormalization
@@ -153,6 +154,7 @@ def run_book_script(script, args=(), dataset="fashion-mnist", download=False, fi
     if not script.is_file():
         raise FileNotFoundError(f"no script {script}")
     modules = served_modules(script.parent.name, dataset, download)
+    keep_freed_memory()  # the book's training loops reuse each step's memory: see dlfs_common.memory
     with book_environment(script, list(args), modules, None if figures is None else Path(figures).resolve()):
         if seed is not None:
             np.random.seed(seed)

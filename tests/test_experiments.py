@@ -233,6 +233,7 @@ def test_bench_prints_the_table_and_the_targets(capsys):
     assert "torch on CUDA, and the epoch targets" in out and "not measured" in out  # only the CPU was asked for
     blas = out.split("\nBLAS: ")[1].splitlines()[0]  # which library depends on how numpy was built
     assert "numpy: " in blas and "threads" in blas and "torch: " in blas and "OPENBLAS_CORETYPE" in blas
+    assert "\nmalloc: " in out
 
 
 def test_the_numpy_peak_memory_counts_what_the_convolutions_keep_between_steps(monkeypatch):

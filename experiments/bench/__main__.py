@@ -35,6 +35,10 @@ def parse_args(argv):
                         help="data-parallel rows: the torch float32 step of SimpleConvNet and DeepConvNet on N "
                              "ranks (torch_impl.distributed: gloo, the CPU's cores shared out; NCCL, one GPU per "
                              "rank), the global batch shared among them (default 1 2; --ranks alone: none)")
+    parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
+                        help="keep: glibc's malloc keeps freed memory for the next step's arrays, as the Trainers and "
+                             "python -m experiments have it (dlfs_common.memory); default: glibc's own thresholds, "
+                             "under which large arrays are new memory at every step (default keep)")
     args = parser.parse_args(argv)
     if any(ranks < 1 for ranks in args.ranks):
         parser.error(f"--ranks must be at least 1; got {args.ranks}")
@@ -47,6 +51,8 @@ def parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
+
+    from dlfs_common.memory import keep_freed_memory
 
     from torch_impl.acceleration import Acceleration
     from torch_impl.devices import machine_description
@@ -67,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(job):
         print(f"  {job}", file=sys.stderr)
+
+    kept = args.malloc == "keep" and keep_freed_memory()
 
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     if "cuda" in devices and not torch.cuda.is_available():
@@ -107,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + format_epochs(epoch_rows))
     print(f"\n{machine_description(devices)}")
     print(blas_description())
+    print("malloc: " + ("glibc keeps freed memory for the next arrays (dlfs_common.memory)" if kept else
+                        "the C library's own thresholds" + (" (keep: not glibc here)" if args.malloc == "keep" else "")))
     print(format_targets(rows, devices, epoch_rows))
     return 0
 

@@ -1,0 +1,53 @@
+"""dlfs_common.memory: glibc's malloc keeping freed memory for the next arrays."""
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dlfs_common import memory
+
+# Page faults (ru_minflt) of three rounds of allocating, writing and freeing two large arrays, after a first
+# round: under glibc's own thresholds each round maps new memory, which faults as it is written.
+ROUNDS = """
+import resource, sys
+import numpy as np
+from dlfs_common.memory import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory()
+faults = []
+for _ in range(4):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    a, b = np.ones(5_000_000), np.ones(2_000_000)  # 40 MB and 16 MB
+    del a, b
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(sum(faults[1:]))
+"""
+
+
+def faults_after_the_first_round(setting):
+    done = subprocess.run([sys.executable, "-c", ROUNDS, setting], capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
+def test_freed_memory_is_reused_without_page_faults():
+    assert faults_after_the_first_round("default") > 30  # 40 MB in pages of 2 MB at most, three times
+    assert faults_after_the_first_round("keep") < 10
+
+
+def test_elsewhere_it_changes_nothing_and_says_so(monkeypatch):
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("", ""))
+    assert memory.keep_freed_memory() is False
+
+
+def test_the_trainers_keep_freed_memory(monkeypatch):
+    from dlfs_common import training
+    from numpy_impl.networks import TwoLayerNet
+    from numpy_impl.trainer import Trainer
+    calls = []
+    monkeypatch.setattr(training, "keep_freed_memory", lambda: calls.append(1))
+    x, t = np.zeros((4, 3)), np.arange(4) % 2
+    Trainer(TwoLayerNet(3, 2, 2), x, t, x, t, epochs=1, mini_batch_size=2, verbose=False)
+    assert calls == [1]
