@@ -53,7 +53,6 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from dlfs_common.memory import keep_freed_memory
-
     from torch_impl.acceleration import Acceleration
     from torch_impl.devices import machine_description
 
@@ -115,8 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + format_epochs(epoch_rows))
     print(f"\n{machine_description(devices)}")
     print(blas_description())
-    print("malloc: " + ("glibc keeps freed memory for the next arrays (dlfs_common.memory)" if kept else
-                        "the C library's own thresholds" + (" (keep: not glibc here)" if args.malloc == "keep" else "")))
+    unavailable = " (keep: not glibc here)" if args.malloc == "keep" else ""
+    print("malloc: " + ("glibc keeps freed memory for the next arrays (dlfs_common.memory)" if kept
+                        else f"the C library's own thresholds{unavailable}"))
     print(format_targets(rows, devices, epoch_rows))
     return 0
 
