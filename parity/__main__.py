@@ -7,6 +7,7 @@ import time
 import torch
 from tqdm import tqdm
 
+from dlfs_common.memory import keep_freed_memory
 from torch_impl.devices import available_devices, machine_description
 
 from . import registry, runner
@@ -58,6 +59,7 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    keep_freed_memory()  # the trajectories' steps reuse each other's memory: see dlfs_common.memory
     try:
         twins = registry.select(args.twin)
         if args.exclude:

@@ -5,6 +5,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
 from functools import lru_cache
 
+from dlfs_common.memory import keep_freed_memory
 from torch_impl.devices import available_devices, exact_mode, share_cores
 
 from .records import Record
@@ -48,7 +49,7 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
     order = sorted(range(len(jobs)), key=lambda index: "[trajectory" not in jobs[index][0].name)
     results = [None] * len(jobs)
     context = multiprocessing.get_context("spawn")  # forking a process that runs torch's threads can hang
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=share_cores, initargs=(workers,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(workers,)) as pool:
         futures = {pool.submit(run_named_job, jobs[index][0].name, *jobs[index][1:]): index for index in order}
         for future in as_completed(futures):
             index = futures[future]
@@ -60,6 +61,13 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
                                          str(device), float("inf"), float("inf"), 0.0, False)]
             done(jobs[index])
     return [record for job_records in results for record in job_records]
+
+
+def start_worker(workers: int) -> None:
+    """A worker process's set-up: its share of the cores, and freed memory kept for the next arrays (as in
+    the main process: dlfs_common.memory)."""
+    share_cores(workers)
+    keep_freed_memory()
 
 
 @lru_cache(maxsize=1)

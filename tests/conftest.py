@@ -10,7 +10,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def pytest_configure(config):
     """Under pytest-xdist (`make test` runs `-n auto`), each worker gets an equal share of the cores for its BLAS
     and torch threads, and so do the processes its tests start (torch_impl.devices.share_cores). No verdict
-    depends on the thread count (CI reruns the golden tests and the parity suite on one thread)."""
+    depends on the thread count (CI reruns the golden tests and the parity suite on one thread). Freed memory is
+    kept for the next arrays, as the Trainers keep it (dlfs_common.memory)."""
+    from dlfs_common.memory import keep_freed_memory
+
+    keep_freed_memory()
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         from torch_impl.devices import share_cores
