@@ -274,6 +274,18 @@ def test_bench_rejects_unknown_acceleration(capsys):
     assert "unknown acceleration ['warp']" in capsys.readouterr().err
 
 
+def test_a_step_ratio_pairs_the_blocks_of_each_round():
+    from experiments.bench.timing import Row, format_targets, step_ratio
+    # the machine slows down from round to round: the ratio of the medians (20/12) misses the paired 1.875
+    numpy_row = Row("DeepConvNet", "numpy", "float32", "cpu", 20.0, 0.0, round_ms=(10.0, 20.0, 30.0))
+    torch_row = Row("DeepConvNet", "torch", "float32", "cpu", 12.0, 0.0, round_ms=(4.0, 12.0, 16.0))
+    assert step_ratio(numpy_row, torch_row) == (1.875, " (rounds: 1.67-2.50)")
+    assert "DeepConvNet step / torch CPU float32: 1.88 (rounds: 1.67-2.50) (target: at most 2) met" in \
+        format_targets([numpy_row, torch_row], ["cpu"])
+    unpaired = Row("DeepConvNet", "torch", "float32", "cpu", 8.0, 0.0)
+    assert step_ratio(numpy_row, unpaired) == (2.5, "")
+
+
 def test_epoch_targets_are_judged_on_the_fastest_full_epoch():
     from experiments.bench.timing import EpochRow, format_targets
     rows = [EpochRow("SimpleConvNet", "cuda", "none", 60_000, 1.4),

@@ -4,8 +4,9 @@ A step is one mini-batch: forward, backward and an Adam update, on a fixed
 batch already in memory (on the device for CUDA). The rows of one network are
 timed interleaved: round after round, each row runs one block of steps, and a
 row's time is the median of its blocks (each after one untimed step). A machine whose speed drifts (a shared
-one) then slows every row of a round alike, and the ratios between rows, which
-the targets are about, stay steady. Rows: the NumPy networks in float64 and
+one) then slows every row of a round alike, and a target's ratio between two
+rows is the median of the ratios of their blocks round by round (step_ratio),
+printed with the lowest and highest. Rows: the NumPy networks in float64 and
 float32, the same networks with the book's kernels swapped in
 (numpy_impl.book_kernels), torch on the CPU in both dtypes, torch on CUDA where
 a GPU is present, with each speed-up of torch_impl.acceleration.
@@ -78,6 +79,7 @@ class Row:
     ms_per_step: float
     images_per_second: float
     peak_mib: float = None
+    round_ms: tuple = ()  # ms per step of each round's block, in round order (time_interleaved)
 
     def key(self):
         return (self.model, self.backend, self.dtype, self.device)
@@ -205,7 +207,7 @@ def time_interleaved(jobs, rounds=5, progress=print):
     for job in jobs:
         seconds = float(np.median(blocks[id(job)]))
         rows.append(Row(job.model, job.backend, job.dtype, job.device, seconds * 1e3, job.batch_size / seconds,
-                        job.peak_mib()))
+                        job.peak_mib(), tuple(block * 1e3 for block in blocks[id(job)])))
     return rows
 
 
@@ -357,6 +359,16 @@ def markdown(header, lines):
     return "\n".join(text)
 
 
+def step_ratio(numerator, denominator):
+    """(ratio, text) of two rows' steps: the median of the ratios of their blocks of the same round, timed
+    seconds apart, so that a drift of the machine's speed between rounds (up to 50 percent here) cancels
+    out, with the text ' (rounds: lowest-highest)'; the ratio of their medians for rows without rounds."""
+    if not numerator.round_ms or len(numerator.round_ms) != len(denominator.round_ms):
+        return numerator.ms_per_step / denominator.ms_per_step, ""
+    ratios = [top / bottom for top, bottom in zip(numerator.round_ms, denominator.round_ms)]
+    return float(np.median(ratios)), f" (rounds: {min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def format_targets(rows, devices, epoch_rows=(), gpu_name=None):
     """One line per target: the measured ratio or time and whether it meets the target. gpu_name
     (default: CUDA device 0's) says whether an epoch time was taken on a GPU the target is for."""
@@ -365,9 +377,9 @@ def format_targets(rows, devices, epoch_rows=(), gpu_name=None):
     for description, numerator, denominator, bound, kind in TARGETS:
         if numerator not in by_key or denominator not in by_key:
             continue
-        ratio = by_key[numerator].ms_per_step / by_key[denominator].ms_per_step
+        ratio, spread = step_ratio(by_key[numerator], by_key[denominator])
         met = ratio <= bound if kind == "at most" else ratio >= bound
-        lines.append(f"- {description}: {ratio:.2f} (target: {kind} {bound:g}) {'met' if met else 'NOT MET'}")
+        lines.append(f"- {description}: {ratio:.2f}{spread} (target: {kind} {bound:g}) {'met' if met else 'NOT MET'}")
     if "cuda" not in devices:
         reason = "not asked for" if torch.cuda.is_available() else "no GPU on this machine"
         lines.append(f"- torch on CUDA, and the epoch targets (SimpleConvNet under 1 s, DeepConvNet under 3 s "
