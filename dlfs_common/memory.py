@@ -2,25 +2,32 @@
 
 A training step allocates the same large arrays step after step: layer
 outputs, masks, unfolded inputs, gradients, megabytes each. glibc's malloc
-hands large freed blocks back to the kernel: every block above its mmap
-threshold (which rises with the blocks freed, up to 32 MB) and the free top of
-its heap beyond its trim threshold. The next step's array of the same size is
-then new memory, which the kernel maps and zeroes page by page as it is first
-written. keep_freed_memory() raises both thresholds, so that freed blocks stay
-in the process and the next arrays reuse them.
+hands freed memory back to the kernel: blocks above its mmap threshold (which
+starts at 128 KiB and rises with the blocks freed, up to 32 MiB) and the free
+top of its heap beyond its trim threshold (twice the mmap threshold). The next
+step's arrays are then new memory, which the kernel maps and zeroes page by
+page as it is first written. keep_freed_memory() fixes the mmap threshold at
+32 MiB from the start and stops the trimming, so that freed blocks stay in the
+process and the next arrays reuse them.
 
-Measured on 2 cores (AMD EPYC, glibc 2.36), a training step with Adam, batch
-100: NumPy DeepConvNet float32 129 ms before, 97 ms after; the torch step in
-the same process gains too (DeepConvNet float64 292 ms before, 171 ms after),
-and so do the book's kernels. The price: the process keeps the memory of its
-largest step, which a training process needs again at the next step anyway.
+Blocks of 32 MiB and more (a convolution's workspace, which the layer keeps
+from step to step anyway) are still mapped apart: moved onto the heap as well
+(a threshold of 1 GiB), they made the float64 DeepConvNet step slower, not
+faster (in the bench, book-style / NumPy 2.74-2.82 against 3.09-3.24).
+
+Measured on 2 cores (AMD EPYC, glibc 2.36): a process training the NumPy
+DeepConvNet in float32 (batch 100, Adam) took 99 ms a step with it and 129 ms
+without; four rounds of allocating and freeing four 24 MB arrays page-faulted
+1,943 times a round without it and not at all with it. The price: the process
+keeps the memory of its largest step, which training needs again at the next
+step anyway.
 """
 import ctypes
 import platform
 
 M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 M_MMAP_THRESHOLD = -3
-MMAP_ABOVE = 1 << 30  # bytes: only blocks of 1 GiB or more are mapped apart (and unmapped when freed)
+MMAP_ABOVE = 32 << 20  # bytes: blocks this large or larger are mapped apart (and unmapped when freed)
 TRIM_ABOVE = 2 ** 31 - 1  # bytes of free heap top kept (mallopt takes an int)
 
 

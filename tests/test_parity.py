@@ -203,6 +203,33 @@ def test_jobs_in_worker_processes_give_the_records_of_one_process(tmp_path):
         [(r["twin"], r["check"], r["dtype"], r["passed"]) for r in in_one]  # the same checks, in the same order
 
 
+@pytest.mark.slow  # starts two worker processes and kills one
+def test_a_worker_that_dies_turns_its_unfinished_job_into_a_failing_record():
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    trajectory = runner.twins_by_name()["DeepConvNet[no dropout][trajectory,SGD]"]  # about 8 s on one thread
+    jobs = [(trajectory, "float32", "cpu"), (runner.twins_by_name()["Affine"], "float64", "cpu")]
+
+    def kill_a_worker():
+        deadline = time.monotonic() + 60
+        while not multiprocessing.active_children() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(4)  # the trajectory has started and is far from done
+        os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    records = runner.run_jobs(jobs, workers=2)
+    killer.join()
+    stopped = [record for record in records if record.twin == trajectory.name]
+    assert len(stopped) == 1 and not stopped[0].passed
+    assert stopped[0].check.startswith("error: its worker process stopped")
+
+
 def test_the_twins_that_spawn_processes_run_only_when_asked(monkeypatch, tmp_path, capsys):
     import parity.registry
     from parity.twins.ddp import ddp_twins
