@@ -214,12 +214,17 @@ def test_a_worker_that_dies_turns_its_unfinished_job_into_a_failing_record():
     trajectory = runner.twins_by_name()["DeepConvNet[no dropout][trajectory,SGD]"]  # about 8 s on one thread
     jobs = [(trajectory, "float32", "cpu"), (runner.twins_by_name()["Affine"], "float64", "cpu")]
 
+    earlier = {child.pid for child in multiprocessing.active_children()}
+
+    def workers():
+        return [child for child in multiprocessing.active_children() if child.pid not in earlier]
+
     def kill_a_worker():
         deadline = time.monotonic() + 60
-        while not multiprocessing.active_children() and time.monotonic() < deadline:
+        while not workers() and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(4)  # the trajectory has started and is far from done
-        os.kill(multiprocessing.active_children()[0].pid, signal.SIGKILL)
+        os.kill(workers()[0].pid, signal.SIGKILL)
 
     killer = threading.Thread(target=kill_a_worker)
     killer.start()
