@@ -6,14 +6,10 @@ An experiment is a function `run(ctx)` that reads its settings from the Context,
 or both is experiments.training.
 """
 from numpy_impl.datasets import load_mnist as numpy_load_mnist
-from torch_impl.acceleration import Acceleration
 from torch_impl.datasets import load_mnist as torch_load_mnist
-from torch_impl.devices import resolve_device
 
 from .outputs import RunOutputs
 from .training import TwoBackendTraining
-
-BACKENDS = ("numpy", "torch")
 
 
 class Context(RunOutputs, TwoBackendTraining):
@@ -22,26 +18,17 @@ class Context(RunOutputs, TwoBackendTraining):
     def __init__(self, name, backend="numpy", device="auto", dataset="fashion-mnist", quick=False, seed=0,
                  epochs=None, out=None, dtype="float32", progress=True, acceleration=None, download=False,
                  trials=None, workers=1, storage=None):
+        TwoBackendTraining.__init__(self, backend, dtype, device, seed, acceleration, progress)
         self.name = name
         self.download = download
-        self.backends = list(BACKENDS) if backend == "both" else [backend]
-        self.device = resolve_device(device)
         self.dataset = dataset
         self.quick = quick
-        self.seed = seed
         self.epochs = epochs
-        self.dtype = dtype
-        self.progress = progress
         self.trials, self.workers, self.storage = trials, workers, storage
-        self.acceleration = Acceleration.parse(acceleration)
         settings = {"backend": backend, "device": str(self.device), "dataset": dataset, "quick": quick,
                     "seed": seed, "epochs": epochs, "dtype": dtype, "acceleration": str(self.acceleration)}
         RunOutputs.__init__(self, name, out, settings, self.device)
         self._data = {}
-
-    @property
-    def both(self):
-        return len(self.backends) == 2
 
     def epochs_or(self, default, quick_default):
         """--epochs if given, else the experiment's default (its quick one with --quick)."""

@@ -244,18 +244,10 @@ class TrialTraining:
     """The experiments' two-backend training (experiments.training), configured for one search's trials."""
 
     def __init__(self, settings: SearchSettings):
-        from torch_impl.acceleration import Acceleration
-        from torch_impl.devices import resolve_device
-
         from .training import TwoBackendTraining
 
         self.settings = settings
-        self.runner = TwoBackendTraining()
-        self.runner.backends = ["numpy", "torch"] if settings.backend == "both" else [settings.backend]
-        self.runner.both = settings.backend == "both"
-        self.runner.dtype, self.runner.device = settings.dtype, resolve_device(settings.device)
-        self.runner.seed, self.runner.acceleration, self.runner.progress = settings.seed, Acceleration(), False
-        self.runner.metrics = {}
+        self.runner = TwoBackendTraining(settings.backend, settings.dtype, settings.device, settings.seed)
         self.data = search_data(settings)
 
     def __call__(self, trial) -> float:

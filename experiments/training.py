@@ -11,8 +11,11 @@ import torch_impl.networks as torch_nets
 from numpy_impl.trainer import Trainer as NumpyTrainer
 from parity.convert import match_torch_semantics, numpy_to_torch
 from parity.masks import record_masks, replay_masks
+from torch_impl.acceleration import Acceleration
+from torch_impl.devices import resolve_device
 from torch_impl.trainer import Trainer as TorchTrainer
 
+BACKENDS = ("numpy", "torch")
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -45,9 +48,27 @@ class TrainResult:
 
 
 class TwoBackendTraining:
-    """Building and training networks on the run's backends (self.backends, self.both) with its settings
-    (self.dtype, self.device, self.seed, self.acceleration, self.progress); the agreement of the two backends
-    goes to self.metrics."""
+    """Building and training networks on `backend` ('numpy', 'torch', or 'both' from the same weights, batches
+    and dropout masks) in `dtype` ('float32' or 'float64'), torch on `device` ('auto', 'cpu', 'cuda') with
+    `acceleration` (torch_impl.acceleration; a flag string or an Acceleration), weights drawn from `seed`,
+    progress bars shown if `progress`. The agreement of the two backends goes to self.metrics."""
+
+    def __init__(self, backend="numpy", dtype="float32", device="auto", seed=0, acceleration=None, progress=False):
+        if backend not in BACKENDS + ("both",):
+            raise ValueError(f"backend must be 'numpy', 'torch' or 'both'; got {backend!r}")
+        if dtype not in NUMPY_DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(NUMPY_DTYPES)}; got {dtype!r}")
+        self.backends = list(BACKENDS) if backend == "both" else [backend]
+        self.dtype = dtype
+        self.device = resolve_device(device)
+        self.seed = seed
+        self.acceleration = Acceleration.parse(acceleration)
+        self.progress = progress
+        self.metrics = {}
+
+    @property
+    def both(self):
+        return len(self.backends) == 2
 
     def build(self, net, seed=None):
         """{backend: network}; with both backends the torch one gets the NumPy one's weights, and the

@@ -378,3 +378,13 @@ def test_options_an_experiment_never_reads_are_refused(name, option, why, capsys
         main(["run", name, *option])
     assert exit_info.value.code == 2
     assert f"{name} does not use {option[0]}: {why}" in capsys.readouterr().err
+
+
+def test_two_backend_training_names_a_bad_backend_or_dtype():
+    from experiments.training import TwoBackendTraining
+    with pytest.raises(ValueError, match="backend must be 'numpy', 'torch' or 'both'; got 'jax'"):
+        TwoBackendTraining("jax")
+    with pytest.raises(ValueError, match=r"dtype must be one of \['float32', 'float64'\]; got 'float16'"):
+        TwoBackendTraining("numpy", "float16")
+    both = TwoBackendTraining("both", "float64", "cpu", seed=3)
+    assert both.backends == ["numpy", "torch"] and both.both and both.seed == 3 and str(both.device) == "cpu"
