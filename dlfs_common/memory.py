@@ -16,8 +16,8 @@ from step to step anyway) are still mapped apart: moved onto the heap as well
 faster (in the bench, book-style / NumPy 2.74-2.82 against 3.09-3.24).
 
 Measured on 2 cores (AMD EPYC, glibc 2.36): a process training the NumPy
-DeepConvNet in float32 (batch 100, Adam) took 99 ms a step with it and 129 ms
-without; four rounds of allocating and freeing four 24 MB arrays page-faulted
+DeepConvNet in float32 (batch 100, Adam) took 99-128 ms a step with it and
+126-172 ms without (processes alternating); four rounds of allocating and freeing four 24 MB arrays page-faulted
 1,943 times a round without it and not at all with it. The price: the process
 keeps the memory of its largest step, which training needs again at the next
 step anyway.
@@ -35,11 +35,14 @@ def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for the next allocations, for the whole process, from now on.
 
     Returns True where it is set (Linux with glibc), False elsewhere (macOS, Windows, musl), where it
-    changes nothing. Both Trainers, `python -m experiments`, `python -m numpy_impl.book` and the bench
-    call it; call it before a training loop of your own to get the same speed."""
+    changes nothing. Both Trainers, `python -m experiments`, `python -m numpy_impl.book`, `python -m parity`
+    and the bench call it; call it before a training loop of your own to get the same speed."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:
         return False
+    # the mmap threshold first, and the trim threshold only if that took: setting either switches glibc's
+    # dynamic thresholds off, and the trim threshold alone left every block above 128 KiB mapped apart (the
+    # DeepConvNet float32 step then took 250 ms)
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_ABOVE)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_ABOVE))
