@@ -457,7 +457,7 @@ class Convolution(Learnable):
         FN, C, FH, FW = self.W.shape
         N, _, H, W = self.input_shape
         layout = ShiftedRows(N, H, W, self.pad)
-        dout = dout.reshape(N, FN, H + 2 * self.pad - FH + 1, W + 2 * self.pad - FW + 1)
+        dout = dout.reshape(N, FN, *check_window(self.input_shape, FH, FW, self.stride, self.pad))
         cols, self.cols = self.cols, None
         dout_rows = layout.outputs_to_rows(dout, np.result_type(self.W, dout))[:, :cols.shape[1]]
         self.db = dout.sum(axis=(0, 2, 3))

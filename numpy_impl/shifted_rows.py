@@ -50,8 +50,7 @@ class ShiftedRows:
 
     def to_rows(self, images, dtype=None):
         """images (N, C, H, W) laid out: a new array (C, columns) of dtype (images' by default)."""
-        N, C = images.shape[:2]
-        rows = np.zeros((C, self.columns), dtype=dtype or images.dtype)
+        rows = np.zeros((images.shape[1], self.columns), dtype=dtype or images.dtype)
         self.grid(rows)[:, :, self.pad:, self.pad:] = images.transpose(1, 0, 2, 3)
         return rows
 

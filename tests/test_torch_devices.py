@@ -34,7 +34,6 @@ def test_auto_resolves_to_a_device_that_exists():
     assert resolve_device("cpu") == torch.device("cpu")
 
 
-
 def test_share_cores_divides_the_cores_and_keeps_a_lower_omp_num_threads(monkeypatch):
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     torch_threads = torch.get_num_threads()
