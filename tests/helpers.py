@@ -28,3 +28,20 @@ def numerical_grad_check(f, arrays, kind="numerical gradient", name=""):
     for key, (array, grad) in arrays.items():
         expected = numerical_gradient(lambda _: f(), array)
         assert_close(grad, expected, kind, f"{name} d{key}")
+
+
+CRASHING_JOB = ("Affine", "float64")
+
+
+def run_named_job_or_crash(name, dtype, device):
+    """parity.runner.run_named_job in a worker process, except that the job CRASHING_JOB kills its own
+    process first, as a crash in native code would: a worker that dies at a known point, not after a guessed
+    delay."""
+    import os
+    import signal
+
+    from parity import runner
+
+    if (name, dtype) == CRASHING_JOB:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return runner.run_named_job(name, dtype, device)
