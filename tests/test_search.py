@@ -70,11 +70,13 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_command_continu
     while time.time() < deadline:
         time.sleep(0.2)
         if (out / "study.journal").is_file():
+            worker.send_signal(signal.SIGSTOP)  # the study cannot change between this look and the kill
             study, _ = open_study(settings)
             running = study.get_trials(states=(TrialState.RUNNING,))
             if len(study.get_trials(states=(TrialState.COMPLETE,))) >= 2 and running and \
                     "worker" in running[0].user_attrs:  # mid-trial, its worker named
                 break
+            worker.send_signal(signal.SIGCONT)
     else:
         pytest.fail(f"the worker did not get through two trials: {worker.communicate()[1][-2000:]}")
     worker.send_signal(signal.SIGKILL)
