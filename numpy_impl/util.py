@@ -52,13 +52,24 @@ def unfold(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1
     return windows.transpose(0, 1, 4, 5, 2, 3).reshape(N, C * filter_h * filter_w, out_h * out_w)
 
 
-def unfold_batch(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> np.ndarray:
+def unfold_batch(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """unfold's columns of every image side by side: (C*filter_h*filter_w, N*out_h*out_w), image after image,
     so that a convolution of the whole batch is one matrix product, with its result in (FN, N, out_h, out_w)
-    order. unfold(x)[n] is unfold_batch(x)[:, n*out_h*out_w:(n+1)*out_h*out_w]."""
+    order. unfold(x)[n] is unfold_batch(x)[:, n*out_h*out_w:(n+1)*out_h*out_w].
+
+    out: a C-contiguous array of that shape to write them into (returned), instead of a new one."""
     N, C = input_data.shape[:2]
     windows, (out_h, out_w) = window_view(input_data, filter_h, filter_w, stride, pad)
-    return windows.transpose(1, 4, 5, 0, 2, 3).reshape(C * filter_h * filter_w, N * out_h * out_w)
+    columns = windows.transpose(1, 4, 5, 0, 2, 3)
+    shape = (C * filter_h * filter_w, N * out_h * out_w)
+    if out is None:
+        return columns.reshape(shape)
+    if out.shape != shape or not out.flags.c_contiguous:
+        raise ValueError(f"unfold_batch: out must be a C-contiguous array of shape {shape}; got shape {out.shape}"
+                         f"{'' if out.flags.c_contiguous else ', not C-contiguous'}")
+    out.reshape(columns.shape)[...] = columns
+    return out
 
 
 def window_view(input_data, filter_h, filter_w, stride=1, pad=0):

@@ -188,6 +188,41 @@ def test_pooling_backward(mode, pool, stride, pad, size):
     check_layer(Pooling(pool, pool, stride, pad, mode=mode), x)
 
 
+def channels_outer(x):
+    """x's values in (C, N, H, W) memory order, as a view (N, C, H, W): a one-channel convolution's output."""
+    return np.ascontiguousarray(x.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("pool, stride, pad, size", [(2, 2, 0, (6, 4)), (3, 2, 0, (7, 5)), (3, 1, 1, (4, 5)),
+                                                     (2, 2, 1, (4, 6))])
+def test_pooling_gives_the_same_arrays_in_its_inputs_memory_order(mode, pool, stride, pad, size):
+    rng = np.random.default_rng(10)
+    x = rng.integers(-3, 3, (2, 3) + size) * 1.0  # ties, which go to the first maximum in both orders
+    in_order, swapped = Pooling(pool, pool, stride, pad, mode), Pooling(pool, pool, stride, pad, mode)
+    out = swapped.forward(channels_outer(x))
+    np.testing.assert_array_equal(out, in_order.forward(x))
+    assert out.strides[1] > out.strides[0]  # channels outer in memory, kept for the next layer
+    dout = rng.standard_normal(out.shape)
+    expected = in_order.backward(dout)
+    for given in (dout, channels_outer(dout)):
+        swapped.forward(channels_outer(x))
+        dx = swapped.backward(given)
+        np.testing.assert_array_equal(dx, expected)
+        assert dx.strides[1] > dx.strides[0]  # a slice of the padded maps where pad > 0
+
+
+def test_a_one_channel_convolutions_output_and_the_gradients_it_gets_back_keep_its_products_layout():
+    rng = np.random.default_rng(11)
+    conv = Convolution(rng.standard_normal((4, 1, 3, 3)), rng.standard_normal(4), backprop_to_input=False)
+    relu, pool = Relu(), Pooling(2, 2, 2)
+    out = conv.forward(rng.standard_normal((3, 1, 6, 6)))
+    assert not out.flags.c_contiguous and out.transpose(1, 0, 2, 3).flags.c_contiguous  # (FN, N, ...) in memory
+    dout = relu.backward(pool.backward(np.ones(pool.forward(relu.forward(out)).shape)))
+    assert dout.transpose(1, 0, 2, 3).flags.c_contiguous  # what backward multiplies as it is, with no copy
+    assert conv.backward(dout) is None and conv.dW.shape == conv.W.shape
+
+
 def test_max_pooling_pads_with_minus_infinity_and_avg_with_zero():
     x = -np.ones((1, 1, 2, 2))
     np.testing.assert_array_equal(Pooling(2, 2, 2, 1, mode="max").forward(x), -np.ones((1, 1, 2, 2)))

@@ -16,6 +16,7 @@ from numpy_impl.util import (
     shuffle_dataset,
     smooth_curve,
     unfold,
+    unfold_batch,
 )
 from parity.records import assert_close
 
@@ -86,6 +87,19 @@ def torch_fold(cols, shape, fh, fw, stride, pad):
 @given(windows(), st.integers(0, 2 ** 32 - 1))
 def test_unfold_and_fold_equal_torchs(window, seed):
     assert_same_windows(window, seed, (unfold, fold), (torch_unfold, torch_fold))
+
+
+def test_unfold_batch_writes_into_the_array_it_is_given_or_names_what_it_needs():
+    x = np.random.default_rng(0).standard_normal((2, 3, 5, 4))
+    buffer = np.full((3 * 3 * 2 + 1, 2 * 3 * 3), np.nan)
+    target = buffer[:-1]
+    assert unfold_batch(x, 3, 2, 1, 0, out=target) is target
+    np.testing.assert_array_equal(buffer[:-1], unfold_batch(x, 3, 2))
+    assert np.isnan(buffer[-1]).all()  # the row after them untouched
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous array of shape \(18, 18\); got shape \(19, 18\)"):
+        unfold_batch(x, 3, 2, out=buffer)
+    with pytest.raises(ValueError, match=r"got shape \(18, 18\), not C-contiguous"):
+        unfold_batch(x, 3, 2, out=np.empty((18, 18)).T)
 
 
 def test_fold_names_the_expected_shape():
