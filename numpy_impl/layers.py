@@ -354,7 +354,7 @@ class Convolution(Learnable):
     (N, FN, ...); this layer unfolds every window as a column (unfold_batch), the
     transposed layout, in which the product of the whole batch comes out
     (FN, N, ...). Like the book's, the output is a transposed view of the
-    product, (N, FN, ...) by its shape: see forward.
+    product, (N, FN, ...) by its shape: see _forward_by_bias_row.
     backprop_to_input=False skips dx (backward returns None): a network's first
     layer needs no gradient for its input images, which the book computes anyway.
 
