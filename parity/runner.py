@@ -39,27 +39,36 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
     """The records of every job, in the jobs' order; done(job) after each. With workers > 1 the jobs are
     spread over that many spawned processes, each given an equal share of the CPU's cores for BLAS and torch
     threads (the verdicts do not depend on the thread count: CI reruns the suite on one thread), the
-    trajectory twins, the longest, first."""
+    trajectory twins, the longest, first. A twin's jobs (its dtypes and devices) go to one process together,
+    so that what a twin sets up once in a process is paid once: torch.compile's first use costs a process
+    about 4 s of imports."""
     if workers <= 1 or len(jobs) <= 1:
         records = []
         for job in jobs:
             records += run_job(*job)
             done(job)
         return records
-    order = sorted(range(len(jobs)), key=lambda index: "[trajectory" not in jobs[index][0].name)
+    by_twin = {}
+    for index, (twin, _, _) in enumerate(jobs):
+        by_twin.setdefault(twin.name, []).append(index)
+    groups = sorted(by_twin.values(), key=lambda indices: "[trajectory" not in jobs[indices[0]][0].name)
     results = [None] * len(jobs)
     context = multiprocessing.get_context("spawn")  # forking a process that runs torch's threads can hang
     with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(workers,)) as pool:
-        futures = {pool.submit(run_named_job, jobs[index][0].name, *jobs[index][1:]): index for index in order}
+        futures = {pool.submit(run_named_jobs, jobs[indices[0]][0].name, [jobs[index][1:] for index in indices]):
+                   indices for indices in groups}
         for future in as_completed(futures):
-            index = futures[future]
+            indices = futures[future]
             try:
-                results[index] = future.result()
+                for index, records in zip(indices, future.result()):
+                    results[index] = records
             except Exception as error:  # its worker died (a crash in native code): a finding too
-                twin, dtype, device = jobs[index]
-                results[index] = [Record(twin.name, f"error: its worker process stopped ({error})", dtype,
-                                         str(device), float("inf"), float("inf"), 0.0, False)]
-            done(jobs[index])
+                for index in indices:
+                    twin, dtype, device = jobs[index]
+                    results[index] = [Record(twin.name, f"error: its worker process stopped ({error})", dtype,
+                                             str(device), float("inf"), float("inf"), 0.0, False)]
+            for index in indices:
+                done(jobs[index])
     return [record for job_records in results for record in job_records]
 
 
@@ -77,6 +86,7 @@ def twins_by_name():
     return {twin.name: twin for twin in all_twins()}
 
 
-def run_named_job(name: str, dtype: str, device) -> list[Record]:
-    """run_job in a worker process, which builds its own registry and finds the twin by name."""
-    return run_job(twins_by_name()[name], dtype, device)
+def run_named_jobs(name: str, settings: list[tuple]) -> list[list[Record]]:
+    """run_job for each (dtype, device) of settings in a worker process, which builds its own registry and finds
+    the twin by name."""
+    return [run_job(twins_by_name()[name], dtype, device) for dtype, device in settings]

@@ -33,8 +33,8 @@ def numerical_grad_check(f, arrays, kind="numerical gradient", name=""):
 CRASHING_JOB = ("Affine", "float64")
 
 
-def run_named_job_or_crash(name, dtype, device):
-    """parity.runner.run_named_job in a worker process, except that the job CRASHING_JOB kills its own
+def run_named_jobs_or_crash(name, settings):
+    """parity.runner.run_named_jobs in a worker process, except that the job CRASHING_JOB kills its own
     process first, as a crash in native code would: a worker that dies at a known point, not after a guessed
     delay."""
     import os
@@ -42,6 +42,17 @@ def run_named_job_or_crash(name, dtype, device):
 
     from parity import runner
 
-    if (name, dtype) == CRASHING_JOB:
+    if any((name, dtype) == CRASHING_JOB for dtype, _ in settings):
         os.kill(os.getpid(), signal.SIGKILL)
-    return runner.run_named_job(name, dtype, device)
+    return runner.run_named_jobs(name, settings)
+
+
+def run_named_jobs_naming_the_process(name, settings):
+    """One record per job of parity.runner.run_named_jobs' settings whose check names the worker process that
+    ran it."""
+    import os
+
+    from parity.records import Record
+
+    return [[Record(name, f"process {os.getpid()}", dtype, str(device), 0.0, 0.0, 1.0, True)]
+            for dtype, device in settings]

@@ -205,12 +205,12 @@ def test_jobs_in_worker_processes_give_the_records_of_one_process(tmp_path):
 
 @pytest.mark.slow  # starts two worker processes, one of which kills itself
 def test_a_worker_that_dies_turns_its_unfinished_job_into_a_failing_record(monkeypatch):
-    from helpers import CRASHING_JOB, run_named_job_or_crash
+    from helpers import CRASHING_JOB, run_named_jobs_or_crash
 
     twins = runner.twins_by_name()
     crashing = (twins[CRASHING_JOB[0]], CRASHING_JOB[1], "cpu")
     jobs = [(twins["SGD"], "float64", "cpu"), crashing, (twins["Relu"], "float64", "cpu")]
-    monkeypatch.setattr(runner, "run_named_job", run_named_job_or_crash)  # what the pool sends its workers
+    monkeypatch.setattr(runner, "run_named_jobs", run_named_jobs_or_crash)  # what the pool sends its workers
     records = runner.run_jobs(jobs, workers=2)
 
     stopped = [record for record in records if (record.twin, record.dtype) == CRASHING_JOB]
@@ -220,6 +220,19 @@ def test_a_worker_that_dies_turns_its_unfinished_job_into_a_failing_record(monke
     for record in records:
         assert record.passed or record.check.startswith("error: its worker process stopped"), record
     assert {record.twin for record in records} == {twin.name for twin, _, _ in jobs}
+
+
+@pytest.mark.slow  # starts two worker processes
+def test_a_twins_jobs_run_in_one_worker_process_in_the_jobs_order(monkeypatch):
+    from helpers import run_named_jobs_naming_the_process
+
+    twins = runner.twins_by_name()
+    jobs = [(twins[name], dtype, "cpu") for name in ("Affine", "Relu", "SGD") for dtype in ("float64", "float32")]
+    monkeypatch.setattr(runner, "run_named_jobs", run_named_jobs_naming_the_process)
+    records = runner.run_jobs(jobs, workers=2)
+    assert [(record.twin, record.dtype) for record in records] == [(twin.name, dtype) for twin, dtype, _ in jobs]
+    for name in ("Affine", "Relu", "SGD"):
+        assert len({record.check for record in records if record.twin == name}) == 1  # one process each
 
 
 def test_the_twins_that_spawn_processes_run_only_when_asked(monkeypatch, tmp_path, capsys):
