@@ -67,7 +67,7 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_command_continu
     worker = run_search(out, "--trials", str(trials), "--epochs", "10", wait=False)
     from optuna.trial import TrialState
     deadline = time.time() + 300
-    while time.time() < deadline:
+    while time.time() < deadline and worker.poll() is None:
         time.sleep(0.2)
         if (out / "study.journal").is_file():
             worker.send_signal(signal.SIGSTOP)  # the study cannot change between this look and the kill
@@ -81,7 +81,9 @@ def test_a_worker_killed_mid_trial_loses_only_that_trial_and_the_command_continu
                 break
             worker.send_signal(signal.SIGCONT)
     else:
-        pytest.fail(f"the worker did not get through two trials: {worker.communicate()[1][-2000:]}")
+        worker.kill()
+        pytest.fail(f"the worker ended (exit status {worker.poll()}) or did not reach a third trial in 300 s: "
+                    f"{worker.communicate()[1][-2000:]}")
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     study, _ = open_study(settings)
