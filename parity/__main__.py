@@ -48,11 +48,12 @@ def parse_args(argv):
                         help="also run the twins that train on several processes (the data-parallel ones, ~25 s "
                              "each); a --twin pattern that names them runs them too")
     parser.add_argument("--list", action="store_true", help="list the twin names and exit")
-    parser.add_argument("--jobs", type=int, default=min(os.cpu_count() or 1, 8), metavar="N",
-                        help="run the twins in N processes, the CPU's cores shared among them (default: one per "
-                             "core, at most 8; 1 runs them all in this process)")
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="run the twins in N processes, the CPU's cores shared among them; 1 runs them all in "
+                             "this process (default: one per core, at most 8, when the twins include training "
+                             "runs; else 1, as starting a process costs more than the other twins take)")
     args = parser.parse_args(argv)
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         parser.error(f"--jobs must be at least 1; got {args.jobs}")
     return args
 
@@ -86,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             twin, dtype, device = job
             bar.set_postfix_str(f"{twin.name} {dtype} {device}", refresh=False)
             bar.update()
-        records = runner.run_jobs(jobs, args.jobs, done)
+        workers = args.jobs or runner.default_workers(jobs, os.cpu_count() or 1)
+        records = runner.run_jobs(jobs, workers, done)
     seconds = time.perf_counter() - start
     print(text_table(worst_per_twin(records) if args.summary else records))
     machine = machine_description(devices)

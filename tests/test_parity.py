@@ -192,6 +192,22 @@ def test_cli_json_markdown_and_exit_status(tmp_path, capsys):
     assert "max rel err" in out and "passed, 0 failed" in out
 
 
+@pytest.mark.parametrize("patterns, cores, expected", [
+    (["Affine*", "SGD"], 4, 1),  # milliseconds each: a worker would cost more to start than it saves
+    (["Affine*", "TwoLayerNet[trajectory,SGD]"], 4, 4),  # a training run: one worker per core
+    (["TwoLayerNet[trajectory,SGD]"], 16, 8),  # at most 8
+    (["TwoLayerNet[trajectory,SGD]"], 1, 1),
+])
+def test_the_cli_starts_worker_processes_only_for_training_runs(monkeypatch, patterns, cores, expected):
+    used = []
+    monkeypatch.setattr(runner, "run_jobs", lambda jobs, workers, done: used.append(workers) or [])
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    main([arg for pattern in patterns for arg in ("--twin", pattern)])
+    assert used == [expected]
+    main(["--twin", patterns[0], "--jobs", "3"])  # asked for: as asked
+    assert used == [expected, 3]
+
+
 @pytest.mark.slow  # starts two worker processes; the quick run has --jobs 1
 def test_jobs_in_worker_processes_give_the_records_of_one_process(tmp_path):
     one, two = tmp_path / "one.json", tmp_path / "two.json"
