@@ -286,6 +286,44 @@ def test_a_step_ratio_pairs_the_blocks_of_each_round():
     assert step_ratio(numpy_row, unpaired) == (2.5, "")
 
 
+def test_a_targets_two_rows_are_timed_side_by_side_in_alternating_order(monkeypatch):
+    from experiments.bench import timing
+    monkeypatch.setattr(timing, "WARM_UP_SECONDS", 0.0)
+    calls = []
+
+    def job(backend, dtype):
+        return timing.Job("DeepConvNet", backend, dtype, "cpu", 1, 1, lambda: calls.append((backend, dtype)))
+    jobs = [job("numpy", "float64"), job("numpy", "float32"), job("numpy (book kernels)", "float64"),
+            job("torch", "float64"), job("torch", "float32")]
+    rows = timing.time_interleaved(jobs, rounds=2, progress=lambda text: None)
+    assert [(row.backend, row.dtype) for row in rows] == [(j.backend, j.dtype) for j in jobs]  # the jobs' order
+    # after two warm-up steps each, every block's untimed step and its timed one (then peak memory's steps)
+    timed = calls[2 * len(jobs):][:4 * len(jobs)][1::2]
+    first_round = [("numpy", "float32"), ("torch", "float32"), ("numpy (book kernels)", "float64"),
+                   ("numpy", "float64"), ("torch", "float64")]
+    assert timed == first_round + first_round[::-1]
+
+
+def test_a_block_warms_up_for_its_time_before_its_timed_steps(monkeypatch):
+    from types import SimpleNamespace
+
+    from experiments.bench import timing
+    clock = [0.0]  # seconds, advanced by the steps alone: no verdict on this machine's speed
+    monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(timing, "WARM_UP_SECONDS", 0.2)
+
+    def block(step_seconds):
+        steps = []
+
+        def step():
+            steps.append(step_seconds)
+            clock[0] += step_seconds
+        seconds = timing.Job("MLP", "numpy", "float32", "cpu", 1, 3, step).block_seconds()
+        return len(steps), seconds
+    assert block(0.03) == (7 + 3, pytest.approx(0.03))  # 0.21 s of untimed steps, then the three timed ones
+    assert block(0.5) == (1 + 3, pytest.approx(0.5))  # one untimed step at least
+
+
 def test_epoch_targets_are_judged_on_the_fastest_full_epoch():
     from experiments.bench.timing import EpochRow, format_targets
     rows = [EpochRow("SimpleConvNet", "cuda", "none", 60_000, 1.4),

@@ -6,7 +6,8 @@ timed interleaved: round after round, each row runs one block of steps, and a
 row's time is the median of its blocks (each after one untimed step). A machine whose speed drifts (a shared
 one) then slows every row of a round alike, and a target's ratio between two
 rows is the median of the ratios of their blocks round by round (step_ratio),
-printed with the lowest and highest. Rows: the NumPy networks in float64 and
+printed with the lowest and highest; a target's two rows are timed one right
+after the other, in alternating order (timing_order). Rows: the NumPy networks in float64 and
 float32, the same networks with the book's kernels swapped in
 (numpy_impl.book_kernels), torch on the CPU in both dtypes, torch on CUDA where
 a GPU is present, with each speed-up of torch_impl.acceleration.
@@ -68,6 +69,11 @@ TARGET_GPUS = ("H100", "H200")  # the GPUs the epoch targets are for
 EPOCH_LOSSES = {"after update": True, "same forward": False}  # row label: Trainer's loss_after_update
 CUDA_ACCELERATIONS = ("none", "compile", "bf16", "cuda_graphs", "compile,bf16,cuda_graphs")
 EPOCH_IMAGES = 60_000
+# Untimed steps before each block. OpenBLAS's threads keep spinning on the cores for a while after NumPy's last
+# product, and a torch row timed right after a NumPy row shares the cores with them: measured on 2 cores, torch's
+# first two SimpleConvNet float32 steps after a NumPy block took 50 and 53 ms, the next ones 24 ms (24 ms from
+# the first after a torch block); its first DeepConvNet step 145 ms against 60 (medians of five).
+WARM_UP_SECONDS = 0.2
 
 
 @dataclass
@@ -99,10 +105,15 @@ class Job:
     kept_bytes: Callable = lambda: 0  # NumPy: the memory its layers keep between steps, for peak_mib
 
     def block_seconds(self):
-        """Seconds per step over `steps` steps, after one untimed step: training runs step after step,
-        and that first step after another row's would also pay for memory the other row left cold."""
-        self.step()
-        self.synchronize()
+        """Seconds per step over `steps` steps, after untimed steps for WARM_UP_SECONDS (one step at least):
+        training runs step after step, and the first steps after another row's block pay for what that row
+        left behind: memory it left cold, and its threads still spinning on the cores."""
+        warm_up_start = time.perf_counter()
+        while True:
+            self.step()
+            self.synchronize()
+            if time.perf_counter() - warm_up_start >= WARM_UP_SECONDS:
+                break
         start = time.perf_counter()
         for _ in range(self.steps):
             self.step()
@@ -191,17 +202,29 @@ def jobs_for(model, steps, devices, accelerations, rng):
     return jobs
 
 
+def timing_order(jobs):
+    """The order in which a round times the jobs: the two rows of each target next to each other (NumPy float32
+    then torch float32, the book's kernels then NumPy float64), then the other rows, so that a target's two
+    blocks are timed one right after the other rather than seconds apart (a DeepConvNet round takes about 6 s)."""
+    paired = [key for _, numerator, denominator, _, _ in TARGETS for key in (numerator, denominator)]
+    rank = {key: paired.index(key) for key in paired}
+    return sorted(jobs, key=lambda job: rank.get((job.model, job.backend, job.dtype, job.device), len(paired)))
+
+
 def time_interleaved(jobs, rounds=5, progress=print):
-    """Rows for jobs timed round-robin: per job, the median of `rounds` blocks, after a warm-up."""
+    """Rows for jobs timed round-robin, in timing_order and backwards in every other round (so that a speed
+    drift within a round favours each row of a pair as often as the other): per job, the median of `rounds`
+    blocks, after a warm-up. The rows come back in the jobs' order."""
     for job in jobs:
         progress(f"warming up {job.model} {job.backend} {job.dtype} {job.device}")
         for _ in range(2):
             job.step()
         job.synchronize()
     blocks = {id(job): [] for job in jobs}
+    order = timing_order(jobs)
     for round_index in range(rounds):
         progress(f"round {round_index + 1} of {rounds} ({len(jobs)} rows)")
-        for job in jobs:
+        for job in order if round_index % 2 == 0 else order[::-1]:
             blocks[id(job)].append(job.block_seconds())
     rows = []
     for job in jobs:
@@ -360,9 +383,10 @@ def markdown(header, lines):
 
 
 def step_ratio(numerator, denominator):
-    """(ratio, text) of two rows' steps: the median of the ratios of their blocks of the same round, timed
-    seconds apart, so that a drift of the machine's speed between rounds (up to 50 percent here) cancels
-    out, with the text ' (rounds: lowest-highest)'; the ratio of their medians for rows without rounds."""
+    """(ratio, text) of two rows' steps: the median of the ratios of their blocks of the same round, timed one
+    right after the other (time_interleaved), so that a drift of the machine's speed between rounds (up to 50
+    percent here) cancels out, with the text ' (rounds: lowest-highest)'; the ratio of their medians for rows
+    without rounds."""
     if not numerator.round_ms or len(numerator.round_ms) != len(denominator.round_ms):
         return numerator.ms_per_step / denominator.ms_per_step, ""
     ratios = [top / bottom for top, bottom in zip(numerator.round_ms, denominator.round_ms)]
