@@ -3,11 +3,12 @@
 A step is one mini-batch: forward, backward and an Adam update, on a fixed
 batch already in memory (on the device for CUDA). The rows of one network are
 timed interleaved: round after round, each row runs one block of steps, and a
-row's time is the median of its blocks (each after one untimed step). A machine whose speed drifts (a shared
-one) then slows every row of a round alike, and a target's ratio between two
-rows is the median of the ratios of their blocks round by round (step_ratio),
-printed with the lowest and highest; a target's two rows are timed one right
-after the other, in alternating order (timing_order). Rows: the NumPy networks in float64 and
+row's time is the median of its blocks (each after WARM_UP_SECONDS of untimed
+steps). A machine whose speed drifts (a shared one) then slows every row of a
+round alike, and a target's ratio between two rows is the median of the ratios
+of their blocks round by round (step_ratio), printed with the lowest and
+highest; a target's two rows are timed one right after the other, in
+alternating order (timing_order). Rows: the NumPy networks in float64 and
 float32, the same networks with the book's kernels swapped in
 (numpy_impl.book_kernels), torch on the CPU in both dtypes, torch on CUDA where
 a GPU is present, with each speed-up of torch_impl.acceleration.
