@@ -54,9 +54,9 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
     """The records of every job, in the jobs' order; done(job) after each. With workers > 1 the jobs are
     spread over that many spawned processes, each given an equal share of the CPU's cores for BLAS and torch
     threads (the verdicts do not depend on the thread count: CI reruns the suite on one thread), the
-    training runs (is_training_run), the longest, first. A twin's jobs (its dtypes and devices) go to one process together,
-    so that what a twin sets up once in a process is paid once: torch.compile's first use costs a process
-    about 4 s of imports."""
+    training runs (is_training_run), the longest, first. A twin's jobs (its dtypes and devices) go to one
+    process together, so that what a twin sets up once in a process is paid once: torch.compile's first use
+    costs a process about 4 s of imports."""
     if workers <= 1 or len(jobs) <= 1:
         records = []
         for job in jobs:
