@@ -223,3 +223,47 @@ def test_gradients_follow_the_arrays_the_layers_hold():
     net.layers["Affine2"].b = net.params["b2"].copy()  # a layer that holds a copy would train nothing
     with pytest.raises(RuntimeError, match=r"no layer holds the params \['b2'\]"):
         net.gradient(x, t)
+
+
+def test_a_relu_before_max_pooling_runs_after_it_and_the_book_kernels_keep_the_books_order():
+    from numpy_impl.book_kernels import book_style
+    net = DeepConvNet(**TINY_DEEP, rng=np.random.default_rng(0))
+    names = {id(layer): name for name, layer in net.layers.items()}
+    order = [names[id(layer)] for layer in net.forward_order()]
+    assert order[:10] == ["Conv1", "Relu1", "Conv2", "Pool1", "Relu2", "Conv3", "Relu3", "Conv4", "Pool2", "Relu4"]
+    assert sorted(order) == sorted(net.layers)
+    book = book_style(DeepConvNet(**TINY_DEEP, rng=np.random.default_rng(0)))
+    assert book.forward_order() == list(book.layers.values())
+
+
+def run_in_the_books_order(net, x, t):
+    """Scores and gradients with every layer run in self.layers' order, as the book's networks run them."""
+    scores = x
+    for layer in net.layers.values():
+        scores = layer.forward(scores)
+    net.last_layer.forward(scores, t)
+    dout = net.last_layer.backward(1)
+    for layer in reversed(net.layers.values()):
+        dout = layer.backward(dout)
+    return scores, net.layer_gradients()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make", [
+    lambda dtype: SimpleConvNet((1, 8, 8), {"filter_num": 4, "filter_size": 3, "pad": 0, "stride": 1},
+                                hidden_size=5, output_size=3, dtype=dtype, rng=np.random.default_rng(0)),
+    lambda dtype: DeepConvNet(**TINY_DEEP, dropout_ratio=0, dtype=dtype, rng=np.random.default_rng(0)),
+], ids=["SimpleConvNet", "DeepConvNet"])
+def test_pooling_before_relu_gives_the_books_scores_and_gradients_bit_for_bit(make, dtype):
+    x = np.random.default_rng(1).random((3, 1, 8, 8)).astype(dtype)
+    x[:, :, :4] = 0  # windows of equal outputs (the bias): ties, positive and not
+    t = np.array([0, 2, 1])
+    ours, books = make(dtype), make(dtype)
+    for net in (ours, books):
+        net.params["b1"][:] = np.tile(np.array([0.25, -0.25], dtype=dtype), net.params["b1"].size // 2)
+    grads = ours.gradient(x, t)
+    scores, book_grads = run_in_the_books_order(books, x, t)
+    np.testing.assert_array_equal(ours.predict(x), scores)
+    assert any(np.any(books.layers[name].mask) for name in books.layers if name.startswith("Relu"))
+    for key in book_grads:
+        np.testing.assert_array_equal(grads[key], book_grads[key], err_msg=key)
