@@ -360,8 +360,9 @@ class Convolution(Learnable):
 
     Stride 1 with more than one input channel, every layer of the book's
     networks but the first, takes a faster path: see _forward_by_shifted_rows
-    and shifted_rows.py. It keeps the unfolded input's memory (`workspace`)
-    from one step to the next while the batch's shape stays the same.
+    and shifted_rows.py. It keeps the memory of its unfolded input and of its
+    products (`workspaces`) from one step to the next while the batch's shape
+    stays the same.
     """
 
     learned = {"W": "dW", "b": "db"}
@@ -383,7 +384,7 @@ class Convolution(Learnable):
         self.backprop_to_input = backprop_to_input
         self.input_shape = None  # its shape is all backward needs of the input, which the layer does not keep
         self.cols = None
-        self.workspace = None
+        self.workspaces = {}
         self.dW = None
         self.db = None
 
@@ -448,51 +449,72 @@ class Convolution(Learnable):
 
     def _forward_by_shifted_rows(self, x, out_h, out_w):
         """The batch laid out as ShiftedRows, where each filter position's window elements are one shifted
-        slice, and the convolution one matrix product over the whole batch.
+        slice, and the convolution one matrix product over the whole batch and a sum of shifted slices.
 
-        Two things make it faster than unfold_batch. The unfolded input is one long copy per filter position
-        rather than a strided copy whose rows are out_w (7 to 28) elements long, at the price of the window
-        positions that straddle a row's or an image's end, computed and dropped (7 percent more products at
-        28x28, 27 percent at 8x8). And it is written into memory kept from the previous step: fresh memory of
-        that size (45 MB in DeepConvNet's second layer) is mapped and zeroed by the kernel page by page, which
-        took longer than the copy itself (a 52 MB copy: 9 ms into new memory, 4 ms into old). Backward adds
-        the columns back with long adds too, where fold's run out_w long. Measured (2 cores, float32, batch
-        100, a training step with Adam, interleaved with the product-per-image layer this replaced):
-        DeepConvNet 155-235 ms before, 106-123 ms after.
+        The input is unfolded over the filter's columns only (FW long copies per channel, `columns`); one
+        product of the filters' rows, (fy, f) by (c, fx), with it sums every window's channels and columns,
+        and add_row_shifts adds its FH blocks up, each shifted by its filter row, where the windows start.
+        The full unfold this replaced (a long copy per filter position, then one product) made an array nine
+        times the input, written and read twice a step; this one is three times the input, and the products
+        (FH times the output) take its place in backward. Both beat unfold_batch, whose copies run only
+        out_w (7 to 28) elements long, at the price of the window positions that straddle a row's or an
+        image's end, computed and dropped (7 percent more products at 28x28, 27 percent at 8x8). The unfolded
+        input and the products are written into memory kept from the previous step (`workspaces`): fresh
+        memory of that size is mapped and zeroed by the kernel page by page, which took longer than a copy
+        into it (a 52 MB copy: 9 ms into new memory, 4 ms into old). Measured on 2 cores (batch 100, a
+        training step with Adam, alternating with the full unfold in one process, rounds of 3 steps):
+        DeepConvNet a median 0.83 times as long in float32 (rounds 0.75 to 0.91), 0.85 in float64 (0.77 to
+        0.96), and its peak memory 107 MiB instead of 142 in float32. The full unfold had taken the float32
+        step from 155-235 ms (a product per image) to 106-123.
         """
         FN, C, FH, FW = self.W.shape
         N, _, H, W = x.shape
         layout = ShiftedRows(N, H, W, self.pad)
-        rows = layout.to_rows(x, np.result_type(self.W, x))
-        starts = layout.window_starts(FH, FW)
-        self.cols = layout.unfold(rows, FH, FW, self._workspace((C * FH * FW, starts), rows.dtype))
-        out = np.empty((FN, layout.columns), dtype=rows.dtype)
-        np.matmul(self.W.reshape(FN, -1), self.cols, out=out[:, :starts])
+        dtype = np.result_type(self.W, x)
+        rows = layout.to_rows(x, dtype)
+        length = layout.columns - (FW - 1)
+        self.cols = layout.unfold_columns(rows, FW, self._workspace("columns", (C * FW, length), dtype))
+        products = self._workspace("products", (FH * FN, layout.columns), dtype)
+        np.matmul(self._filter_rows(), self.cols, out=products[:, :length])
+        out = np.empty((FN, layout.columns), dtype=dtype)
+        layout.add_row_shifts(products.reshape(FH, FN, -1), out[:, :layout.window_starts(FH, FW)])
         return layout.rows_to_images(out, 0, 0, out_h, out_w, add=self.b.reshape(FN, 1, 1))
 
     def _backward_by_shifted_rows(self, dout):
-        """The adjoint of _forward_by_shifted_rows: dout laid out as the forward's product, zeros where a
-        window produced no output; dW one product with the unfolded input; dx the product W.T @ dout, written
-        over the spent unfolded input and added back by ShiftedRows.fold's long adds."""
+        """The adjoint of _forward_by_shifted_rows: dout laid out as the forward's output, zeros where a window
+        produced no output, and shifted by each filter row (shift_rows) into the products' memory; dW one
+        product of those with the unfolded input; dx the product of the filters' rows with them, written over
+        the spent unfolded input and added back by fold_columns."""
         FN, C, FH, FW = self.W.shape
         N, _, H, W = self.input_shape
         layout = ShiftedRows(N, H, W, self.pad)
         dout = dout.reshape(N, FN, *check_window(self.input_shape, FH, FW, self.stride, self.pad))
         cols, self.cols = self.cols, None
-        dout_rows = layout.outputs_to_rows(dout, np.result_type(self.W, dout))[:, :cols.shape[1]]
+        length = cols.shape[1]
+        shifted = self._workspace("products", (FH * FN, layout.columns), cols.dtype)
+        blocks = shifted.reshape(FH, FN, -1)
+        layout.outputs_to_rows(dout, out=blocks[0])
+        layout.shift_rows(blocks)
         self.db = dout.sum(axis=(0, 2, 3))
-        self.dW = (dout_rows @ cols.T).reshape(FN, C, FH, FW)
+        # (fy, f) by (c, fx) -> (f, c, fy, fx)
+        self.dW = np.ascontiguousarray((shifted[:, :length] @ cols.T).reshape(FH, FN, C, FW).transpose(1, 2, 0, 3))
         if not self.backprop_to_input:
             return None
-        dcols = np.matmul(self.W.reshape(FN, -1).T, dout_rows, out=cols)
-        return layout.rows_to_images(layout.fold(dcols, FH, FW), self.pad, self.pad, H, W)
+        dcols = np.matmul(self._filter_rows().T, shifted[:, :length], out=cols)
+        return layout.rows_to_images(layout.fold_columns(dcols, FW), self.pad, self.pad, H, W)
 
-    def _workspace(self, shape, dtype):
-        """An array for the unfolded input: last step's if it has this shape and dtype, else a new one (which
+    def _filter_rows(self):
+        """W as a matrix whose row (fy, f) holds filter f's row fy for every channel: (FH*FN, C*FW)."""
+        FN, C, FH, FW = self.W.shape
+        return self.W.transpose(2, 0, 1, 3).reshape(FH * FN, C * FW)
+
+    def _workspace(self, name, shape, dtype):
+        """The array `name` of workspaces: last step's if it has this shape and dtype, else a new one (which
         replaces it, so that at most one batch's is kept)."""
-        if self.workspace is None or self.workspace.shape != shape or self.workspace.dtype != dtype:
-            self.workspace = np.empty(shape, dtype=dtype)
-        return self.workspace
+        workspace = self.workspaces.get(name)
+        if workspace is None or workspace.shape != shape or workspace.dtype != dtype:
+            workspace = self.workspaces[name] = np.empty(shape, dtype=dtype)
+        return workspace
 
 
 class Pooling:

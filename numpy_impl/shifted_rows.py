@@ -9,13 +9,18 @@ with pad zeros rows and columns after the last image:
 
 Element (fy, fx) of the stride-1 window whose output is at column j is then
 column j + fy*row + fx, where row = W + pad: each filter position's elements
-of every window are the whole array shifted by one constant. Unfolding is one
-long copy per filter position and folding one long add, where unfold and fold
-(util.py) copy rows only out_w long, so that NumPy's per-row overhead bounds
-them. The price: the window positions that straddle a row's or an image's end
-(FW - 1 - pad columns per row, FH - 1 - pad rows per image) are computed and
-dropped. The layout needs pad <= FH - 1 and pad <= FW - 1, so that no output
-lies entirely in the padding; Convolution uses unfold_batch otherwise.
+of every window are the whole array shifted by one constant. A convolution
+needs no window copied out one by one. unfold_columns copies each channel
+once per filter column, shifted by fx (one long copy each); one matrix product
+with the filters' rows, (fy, f) by (c, fx), sums over the channels and filter
+columns; add_row_shifts sums its filter_h blocks, shifted by fy*row (one long
+add each). Backward runs the adjoints: shift_rows, two products, fold_columns.
+The copies and adds are whole rows, where unfold and fold (util.py) copy rows
+only out_w long, so that NumPy's per-row overhead bounds them. The price: the
+window positions that straddle a row's or an image's end (FW - 1 - pad columns
+per row, FH - 1 - pad rows per image) are computed and dropped. The layout
+needs pad <= FH - 1 and pad <= FW - 1, so that no output lies entirely in the
+padding; Convolution uses unfold_batch otherwise.
 """
 from dataclasses import dataclass
 
@@ -54,12 +59,13 @@ class ShiftedRows:
         self.grid(rows)[:, :, self.pad:, self.pad:] = images.transpose(1, 0, 2, 3)
         return rows
 
-    def outputs_to_rows(self, dout, dtype=None):
-        """dout (N, F, out_h, out_w) at the columns of their windows' starts, zeros elsewhere: (F, columns)."""
+    def outputs_to_rows(self, dout, out):
+        """dout (N, F, out_h, out_w) written into out (F, columns) at the columns of their windows' starts, zeros
+        elsewhere."""
         out_h, out_w = dout.shape[2:]
-        rows = np.zeros((dout.shape[1], self.columns), dtype=dtype or dout.dtype)
-        self.grid(rows)[:, :, :out_h, :out_w] = dout.transpose(1, 0, 2, 3)
-        return rows
+        out[...] = 0
+        self.grid(out)[:, :, :out_h, :out_w] = dout.transpose(1, 0, 2, 3)
+        return out
 
     def grid(self, rows):
         """A view (C, N, H + pad, W + pad) of rows' first N images."""
@@ -74,25 +80,40 @@ class ShiftedRows:
         out = np.empty((self.images, rows.shape[0], height, width), dtype=rows.dtype)
         return np.add(part.transpose(1, 0, 2, 3), add, out=out)
 
-    def unfold(self, rows, filter_h, filter_w, out):
-        """unfold's columns for every window start, written into out (C*filter_h*filter_w, window_starts):
-        row (c, fy, fx) is row c of `rows` shifted left by fy*row + fx. One long copy per filter position."""
-        starts = out.shape[1]
-        windows = out.reshape(rows.shape[0], filter_h * filter_w, starts)
-        for fy in range(filter_h):
-            for fx in range(filter_w):
-                shift = fy * self.row + fx
-                windows[:, fy * filter_w + fx] = rows[:, shift:shift + starts]
+    def unfold_columns(self, rows, filter_w, out):
+        """rows (C, columns) unfolded over a filter's columns, written into out (C*filter_w, columns - filter_w + 1):
+        row (c, fx) is row c shifted left by fx. One long copy per channel block and filter column."""
+        length = out.shape[1]
+        per_column = out.reshape(rows.shape[0], filter_w, length)
+        for fx in range(filter_w):
+            per_column[:, fx] = rows[:, fx:fx + length]
         return out
 
-    def fold(self, cols, filter_h, filter_w):
-        """The adjoint of unfold: cols (C*filter_h*filter_w, window_starts) added back into new rows
-        (C, columns), row (c, fy, fx) shifted right by fy*row + fx. One long add per filter position."""
-        starts = cols.shape[1]
-        windows = cols.reshape(-1, filter_h * filter_w, starts)
-        rows = np.zeros((windows.shape[0], self.columns), dtype=cols.dtype)
-        for fy in range(filter_h):
-            for fx in range(filter_w):
-                shift = fy * self.row + fx
-                rows[:, shift:shift + starts] += windows[:, fy * filter_w + fx]
+    def fold_columns(self, cols, filter_w):
+        """The adjoint of unfold_columns: cols (C*filter_w, length) added back into new rows (C, columns), row
+        (c, fx) shifted right by fx."""
+        length = cols.shape[1]
+        per_column = cols.reshape(-1, filter_w, length)
+        rows = np.zeros((per_column.shape[0], self.columns), dtype=cols.dtype)
+        for fx in range(filter_w):
+            rows[:, fx:fx + length] += per_column[:, fx]
         return rows
+
+    def add_row_shifts(self, blocks, out):
+        """out (F, starts) = the sum over fy of blocks[fy] (blocks: filter_h, F, columns) shifted left by fy*row:
+        the products of each filter row, added up where their windows start."""
+        starts = out.shape[1]
+        np.copyto(out, blocks[0, :, :starts])
+        for fy in range(1, blocks.shape[0]):
+            out += blocks[fy, :, fy * self.row:fy * self.row + starts]
+        return out
+
+    def shift_rows(self, blocks):
+        """The adjoint of add_row_shifts, in place: blocks[fy] (F, columns) = blocks[0] shifted right by fy*row,
+        zeros before it."""
+        columns = blocks.shape[2]
+        for fy in range(1, blocks.shape[0]):
+            shift = fy * self.row
+            blocks[fy, :, :shift] = 0
+            blocks[fy, :, shift:] = blocks[0, :, :columns - shift]
+        return blocks

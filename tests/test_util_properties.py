@@ -155,20 +155,23 @@ def test_convolution_gradients_equal_the_unfolded_definition_step_after_step(win
             assert_close(got, expected, "forward", name)
 
 
-def test_the_shifted_rows_path_keeps_one_workspace_and_only_for_its_shapes():
+def test_the_shifted_rows_path_keeps_its_workspaces_and_only_for_its_shapes():
     rng = np.random.default_rng(0)
     conv = Convolution(rng.standard_normal((4, 3, 3, 3)), np.zeros(4), 1, 1)
     x = rng.standard_normal((2, 3, 6, 6))
     conv.backward(conv.forward(x))
-    workspace = conv.workspace
+    workspaces = dict(conv.workspaces)
+    assert sorted(workspaces) == ["columns", "products"]
     conv.backward(conv.forward(x + 1))
-    assert conv.workspace is workspace and conv.cols is None  # reused; the unfolded input itself is spent
+    assert all(conv.workspaces[name] is workspaces[name] for name in workspaces)  # reused
+    assert conv.cols is None  # the unfolded input itself is spent
     conv.forward(rng.standard_normal((3, 3, 6, 6)))
-    assert conv.workspace is not workspace and conv.workspace.shape[1] > workspace.shape[1]
+    for name, workspace in workspaces.items():
+        assert conv.workspaces[name] is not workspace and conv.workspaces[name].shape[1] > workspace.shape[1]
     for other in (Convolution(conv.W, conv.b, 2, 1), Convolution(conv.W, conv.b, 1, 3),
                   Convolution(rng.standard_normal((4, 1, 3, 3)), conv.b, 1, 1)):
         other.backward(other.forward(rng.standard_normal((2, other.W.shape[1], 6, 6))))
-        assert other.workspace is None  # stride 2, pad 3 >= 3, one channel: unfold_batch
+        assert other.workspaces == {}  # stride 2, pad 3 >= 3, one channel: unfold_batch
 
 
 @settings(max_examples=40, deadline=None)

@@ -159,8 +159,8 @@ def numpy_job(model, dtype, book_kernels, steps, rng):
 
     def kept_bytes():
         """What the layers keep from one step to the next: the stride-1 convolutions' workspaces."""
-        workspaces = (getattr(layer, "workspace", None) for layer in net.layers.values())
-        return sum(workspace.nbytes for workspace in workspaces if workspace is not None)
+        return sum(workspace.nbytes for layer in net.layers.values()
+                   for workspace in getattr(layer, "workspaces", {}).values())
     return Job(model, "numpy (book kernels)" if book_kernels else "numpy", dtype, "cpu", batch_size, steps, step,
                kept_bytes=kept_bytes)
 
