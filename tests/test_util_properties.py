@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from numpy_impl.book_kernels import BookPooling
 from numpy_impl.layers import Convolution, Pooling
+from numpy_impl.shifted_rows import ShiftedRows
 from numpy_impl.util import (
     col2im,
     col2im_book,
@@ -153,6 +154,27 @@ def test_convolution_gradients_equal_the_unfolded_definition_step_after_step(win
         for name, got, expected in zip(("dx", "dW", "db"), (dx, conv.dW, conv.db),
                                        gradients_by_unfolding(x, W, dout, stride, pad)):
             assert_close(got, expected, "forward", name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(stride_1_windows(), st.integers(1, 3), st.integers(0, 2 ** 32 - 1))
+def test_the_shifted_rows_copies_and_adds_are_adjoint_pairs(window, filters, seed):
+    """<A u, v> = <u, A^T v> for unfold_columns / fold_columns and add_row_shifts / shift_rows, the pairs that
+    the forward and backward of Convolution's shifted-rows path are made of."""
+    (N, C, H, W), fh, fw, _, pad = window
+    assume(pad < min(fh, fw))
+    layout = ShiftedRows(N, H, W, pad)
+    rng = np.random.default_rng(seed)
+    rows = rng.standard_normal((C, layout.columns))
+    cols = rng.standard_normal((C * fw, layout.columns - fw + 1))
+    unfolded = layout.unfold_columns(rows, fw, np.empty_like(cols))
+    assert np.isclose(np.vdot(unfolded, cols), np.vdot(rows, layout.fold_columns(cols, fw)))
+    blocks = rng.standard_normal((fh, filters, layout.columns))
+    starts = rng.standard_normal((filters, layout.window_starts(fh, fw)))
+    summed = layout.add_row_shifts(blocks, np.empty_like(starts))
+    shifted = np.zeros_like(blocks)
+    shifted[0, :, :starts.shape[1]] = starts
+    assert np.isclose(np.vdot(summed, starts), np.vdot(blocks, layout.shift_rows(shifted)))
 
 
 def test_the_shifted_rows_path_keeps_its_workspaces_and_only_for_its_shapes():
