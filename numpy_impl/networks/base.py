@@ -129,8 +129,8 @@ class LayerNet:
         and ReLU works on a quarter of the elements, in the pooled output's contiguous layout. Measured on 2
         cores (batch 100, a training step with Adam, twelve rounds alternating with the book's order in one
         process): SimpleConvNet a median 0.87 times as long in float32 and 0.88 in float64; DeepConvNet, whose
-        ReLUs before pooling are 3 of its 7 ms of ReLU, no difference beyond the machine's noise. Only this
-        module's own Relu and Pooling swap: book_style's kernels keep the book's order."""
+        ReLUs before pooling are 3 of its 7 ms of ReLU, no difference beyond the machine's noise. Only
+        numpy_impl.layers' own Relu and Pooling swap: book_style's kernels keep the book's order."""
         layers = list(self.layers.values())
         for index in range(len(layers) - 1):
             relu, pooling = layers[index], layers[index + 1]
