@@ -17,6 +17,17 @@ def check_integer(owner: str, name: str, value, minimum: int) -> None:
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum}; got {value!r}")
 
 
+def is_number(value) -> bool:
+    """Whether `value` is a real number (Python's or NumPy's), not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def check_non_negative(owner: str, name: str, value) -> None:
+    """Raise ValueError unless `value` is a finite number >= 0 (not nan, not inf, not a bool)."""
+    if not is_number(value) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{owner}: {name} must be a finite number >= 0; got {value!r}")
+
+
 def check_sizes(owner: str, **sizes) -> None:
     """check_integer(owner, name, size, 1) for each size; a list (hidden_size_list) is checked entry by entry."""
     for name, size in sizes.items():
@@ -72,24 +83,24 @@ def check_pooling_input(owner: str, input_dim, stage: int, height: int, width: i
 def weight_init_kind(weight_init_std):
     """'he', 'xavier' or the number itself, for the book's weight_init_std ('he'/'relu', 'xavier'/'sigmoid',
     or a standard deviation)."""
-    name = str(weight_init_std).lower()
-    if name in WEIGHT_INIT_NAMES:
-        return WEIGHT_INIT_NAMES[name]
-    if isinstance(weight_init_std, (int, float, np.number)) and not isinstance(weight_init_std, bool):
+    if isinstance(weight_init_std, str) and weight_init_std.lower() in WEIGHT_INIT_NAMES:
+        return WEIGHT_INIT_NAMES[weight_init_std.lower()]
+    if is_number(weight_init_std) and np.isfinite(weight_init_std) and weight_init_std >= 0:
         return float(weight_init_std)
-    raise ValueError(
-        f"unknown weight_init_std {weight_init_std!r}; expected 'he', 'relu', 'xavier', 'sigmoid' or a number"
-    )
+    raise ValueError(f"unknown weight_init_std {weight_init_std!r}; expected 'he', 'relu', 'xavier', 'sigmoid' "
+                     "or a standard deviation (a finite number >= 0)")
 
 
-def check_weight_decay_type(weight_decay_type: str) -> None:
+def check_weight_decay(owner: str, weight_decay_lambda, weight_decay_type: str) -> None:
+    """Raise ValueError unless weight_decay_lambda is a finite number >= 0 and weight_decay_type 'l2' or 'l1'."""
+    check_non_negative(owner, "weight_decay_lambda", weight_decay_lambda)
     if weight_decay_type not in ("l2", "l1"):
         raise ValueError(f"weight_decay_type must be 'l2' or 'l1'; got {weight_decay_type!r}")
 
 
 def check_dropout_ratio(name: str, ratio) -> None:
     """Raise ValueError unless the dropout ratio `name` is a number in [0, 1)."""
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float, np.number)) or not 0 <= ratio < 1:
+    if not is_number(ratio) or not 0 <= ratio < 1:
         raise ValueError(f"{name} must be a number in [0, 1); got {ratio!r}")
 
 
@@ -121,18 +132,38 @@ def check_one_hot(t) -> None:
         raise ValueError(f"one-hot labels t must hold one 1 per row and 0 elsewhere; row {row} is {t[row].tolist()}")
 
 
-def check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch=None):
-    """Raise ValueError for mismatched sample counts, an empty training set, a bad batch size or an
-    empty evaluation slice."""
+def check_training_data(x_train, t_train, x_test, t_test, epochs, mini_batch_size,
+                        evaluate_sample_num_per_epoch=None):
+    """Raise ValueError for mismatched sample counts, an empty training or test set (the Trainers score the
+    test set after every epoch), a bad epoch count, batch size or evaluation count."""
     for name, x, t in (("train", x_train, t_train), ("test", x_test, t_test)):
         if len(x) != len(t):
             raise ValueError(f"x_{name} has {len(x)} samples but t_{name} has {len(t)}")
-    if len(x_train) == 0:
-        raise ValueError("x_train is empty")
+        if len(x) == 0:
+            raise ValueError(f"x_{name} is empty; the Trainer needs at least one {name}ing sample")
+    check_non_negative("Trainer", "epochs", epochs)
     check_integer("Trainer", "mini_batch_size", mini_batch_size, 1)
-    if evaluate_sample_num_per_epoch is not None and evaluate_sample_num_per_epoch < 1:
-        raise ValueError("evaluate_sample_num_per_epoch must be None (all) or >= 1; "
-                         f"got {evaluate_sample_num_per_epoch}")
+    if evaluate_sample_num_per_epoch is not None:
+        check_integer("Trainer", "evaluate_sample_num_per_epoch (None: all)", evaluate_sample_num_per_epoch, 1)
+
+
+FINITE_CHECK_ROWS = 4096  # rows checked at once: the check's temporary stays small beside the data
+
+
+def check_finite(name: str, x) -> None:
+    """Raise ValueError naming `name`, the first index and its value if the array x holds a nan or an inf:
+    data, not a training that diverged."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.inexact):
+        return
+    rows = x.reshape(len(x), -1) if x.ndim else x.reshape(1, 1)
+    for start in range(0, len(rows), FINITE_CHECK_ROWS):
+        finite = np.isfinite(rows[start:start + FINITE_CHECK_ROWS])
+        if not finite.all():
+            flat = start * rows.shape[1] + int(np.argmin(finite))
+            index = tuple(int(i) for i in np.unravel_index(flat, x.shape))
+            raise ValueError(f"{name} holds {x[index]} at index {list(index)}: the data must be finite numbers "
+                             "(a missing or corrupt value?)")
 
 
 def check_labels(t, batch_size: int, num_classes: int) -> np.ndarray:

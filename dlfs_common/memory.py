@@ -24,22 +24,60 @@ step anyway.
 """
 import ctypes
 import platform
+from contextlib import contextmanager
 
 M_TRIM_THRESHOLD = -1  # glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 MMAP_ABOVE = 32 << 20  # bytes: blocks this large or larger are mapped apart (and unmapped when freed)
 TRIM_ABOVE = 2 ** 31 - 1  # bytes of free heap top kept (mallopt takes an int)
+GLIBC_MMAP_THRESHOLD = 128 << 10  # glibc's initial thresholds: mmap at 128 KiB, trim at twice that
+GLIBC_TRIM_THRESHOLD = 256 << 10
+_asked_for = False  # whether keep_freed_memory() was called: then the process keeps freed memory for good
+
+
+def _libc():
+    """glibc's C library, or None (macOS, Windows, musl)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    return ctypes.CDLL(None)
 
 
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for the next allocations, for the whole process, from now on.
 
     Returns True where it is set (Linux with glibc), False elsewhere (macOS, Windows, musl), where it
-    changes nothing. Both Trainers, `python -m experiments`, `python -m numpy_impl.book`, `python -m parity`
-    and the bench call it; call it before a training loop of your own to get the same speed."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return False
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    changes nothing. The commands that own their process (`python -m experiments`, `python -m numpy_impl.book`,
+    `python -m parity`, the bench) call it; call it before a training loop of your own to get the same
+    speed. The Trainers, a library's calls, use freed_memory_kept() instead, which gives the setting back."""
+    global _asked_for
+    kept = _set_thresholds()
+    _asked_for = _asked_for or kept
+    return kept
+
+
+@contextmanager
+def freed_memory_kept():
+    """Within: freed memory kept as keep_freed_memory() keeps it; after: glibc's initial thresholds again and the
+    freed memory given back to the kernel (malloc_trim), unless the process asked for keep_freed_memory()
+    itself. glibc cannot switch its dynamic thresholds back on: they stay at their initial values, which
+    glibc's own would only raise. Yields whether the setting took."""
+    if _asked_for:
+        yield True
+        return
+    kept = _set_thresholds()
+    try:
+        yield kept
+    finally:
+        if kept:
+            libc = _libc()
+            libc.mallopt(M_MMAP_THRESHOLD, GLIBC_MMAP_THRESHOLD)
+            libc.mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD)
+            libc.malloc_trim(0)
+
+
+def _set_thresholds() -> bool:
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
     if mallopt is None:
         return False
     # the mmap threshold first, and the trim threshold only if that took: setting either switches glibc's

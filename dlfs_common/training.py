@@ -2,8 +2,8 @@
 accuracies, divergence, the loop. Each Trainer writes only its step (the arithmetic) on top."""
 import numpy as np
 
-from .checks import check_training_data
-from .memory import keep_freed_memory
+from .checks import check_finite, check_training_data
+from .memory import freed_memory_kept
 
 
 def batch_generator(seed):
@@ -61,8 +61,9 @@ class TrainerBase:
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs, mini_batch_size,
                  evaluate_sample_num_per_epoch, verbose, progress, allow_divergence):
-        check_training_data(x_train, t_train, x_test, t_test, mini_batch_size, evaluate_sample_num_per_epoch)
-        keep_freed_memory()  # each step's arrays reuse the last step's memory: see dlfs_common.memory
+        check_training_data(x_train, t_train, x_test, t_test, epochs, mini_batch_size, evaluate_sample_num_per_epoch)
+        for name, x in (("x_train", x_train), ("x_test", x_test)):
+            self.check_finite(name, x)
         self.network = network
         self.x_train, self.t_train = x_train, t_train
         self.x_test, self.t_test = x_test, t_test
@@ -82,6 +83,10 @@ class TrainerBase:
         self.train_loss_list = []
         self.train_acc_list = []
         self.test_acc_list = []
+
+    def check_finite(self, name, x) -> None:
+        """Raise ValueError if the data x hold a value that is not finite (dlfs_common.checks.check_finite)."""
+        check_finite(name, x)
 
     def accuracy(self, x, t) -> float:
         """The network's accuracy on (x, t); the torch Trainer shares the rows out among its ranks."""
@@ -117,14 +122,16 @@ class TrainerBase:
         self.current_iter += 1
 
     def train(self):
-        """Run the remaining steps; returns the final test accuracy on the whole test set."""
-        try:
-            for _ in range(self.current_iter, self.max_iter):
-                loss = self.train_step()
-                if self.progress is not None:
-                    self.progress(self.current_iter, self.max_iter, loss)
-        finally:
-            self.record_losses()
+        """Run the remaining steps; returns the final test accuracy on the whole test set. While it runs, freed
+        memory is kept for the next step's arrays (dlfs_common.memory.freed_memory_kept), and given back after."""
+        with freed_memory_kept():
+            try:
+                for _ in range(self.current_iter, self.max_iter):
+                    loss = self.train_step()
+                    if self.progress is not None:
+                        self.progress(self.current_iter, self.max_iter, loss)
+            finally:
+                self.record_losses()
         test_acc = self.accuracy(self.x_test, self.t_test)
         if self.verbose:
             print("=============== Final Test Accuracy ===============")

@@ -55,6 +55,13 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return exp_x / np.sum(exp_x, axis=-1, keepdims=True)
 
 
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """log(softmax(x)) over the last axis, computed as x - max - log(sum(exp(x - max))): finite for any
+    finite scores, where the log of an underflowed softmax (scores like [1000, 0, 0]) is -inf."""
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
 def mean_squared_error(y: np.ndarray, t: np.ndarray) -> float:
     """0.5 * sum((y - t)**2): the book's seeds call this mean_squared_error."""
     return 0.5 * np.sum((y - t) ** 2)
@@ -78,6 +85,13 @@ def cross_entropy_error(y: np.ndarray, t: np.ndarray, eps: float = CROSS_ENTROPY
     t = check_labels(t, *y.shape)
     batch_size = y.shape[0]
     return -np.sum(np.log(y[np.arange(batch_size), t] + eps)) / batch_size
+
+
+def cross_entropy_of_scores(x: np.ndarray, t: np.ndarray) -> float:
+    """The exact mean cross-entropy of scores x (N, C) against labels t (as cross_entropy_error takes them),
+    through log_softmax, as `F.cross_entropy` computes it: finite for any finite scores."""
+    labels = check_labels(t, *x.shape)
+    return -np.sum(log_softmax(x)[np.arange(x.shape[0]), labels]) / x.shape[0]
 
 
 def softmax_loss(X: np.ndarray, t: np.ndarray) -> float:

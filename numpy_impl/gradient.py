@@ -9,13 +9,25 @@ def numerical_diff(f: Callable, x: float, h: float = 1e-4) -> float:
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
+def check_differentiable_point(x) -> None:
+    """Raise ValueError unless x is a NumPy array of float32 or float64, which can hold x + h in place."""
+    dtype = getattr(x, "dtype", None)
+    if not isinstance(x, np.ndarray) or not np.issubdtype(dtype, np.floating) or dtype.itemsize < 4:
+        found = f"an array of {dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
+        raise ValueError(f"numerical_gradient: x must be a float32 or float64 NumPy array, which it nudges by h in "
+                         f"place; got {found} (for the book's example write np.array([3.0, 4.0]), not [3, 4])")
+
+
 def numerical_gradient(f: Callable, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
     """Central-difference gradient of scalar f with respect to array x, any ndim.
 
     Like the book, each element of x is nudged in place and restored, so f may
     ignore its argument and read x through a closure (as the networks do with
-    their `params`).
+    their `params`). So x must hold floats of at least single precision: an integer array would
+    truncate the nudges (x + 1e-4 stored as x) and a float16 one round them away; either raises
+    ValueError rather than return a wrong gradient. Write np.array([3.0, 4.0]), not [3, 4].
     """
+    check_differentiable_point(x)
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:

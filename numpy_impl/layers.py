@@ -6,9 +6,9 @@ Parameter arrays are held by reference, so an optimizer updating a network's
 """
 import numpy as np
 
-from dlfs_common.checks import check_dropout_ratio, check_integer, check_labels
+from dlfs_common.checks import check_dropout_ratio, check_integer, check_labels, check_non_negative
 
-from .functions import CROSS_ENTROPY_EPS, cross_entropy_error, softmax
+from .functions import CROSS_ENTROPY_EPS, cross_entropy_error, cross_entropy_of_scores, softmax
 from .shifted_rows import ShiftedRows
 from .util import check_window, fold, unfold_batch
 
@@ -148,10 +148,12 @@ class SoftmaxWithLoss:
     forward(x (N, C), t one-hot (N, C) or integer (N,)) -> scalar loss.
     backward(dout=1) -> (N, C), the gradient (y - t) / N.
     log_eps is added inside the log as in the book (1e-7); log_eps=0 gives
-    `F.cross_entropy`'s value. The gradient ignores it either way.
+    `F.cross_entropy`'s value, through a log-softmax (finite for any finite scores, where the log of an
+    underflowed softmax is not). The gradient ignores it either way.
     """
 
     def __init__(self, log_eps=CROSS_ENTROPY_EPS):
+        check_non_negative("SoftmaxWithLoss", "log_eps", log_eps)
         self.log_eps = log_eps
         self.loss = None
         self.y = None
@@ -163,7 +165,10 @@ class SoftmaxWithLoss:
         labels = check_labels(t, *x.shape)
         self.t = np.asarray(t) if np.shape(t) == x.shape else labels  # one-hot rows, or labels of shape (N,)
         self.y = softmax(x)
-        self.loss = cross_entropy_error(self.y, self.t, self.log_eps)
+        if self.log_eps:
+            self.loss = cross_entropy_error(self.y, self.t, self.log_eps)
+        else:
+            self.loss = cross_entropy_of_scores(x, labels)
         return self.loss
 
     def backward(self, dout=1):

@@ -50,16 +50,17 @@ def test_gradients_must_match_the_parameters(name):
 
 def diverging_run(trainer_class, network, **kwargs):
     """A run whose loss turns nan at the first step whose batch holds an image of infinities; returns
-    the trainer and that step, found from the batch order both Trainers draw."""
+    the trainer and that step, found from the batch order both Trainers draw. The image is spoiled after the
+    Trainer was built, which refuses such data (a test of its own); a loss can turn nan without it."""
     from dlfs_common.training import draw_batch_indices
     batches = draw_batch_indices(np.random.default_rng(0), 40, 10, 12)
     poisoned = next(i for i in range(40) if i not in batches[:2])
     first = 1 + next(step for step, rows in enumerate(batches) if poisoned in rows)
     rng = np.random.default_rng(0)
     x, t = rng.random((40, 6)), rng.integers(0, 3, 40)
-    x[poisoned] = np.inf
     trainer = trainer_class(network, x, t, x[20:30], t[20:30], epochs=3, mini_batch_size=10, optimizer="SGD",
                             optimizer_param={"lr": 0.1}, verbose=False, seed=0, **kwargs)
+    trainer.x_train[poisoned] = float("inf")
     return trainer, first
 
 

@@ -43,12 +43,48 @@ def test_elsewhere_it_changes_nothing_and_says_so(monkeypatch):
     assert memory.keep_freed_memory() is False
 
 
-def test_the_trainers_keep_freed_memory(monkeypatch):
-    from dlfs_common import training
+# After a Trainer's train(): the resident memory of a process that then allocates and frees 40 arrays of 16 MB.
+# glibc's own thresholds give freed blocks of that size back; keep_freed_memory() keeps them.
+AFTER_TRAINING = """
+import sys
+import numpy as np
+from dlfs_common.memory import keep_freed_memory
+from numpy_impl.networks import TwoLayerNet
+from numpy_impl.trainer import Trainer
+if sys.argv[1] == "asked":
+    keep_freed_memory()
+x, t = np.zeros((4, 3)), np.arange(4) % 2
+Trainer(TwoLayerNet(3, 2, 2), x, t, x, t, epochs=1, mini_batch_size=2, verbose=False).train()
+arrays = [np.ones(2_000_000) for _ in range(40)]
+del arrays
+print(int(open("/proc/self/statm").read().split()[1]) * 4096 >> 20)
+"""
+
+
+def resident_mib_after_training(setting):
+    done = subprocess.run([sys.executable, "-c", AFTER_TRAINING, setting], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc")
+def test_a_trainer_gives_the_process_its_memory_setting_back():
+    assert resident_mib_after_training("trainer only") < 300  # measured 41 MiB; 680 MiB were allocated
+    assert resident_mib_after_training("asked") > 600  # a process that asked keeps its freed memory
+
+
+def test_the_trainers_keep_freed_memory_while_they_train(monkeypatch):
+    from dlfs_common import memory
     from numpy_impl.networks import TwoLayerNet
     from numpy_impl.trainer import Trainer
-    calls = []
-    monkeypatch.setattr(training, "keep_freed_memory", lambda: calls.append(1))
+    settings = []
+    monkeypatch.setattr(memory, "_asked_for", False)  # conftest asked for it for the whole test process
+    monkeypatch.setattr(memory, "_set_thresholds", lambda: settings.append("kept") or True)
+    monkeypatch.setattr(memory, "_libc", lambda: type("Libc", (), {"mallopt": lambda *a: settings.append("back"),
+                                                                    "malloc_trim": lambda *a: None})())
     x, t = np.zeros((4, 3)), np.arange(4) % 2
-    Trainer(TwoLayerNet(3, 2, 2), x, t, x, t, epochs=1, mini_batch_size=2, verbose=False)
-    assert calls == [1]
+    trainer = Trainer(TwoLayerNet(3, 2, 2), x, t, x, t, epochs=1, mini_batch_size=2, verbose=False,
+                      progress=lambda *args: settings.append("step"))
+    assert settings == []
+    trainer.train()
+    assert settings == ["kept", "step", "step", "back", "back"]

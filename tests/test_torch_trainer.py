@@ -27,7 +27,7 @@ def test_loss_of_the_same_forward_is_the_loss_before_each_update():
     numpy_trainer = NumpyTrainer(numpy_net, *data, **settings)
     trainer = Trainer(net, *data, device="cpu", loss_after_update=False, **settings)
     before_update = []
-    for batch in trainer.batch_indices.numpy():
+    for batch in [trainer.batch_rows(step).numpy() for step in range(trainer.max_iter)]:
         before_update.append(numpy_net.loss(data[0][batch], data[1][batch]))
         numpy_trainer.train_step()
     trainer.train()

@@ -1,12 +1,14 @@
 """A torch Trainer with the NumPy Trainer's interface, on any device."""
+import copy
 import hashlib
 import io
+import math
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from dlfs_common.checks import check_labels
+from dlfs_common.checks import check_finite, check_labels
 from dlfs_common.files import atomic_write
 from dlfs_common.training import TrainerBase, batch_generator, draw_batch_indices, first_divergence
 
@@ -16,15 +18,16 @@ from .distributed import rank_and_size, shard_dropout, share_of_batch, share_of_
 from .optimizers import make_optimizer
 
 CHECKPOINT_MAGIC = b"dlfs-twins checkpoint sha256 "
+CHECKPOINT_POSITION = ("current_iter", "current_epoch", "train_loss_list", "train_acc_list", "test_acc_list")
 
 
 class Trainer(TrainerBase):
     """Train a torch_impl network as numpy_impl.trainer.Trainer trains its twin.
 
     The same arguments, plus `device` ('cpu', 'cuda', 'auto'). The data are
-    moved to the device once; the batch order is drawn up front from the same
-    NumPy generator the NumPy trainer uses (so equal seeds give equal batches)
-    and indexed on the device, so a step does no host work (without a seed, from
+    moved to the device once; the batch order is drawn from the same NumPy
+    generator the NumPy trainer uses (so equal seeds give equal batches), an
+    epoch's steps at a time, and indexed on the device, so a step does no host work (without a seed, from
     NumPy's global state, as the book draws; the NumPy trainer, drawing lazily,
     interleaves those draws with its dropout masks, so only seeded runs match). Losses stay on the
     device until an epoch ends. After train(): train_loss_list, train_acc_list,
@@ -72,15 +75,18 @@ class Trainer(TrainerBase):
         if self.ranks > 1:  # before the optimizer, which must hold the batch norms that will train
             self.prepare_for_ranks()
         self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
+        self.settings = {"optimizer": str(optimizer).lower(), "optimizer_param": dict(optimizer_param),
+                         "mini_batch_size": mini_batch_size}
         self.loss_after_update = loss_after_update
-        self.batch_indices = torch.as_tensor(
-            draw_batch_indices(batch_generator(seed), self.train_size, mini_batch_size, self.max_iter),
-            device=self.device)
+        self.seed = seed
+        self.start_batch_order()
         if self.ranks > 1:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.forward = torch.nn.parallel.DistributedDataParallel(self.network, device_ids=device_ids)
-        else:
-            self.forward = self.acceleration.prepare(self.network, self.x_train[self.batch_indices[0]])
+        elif self.max_iter:
+            self.forward = self.acceleration.prepare(self.network, self.x_train[self.batch_rows(0)])
+        else:  # no step to take, nothing to speed up
+            self.forward = self.network
         self._pending_losses = []
 
     def prepare_for_ranks(self):
@@ -93,6 +99,29 @@ class Trainer(TrainerBase):
                              "use the book's dropout (inverted_dropout=False)")
         synchronise_batch_norm(self.network, self.device)
         shard_dropout(self.network, self.rank, self.ranks)
+
+    def check_finite(self, name, x):
+        """As the NumPy Trainer checks (dlfs_common.checks.check_finite), on the device; the host only looks
+        for the first bad index."""
+        if not bool(torch.isfinite(x).all()):
+            check_finite(name, x.cpu().numpy())
+
+    def start_batch_order(self):
+        """Draw the batch order from its start again: a new generator from the seed (or NumPy's global state)."""
+        self.rng = batch_generator(self.seed)
+        self.drawn_steps, self.drawn_rows, self.drawn_from = 0, None, 0
+
+    def batch_rows(self, step):
+        """The row indices of step's batch (steps asked in increasing order), drawn on the host an epoch's
+        steps at a time from the generator the NumPy Trainer draws from (draw_batch_indices: equal seeds give
+        equal batches) and moved to the device at once, so that a step does no host work and memory does
+        not grow with the number of epochs."""
+        while step >= self.drawn_steps:
+            count = max(min(math.ceil(self.iter_per_epoch), self.max_iter - self.drawn_steps), 1)
+            rows = draw_batch_indices(self.rng, self.train_size, self.batch_size, count)
+            self.drawn_rows, self.drawn_from = torch.as_tensor(rows, device=self.device), self.drawn_steps
+            self.drawn_steps += count
+        return self.drawn_rows[step - self.drawn_from]
 
     def accuracy(self, x, t):
         """Accuracy on (x, t); across ranks each scores its share of the rows and the counts are summed."""
@@ -120,7 +149,7 @@ class Trainer(TrainerBase):
                 raise diverged
 
     def train_step(self):
-        batch_mask = self.batch_indices[self.current_iter]
+        batch_mask = self.batch_rows(self.current_iter)
         if self.ranks > 1:
             batch_mask = batch_mask[self.batch_share]
         x_batch, t_batch = self.x_train[batch_mask], self.t_train[batch_mask]
@@ -159,6 +188,8 @@ class Trainer(TrainerBase):
         if self.rank != 0:  # every rank holds the same state: rank 0 writes it, for any number of ranks to resume
             return
         checkpoint = {"model": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
+                      "network_class": type(self.network).__name__,
+                      "optimizer_class": type(self.optimizer).__name__, "settings": self.settings,
                       "current_iter": self.current_iter, "current_epoch": self.current_epoch,
                       "train_loss_list": self.train_loss_list, "train_acc_list": self.train_acc_list,
                       "test_acc_list": self.test_acc_list}
@@ -170,8 +201,12 @@ class Trainer(TrainerBase):
 
     def load_checkpoint(self, path):
         """Restore what save_checkpoint wrote (torch.load with weights_only=True); training resumes there.
-        Raises ValueError naming the file if it is not such a checkpoint or its digest does not match."""
-        data = Path(path).read_bytes()
+        Raises ValueError naming the file if it is not such a checkpoint, its digest does not match, or it was
+        written by a Trainer of another network or optimizer (naming what differs); then nothing has changed."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
         header = len(CHECKPOINT_MAGIC) + 65
         if not data.startswith(CHECKPOINT_MAGIC) or len(data) < header or data[header - 1:header] != b"\n":
             raise ValueError(f"{path} is not a checkpoint written by Trainer.save_checkpoint")
@@ -179,7 +214,53 @@ class Trainer(TrainerBase):
         if hashlib.sha256(payload).hexdigest() != digest:
             raise ValueError(f"{path} was altered or cut short: its contents do not match the digest stored with it")
         checkpoint = torch.load(io.BytesIO(payload), map_location=self.device, weights_only=True)
-        self.network.load_state_dict(checkpoint["model"])
-        self.optimizer.load_state_dict(checkpoint["optimizer"])
-        for key in ("current_iter", "current_epoch", "train_loss_list", "train_acc_list", "test_acc_list"):
+        difference = self.checkpoint_difference(checkpoint)
+        if difference:
+            raise ValueError(f"{path} does not fit this Trainer: {difference}; nothing was loaded")
+        saved_model = copy.deepcopy(self.network.state_dict())
+        saved_optimizer = copy.deepcopy(self.optimizer.state_dict())
+        try:
+            self.network.load_state_dict(checkpoint["model"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        except Exception as error:  # what the checks above did not foresee: put everything back, then say so
+            self.network.load_state_dict(saved_model)
+            self.optimizer.load_state_dict(saved_optimizer)
+            raise ValueError(f"{path} could not be loaded ({type(error).__name__}: {error}); nothing was loaded") \
+                from error
+        for key in CHECKPOINT_POSITION:
             setattr(self, key, checkpoint[key])
+        if self.seed is not None:  # the resumed steps take the uninterrupted run's batches
+            self.start_batch_order()
+
+    def checkpoint_difference(self, checkpoint) -> str:
+        """'' if `checkpoint` (save_checkpoint's dict) fits this Trainer, else what differs: a missing entry, the
+        network or optimizer class, a setting (optimizer, its parameters, batch size), a parameter's name, shape
+        or dtype, the optimizer's state."""
+        missing = [key for key in ("model", "optimizer", *CHECKPOINT_POSITION) if key not in checkpoint]
+        if missing:
+            return f"it lacks {missing}"
+        for kind, mine in (("network", self.network), ("optimizer", self.optimizer)):
+            theirs = checkpoint.get(f"{kind}_class", type(mine).__name__)
+            if theirs != type(mine).__name__:
+                return f"it holds the state of a {theirs} {kind}, this Trainer's is a {type(mine).__name__}"
+        for key, value in checkpoint.get("settings", {}).items():
+            if self.settings.get(key) != value:
+                return f"it was trained with {key}={value!r}, this Trainer has {self.settings.get(key)!r}"
+        model, own = checkpoint["model"], self.network.state_dict()
+        if set(model) != set(own):
+            return (f"its network has {sorted(set(model) - set(own))} where this one has "
+                    f"{sorted(set(own) - set(model))}")
+        for key, value in own.items():
+            if model[key].shape != value.shape or model[key].dtype != value.dtype:
+                return (f"{key} is {model[key].dtype} {tuple(model[key].shape)}, this network's is "
+                        f"{value.dtype} {tuple(value.shape)}")
+        groups = checkpoint["optimizer"].get("param_groups", [])
+        own_groups = self.optimizer.state_dict()["param_groups"]
+        if len(groups) != len(own_groups):
+            return f"its optimizer has {len(groups)} parameter groups, this one {len(own_groups)}"
+        for index, (group, own_group) in enumerate(zip(groups, own_groups)):
+            if set(group) != set(own_group) or len(group["params"]) != len(own_group["params"]):
+                return (f"its optimizer's parameter group {index} has {sorted(group)} for "
+                        f"{len(group.get('params', []))} parameters, this Trainer's {sorted(own_group)} for "
+                        f"{len(own_group['params'])}")
+        return ""

@@ -2,7 +2,7 @@
 optional weight decay, dropout and batch normalisation."""
 import numpy as np
 
-from dlfs_common.checks import check_dropout_ratio, check_sizes, check_weight_decay_type
+from dlfs_common.checks import check_dropout_ratio, check_sizes, check_weight_decay
 
 from ..layers import Affine, BatchNormalization, Dropout, activation_layer
 from .base import LayerNet, init_scale, normal_init
@@ -27,7 +27,7 @@ class MultiLayerNetExtend(LayerNet):
         super().__init__(dtype)
         check_sizes("MultiLayerNetExtend", input_size=input_size, hidden_size_list=list(hidden_size_list),
                     output_size=output_size)
-        check_weight_decay_type(weight_decay_type)
+        check_weight_decay("MultiLayerNetExtend", weight_decay_lambda, weight_decay_type)
         check_dropout_ratio("dropout_ration", dropout_ration)
         self.weight_decay_type = weight_decay_type
         self.input_size = input_size

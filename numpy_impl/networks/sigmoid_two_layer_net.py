@@ -6,7 +6,7 @@ from dlfs_common.checks import check_labels, check_sizes
 
 from ..functions import cross_entropy_error, sigmoid, sigmoid_grad, softmax
 from ..gradient import numerical_gradient
-from .base import normal_init
+from .base import init_scale, normal_init
 
 
 class SigmoidTwoLayerNet:
@@ -21,9 +21,9 @@ class SigmoidTwoLayerNet:
         check_sizes("SigmoidTwoLayerNet", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
         self.dtype = np.dtype(dtype)
         self.params = {
-            "W1": normal_init((input_size, hidden_size), weight_init_std, self.dtype, rng),
+            "W1": normal_init((input_size, hidden_size), init_scale(weight_init_std, input_size), self.dtype, rng),
             "b1": np.zeros(hidden_size, dtype=self.dtype),
-            "W2": normal_init((hidden_size, output_size), weight_init_std, self.dtype, rng),
+            "W2": normal_init((hidden_size, output_size), init_scale(weight_init_std, hidden_size), self.dtype, rng),
             "b2": np.zeros(output_size, dtype=self.dtype),
         }
 

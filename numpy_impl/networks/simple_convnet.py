@@ -13,7 +13,7 @@ from dlfs_common.checks import (
 
 from ..layers import Affine, Convolution, Pooling, Relu
 from ..util import conv_output_size
-from .base import LayerNet, normal_init
+from .base import LayerNet, init_scale, normal_init
 
 
 class SimpleConvNet(LayerNet):
@@ -36,11 +36,13 @@ class SimpleConvNet(LayerNet):
         pool_output_size = filter_num * (conv_h // 2) * (conv_w // 2)
 
         self.params["W1"] = normal_init((filter_num, channels, filter_size, filter_size),
-                                        weight_init_std, self.dtype, rng)
+                                        init_scale(weight_init_std, channels * filter_size ** 2), self.dtype, rng)
         self.params["b1"] = np.zeros(filter_num, dtype=self.dtype)
-        self.params["W2"] = normal_init((pool_output_size, hidden_size), weight_init_std, self.dtype, rng)
+        self.params["W2"] = normal_init((pool_output_size, hidden_size),
+                                        init_scale(weight_init_std, pool_output_size), self.dtype, rng)
         self.params["b2"] = np.zeros(hidden_size, dtype=self.dtype)
-        self.params["W3"] = normal_init((hidden_size, output_size), weight_init_std, self.dtype, rng)
+        self.params["W3"] = normal_init((hidden_size, output_size),
+                                        init_scale(weight_init_std, hidden_size), self.dtype, rng)
         self.params["b3"] = np.zeros(output_size, dtype=self.dtype)
 
         self.layers["Conv1"] = Convolution(self.params["W1"], self.params["b1"], stride, pad,

@@ -1,7 +1,7 @@
 """MultiLayerNetExtend: fully connected, with optional batch norm and dropout."""
 from torch import nn
 
-from dlfs_common.checks import check_dropout_ratio, check_sizes, check_weight_decay_type
+from dlfs_common.checks import check_dropout_ratio, check_sizes, check_weight_decay
 
 from ..layers import BookDropout, activation_module
 from .base import BookNet
@@ -27,7 +27,7 @@ class MultiLayerNetExtend(BookNet):
         super().__init__((input_size,))
         check_sizes("MultiLayerNetExtend", input_size=input_size, hidden_size_list=list(hidden_size_list),
                     output_size=output_size)
-        check_weight_decay_type(weight_decay_type)
+        check_weight_decay("MultiLayerNetExtend", weight_decay_lambda, weight_decay_type)
         check_dropout_ratio("dropout_ration", dropout_ration)
         self.weight_decay_type = weight_decay_type
         activation_module(activation)  # fail early on an unknown name
