@@ -166,6 +166,14 @@ def check_finite(name: str, x) -> None:
                              "(a missing or corrupt value?)")
 
 
+def check_sample_counts(x, t) -> None:
+    """Raise ValueError unless x and t hold the same number of samples, at least one."""
+    if len(x) != len(t):
+        raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
+    if len(x) == 0:
+        raise ValueError("x and t are empty: an accuracy needs at least one sample")
+
+
 def check_labels(t, batch_size: int, num_classes: int) -> np.ndarray:
     """Integer labels (batch_size,) from the array `t`: one-hot labels (batch_size, num_classes) or integer
     labels in [0, num_classes), of shape (batch_size,) or (batch_size, 1). Raises ValueError for anything else."""

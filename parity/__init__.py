@@ -9,12 +9,17 @@ use so that `import parity` stays light.
 
 def run_twins(*patterns: str, dtypes=("float64", "float32"), device="cpu", summary=False) -> bool:
     """Run the twins whose names match `patterns` (exact names or globs: 'Pooling*'), print one row per check
-    (per twin and dtype with summary=True) and a summary line; True if every check passed."""
+    (per twin and dtype with summary=True) and a summary line; True if every check passed. `dtypes`: a dtype
+    name or a tuple of them. Raises ValueError when the patterns, dtypes and device select no check."""
     from . import registry, runner
     from .report import summary_line, text_table, worst_per_twin
 
+    if not patterns or not all(isinstance(pattern, str) for pattern in patterns):
+        raise ValueError(f"run_twins needs one or more twin names or globs ('Affine*'); got {patterns!r}")
+    dtypes, device = runner.checked_dtypes(dtypes), runner.checked_device(device)
     twins = registry.select(list(patterns))
-    records = [record for job in runner.jobs(twins, dtypes, [device]) for record in runner.run_job(*job)]
+    jobs = runner.require_jobs(runner.jobs(twins, dtypes, [device]), twins, dtypes, [device])
+    records = [record for job in jobs for record in runner.run_job(*job)]
     print(text_table(worst_per_twin(records) if summary else records))
     print(summary_line(records))
     return all(record.passed for record in records)

@@ -60,27 +60,49 @@ def parse_args(argv):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    keep_freed_memory()  # the trajectories' steps reuse each other's memory: see dlfs_common.memory
     try:
-        twins = registry.select(args.twin)
-        if args.exclude:
-            excluded = {twin.name for twin in registry.select(args.exclude)}
-            twins = [twin for twin in twins if twin.name not in excluded]
-    except ValueError as error:
+        return run(args)
+    except (ValueError, OSError) as error:  # a selection of nothing, an output that cannot be written
         print(f"python -m parity: {error}", file=sys.stderr)
         return 2
+
+
+def check_output_paths(args) -> None:
+    """Raise ValueError for an output file whose folder is missing or not writable, before any twin runs."""
+    for option in ("json", "markdown", "html"):
+        path = getattr(args, option)
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder) or os.path.isdir(path):
+            raise ValueError(f"--{option} {path}: {'it is a folder' if os.path.isdir(path) else 'no folder ' + folder}")
+        if not os.access(folder, os.W_OK):
+            raise ValueError(f"--{option} {path}: the folder {folder} is not writable")
+
+
+def run(args) -> int:
+    check_output_paths(args)
+    twins = registry.select(args.twin)
+    if args.exclude:
+        excluded = {twin.name for twin in registry.select(args.exclude)}
+        kept = [twin for twin in twins if twin.name not in excluded]
+        if not kept:
+            raise runner.NothingChecked(f"--exclude {' '.join(args.exclude)} left out every one of the "
+                                        f"{len(twins)} twins selected: nothing to check")
+        twins = kept
     if args.list:
         print("\n".join(twin.name for twin in twins))
         return 0
+    keep_freed_memory()  # the trajectories' steps reuse each other's memory: see dlfs_common.memory
     left_out = []
     if not (args.distributed or args.twin):
         left_out = [twin for twin in twins if getattr(twin, "spawns_processes", False)]
         twins = [twin for twin in twins if not getattr(twin, "spawns_processes", False)]
     devices = args.device or available_devices()
     if "cuda" in devices and not torch.cuda.is_available():
-        print("python -m parity: --device cuda was asked for, but no CUDA device is available", file=sys.stderr)
-        return 2
-    jobs = runner.jobs(twins, args.dtype or DTYPES, devices)
+        raise ValueError("--device cuda was asked for, but no CUDA device is available")
+    jobs = runner.require_jobs(runner.jobs(twins, args.dtype or DTYPES, devices), twins, args.dtype or DTYPES,
+                               devices)
     start = time.perf_counter()
     with tqdm(total=len(jobs), desc="parity", unit="twin", leave=False, file=sys.stderr) as bar:
         def done(job):
@@ -97,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in (not_run_line(skipped), left_out_line(left_out)):
         if line:
             print(line)
+    if not records:  # every job returns its records; a twin that returned none proves nothing either
+        raise runner.NothingChecked(f"the {len(jobs)} jobs selected returned no check")
     if args.json:
         write_atomically(args.json, json_text(records))
     if args.markdown:

@@ -8,11 +8,13 @@ The learner's class takes the book's constructor arguments and has the book's me
 the gradient attributes dW, db, ...; update(params, grads) for an optimizer).
 """
 from contextlib import contextmanager
+from difflib import get_close_matches
 from fnmatch import fnmatchcase
 
 from numpy_impl import functions, layers, optimizers, util
 
 from . import registry, runner
+from .conduct import conduct_records
 from .report import summary_line, text_table
 from .twins.layers import LayerTwin
 from .twins.optimizers import OptimizerTwin
@@ -48,19 +50,45 @@ def twins_of(name: str, only: str | None = None) -> list:
             and (only is None or twin.name == only or fnmatchcase(twin.name, only))]
 
 
+def checkable_names() -> list[str]:
+    """The names parity.check takes: those of the value-comparing twins, without their variants."""
+    return sorted({twin.name.split("[")[0] for twin in registry.all_twins()
+                   if isinstance(twin, (LayerTwin, OptimizerTwin))})
+
+
 def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None) -> bool:
-    """Check a learner's `implementation` of numpy_impl's `name` against its torch twins; print every check
-    (and, for each failure, the worst element and how many are out of tolerance); True if all passed.
-    `only`: a glob of twin names, for an implementation of part of the layer (max pooling: 'Pooling[max*')."""
+    """Check a learner's `implementation` of numpy_impl's `name` against its torch twins, and its conduct
+    (parity.conduct: the caller's arrays left alone, copies where it keeps data, no dependence on call order);
+    print every check (and, for each failure, what went wrong: the shapes, or the worst element, its two
+    values and how many are out of tolerance); True if all passed. `dtypes`: a dtype name or a tuple of them.
+    `only`: a glob of twin names, for an implementation of part of the layer (max pooling: 'Pooling[max*').
+    Raises ValueError when the arguments select no check."""
+    if not isinstance(name, str):
+        raise ValueError(f"name must be the name of a numpy_impl layer, function or optimizer; got {name!r}")
+    dtypes, device = runner.checked_dtypes(dtypes), runner.checked_device(device)
     twins = twins_of(name, only)
     if not twins:
+        close = get_close_matches(name, checkable_names(), n=1, cutoff=0.6) or [
+            known for known in checkable_names() if known.lower() == name.lower()]
         raise ValueError(f"no twin checks {name!r}" + (f" among those matching {only!r}" if only else "")
+                         + (f"; did you mean {close[0]!r}?" if close else "")
                          + "; `python -m parity --list` shows the twins")
+    jobs = runner.require_jobs(runner.jobs(twins, dtypes, [device]), twins, dtypes, [device])
     with standing_in(name, implementation):
-        records = [record for job in runner.jobs(twins, dtypes, [device]) for record in runner.run_job(*job)]
+        records = [record for job in jobs for record in runner.run_job(*job)]
+        records += [record for twin in twins for dtype in dtypes if dtype in twin.dtypes
+                    for record in conduct_of(twin, dtype)]
     print(text_table(records))
     for record in records:
         if not record.passed:
             print(f"FAIL {record.twin} [{record.dtype}]: {record.describe()}")
     print(summary_line(records))
     return all(record.passed for record in records)
+
+
+def conduct_of(twin, dtype: str) -> list:
+    """The twin's conduct records, or one failing record saying what the learner's code raised."""
+    try:
+        return conduct_records(twin, dtype)
+    except Exception as error:  # the learner's code crashed: a finding to report beside the others
+        return [runner.error_record(twin, dtype, "cpu", error)]

@@ -12,7 +12,9 @@ class Record:
     """One comparison: what was compared, in which dtype and on which device, how far apart, and the verdict.
 
     worst_index: the index of the element with the largest error (() for a scalar);
-    out_of_tolerance: how many of the `size` elements are further apart than tol * scale.
+    out_of_tolerance: how many of the `size` elements are further apart than tol * scale;
+    numpy_value, torch_value: the two values at worst_index; numpy_shape, torch_shape: the two shapes;
+    note: what went wrong, for a check that compares no values (parity.conduct).
     """
     twin: str
     check: str
@@ -25,17 +27,30 @@ class Record:
     worst_index: tuple = ()
     out_of_tolerance: int = 0
     size: int = 0
+    numpy_value: float | None = None
+    torch_value: float | None = None
+    numpy_shape: tuple | None = None
+    torch_shape: tuple | None = None
+    note: str = ""
 
     def describe(self):
-        """One line saying how the check failed (or passed)."""
+        """One line saying how the check failed (or passed): the shapes when they differ, else the worst
+        element's index and the two values there."""
         if self.check.startswith("error: "):  # the twin raised: runner.run_job's record says what
             return self.check
+        if self.note:
+            return f"{self.check}: {self.note}"
+        if self.numpy_shape is not None and self.numpy_shape != self.torch_shape:
+            return (f"{self.check}: the shapes differ: numpy {self.numpy_shape}, torch {self.torch_shape} (the NumPy "
+                    "side must return what torch's does)")
+        values = (f" (numpy {self.numpy_value:.9g}, torch {self.torch_value:.9g})"
+                  if self.numpy_value is not None else "")
         if self.max_abs_err == float("inf") and self.worst_index:
             return (f"{self.check}: {self.out_of_tolerance} of {self.size} elements are not finite (inf or nan), "
-                    f"the first at index {list(self.worst_index)}")
+                    f"the first at index {list(self.worst_index)}{values}")
         where = f" at index {list(self.worst_index)}" if self.worst_index else ""
         verdict = ">" if not self.passed else "<="
-        return (f"{self.check}: max rel err {self.max_rel_err:.3e} {verdict} tol {self.tol:.0e}{where} "
+        return (f"{self.check}: max rel err {self.max_rel_err:.3e} {verdict} tol {self.tol:.0e}{where}{values} "
                 f"({self.out_of_tolerance} of {self.size} elements out of tolerance; max abs err "
                 f"{self.max_abs_err:.3e})")
 
@@ -57,16 +72,18 @@ def compare(twin: str, check: str, kind: str, numpy_value, torch_value, dtype: s
     """
     actual, expected = as_float64(numpy_value), as_float64(torch_value)
     tol = tolerance(dtype, kind)
+    shapes = {"numpy_shape": tuple(actual.shape), "torch_shape": tuple(expected.shape)}
     if actual.shape != expected.shape:
         return Record(twin, check, dtype, str(device), float("inf"), float("inf"), tol, False, (), expected.size,
-                      expected.size)
+                      expected.size, **shapes)
     finite = np.isfinite(actual) & np.isfinite(expected)
     if not finite.all():  # the worst element is the first one that is not finite (an overflow, a 0/0)
         first = np.unravel_index(int(np.argmin(finite)), finite.shape)
         return Record(twin, check, dtype, str(device), float("inf"), float("inf"), tol, False,
-                      tuple(int(i) for i in first), int(np.count_nonzero(~finite)), int(finite.size))
+                      tuple(int(i) for i in first), int(np.count_nonzero(~finite)), int(finite.size),
+                      float(actual[first]), float(expected[first]), **shapes)
     if not actual.size:
-        return Record(twin, check, dtype, str(device), 0.0, 0.0, tol, True)
+        return Record(twin, check, dtype, str(device), 0.0, 0.0, tol, True, **shapes)
     error = np.abs(actual - expected)
     worst = np.unravel_index(int(np.argmax(error)), error.shape)
     max_abs = float(error[worst])
@@ -75,7 +92,8 @@ def compare(twin: str, check: str, kind: str, numpy_value, torch_value, dtype: s
     max_rel = max_abs / scale if scale else (0.0 if max_abs == 0 else float("inf"))
     out = int(np.count_nonzero(error > tol * scale)) if scale else int(np.count_nonzero(error))
     return Record(twin, check, dtype, str(device), max_abs, max_rel, tol, bool(max_rel <= tol),
-                  tuple(int(i) for i in worst), out, int(error.size))
+                  tuple(int(i) for i in worst), out, int(error.size), float(actual[worst]), float(expected[worst]),
+                  **shapes)
 
 
 def cancelled_by_batchnorm(keys):
@@ -99,9 +117,7 @@ def assert_close(actual, expected, kind: str, name: str = "", dtype: str = "floa
     AssertionError with the worst element's index and the count out of tolerance when it fails."""
     record = compare("test", name or kind, kind, actual, expected, dtype, "cpu", scale)
     if not record.passed:
-        same_shape = np.shape(actual) == np.shape(expected)
-        shapes = "" if same_shape else f" (shapes {np.shape(actual)} and {np.shape(expected)})"
-        raise AssertionError(record.describe() + shapes)
+        raise AssertionError(record.describe())
 
 
 def assert_all_close(actual: dict, expected: dict, kind: str, name: str = "", dtype: str = "float64") -> None:

@@ -34,7 +34,12 @@ def text_table(records):
 def summary_line(records):
     failed = sum(not r.passed for r in records)
     twins = len({r.twin for r in records})
-    return f"{len(records)} checks of {twins} twins: {len(records) - failed} passed, {failed} failed"
+    return (f"{plural(len(records), 'check')} of {plural(twins, 'twin')}: {len(records) - failed} passed, "
+            f"{failed} failed")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def not_run_line(twins):

@@ -9,7 +9,44 @@ from dlfs_common.memory import keep_freed_memory
 from torch_impl.devices import available_devices, exact_mode, share_cores
 
 from .records import Record
+from .report import plural
 from .tolerances import DTYPES
+
+
+class NothingChecked(ValueError):
+    """A selection of twins, dtypes and devices that runs no check: a run of no checks proves nothing, so it
+    fails instead of passing."""
+
+
+def checked_dtypes(dtypes) -> tuple:
+    """`dtypes` as a tuple of known dtype names: a string is one dtype ('float64'), not its characters.
+    Raises ValueError for an empty selection or an unknown name."""
+    chosen = (dtypes,) if isinstance(dtypes, str) else tuple(dtypes) if isinstance(dtypes, (list, tuple)) else None
+    if chosen is None:
+        raise ValueError(f"dtypes must be a dtype name or a tuple of them, among {DTYPES}; got {dtypes!r}")
+    unknown = [dtype for dtype in chosen if dtype not in DTYPES]
+    if not chosen or unknown:
+        raise ValueError(f"dtypes must name at least one of {DTYPES}; got {dtypes!r}")
+    return chosen
+
+
+def checked_device(device) -> str:
+    """'cpu', or 'cuda' / 'cuda:N' where CUDA is present; raises ValueError naming the device otherwise."""
+    name = str(device)
+    if name != "cpu" and name != "cuda" and not name.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu' or 'cuda'; got {device!r}")
+    if name != "cpu" and "cuda" not in available_devices():
+        raise ValueError(f"device {device!r} was asked for, but no CUDA device is available")
+    return name
+
+
+def require_jobs(jobs: list, twins: list, dtypes, devices) -> list:
+    """`jobs`, or NothingChecked naming the twins, dtypes and devices that selected none."""
+    if not jobs:
+        names = ", ".join(twin.name for twin in twins[:5]) + (", ..." if len(twins) > 5 else "")
+        raise NothingChecked(f"nothing to check: {plural(len(twins), 'twin')} selected ({names or 'none'}), but none "
+                             f"of them runs in dtypes {tuple(dtypes)} on devices {tuple(str(d) for d in devices)}")
+    return jobs
 
 
 def jobs(twins: list, dtypes: tuple = DTYPES, devices=None) -> list[tuple]:
@@ -31,8 +68,13 @@ def run_job(twin, dtype: str, device) -> list[Record]:
         with exact_mode() if device != "cpu" else nullcontext():
             return twin.run(dtype, device)
     except Exception as error:  # a crash is a finding to report, next to the other results
-        detail = traceback.format_exception_only(type(error), error)[-1].strip()
-        return [Record(twin.name, f"error: {detail}", dtype, str(device), float("inf"), float("inf"), 0.0, False)]
+        return [error_record(twin, dtype, device, error)]
+
+
+def error_record(twin, dtype: str, device, error: Exception) -> Record:
+    """A failing record saying what a twin's run raised."""
+    detail = traceback.format_exception_only(type(error), error)[-1].strip()
+    return Record(twin.name, f"error: {detail}", dtype, str(device), float("inf"), float("inf"), 0.0, False)
 
 
 def is_training_run(twin) -> bool:

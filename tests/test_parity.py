@@ -134,7 +134,8 @@ def test_a_value_that_is_not_finite_is_reported_where_it_first_occurs():
     actual = np.array([[1.0, 2.0, np.inf], [np.nan, 1.0, 1.0]])
     record = compare("t", "forward", "forward", actual, np.ones((2, 3)), "float64", "cpu")
     assert not record.passed and (record.worst_index, record.out_of_tolerance, record.size) == ((0, 2), 2, 6)
-    assert record.describe() == "forward: 2 of 6 elements are not finite (inf or nan), the first at index [0, 2]"
+    assert record.describe() == ("forward: 2 of 6 elements are not finite (inf or nan), the first at index [0, 2] "
+                                 "(numpy inf, torch 1)")
 
 
 def test_run_twins_prints_the_report_of_the_named_twins(capsys, monkeypatch):
@@ -145,7 +146,7 @@ def test_run_twins_prints_the_report_of_the_named_twins(capsys, monkeypatch):
     monkeypatch.setattr(numpy_impl.functions, "softmax", naive)
     with np.errstate(over="ignore", invalid="ignore"):
         assert not parity.run_twins("softmax[large scores]", dtypes=("float64",), summary=True)
-    assert "1 checks of 1 twins: 0 passed, 1 failed" in capsys.readouterr().out
+    assert "1 check of 1 twin: 0 passed, 1 failed" in capsys.readouterr().out
 
 
 def test_a_crashing_twin_becomes_a_failing_record():

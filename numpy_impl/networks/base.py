@@ -11,7 +11,13 @@ from collections import OrderedDict
 
 import numpy as np
 
-from dlfs_common.checks import check_filter_fits, check_pooling_input, weight_init_kind
+from dlfs_common.checks import (
+    check_filter_fits,
+    check_labels,
+    check_pooling_input,
+    check_sample_counts,
+    weight_init_kind,
+)
 from dlfs_common.files import atomic_write
 
 from ..gradient import numerical_gradient
@@ -160,12 +166,10 @@ class LayerNet:
         return self.last_layer.forward(y, t) + self.weight_decay()
 
     def accuracy(self, x: np.ndarray, t: np.ndarray, batch_size: int = 100) -> float:
-        """Fraction of samples whose highest score is the label (t integer or one-hot)."""
-        t = np.asarray(t)
-        if t.ndim != 1:
-            t = np.argmax(t, axis=1)
-        if len(x) != len(t):
-            raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
+        """Fraction of samples whose highest score is the label (t integer or one-hot); the labels that
+        `loss` refuses are refused here too (dlfs_common.checks.check_labels)."""
+        check_sample_counts(x, t)
+        t = check_labels(t, len(x), self.output_size)
         correct = 0
         for start in range(0, len(x), batch_size):
             y = self.predict(x[start:start + batch_size])

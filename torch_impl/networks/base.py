@@ -11,7 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlfs_common.checks import check_filter_fits, check_labels, check_pooling_input, weight_init_kind
+from dlfs_common.checks import (
+    check_filter_fits,
+    check_labels,
+    check_pooling_input,
+    check_sample_counts,
+    weight_init_kind,
+)
 
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
 # every batch norm: BatchNorm1d/2d, and the cross-rank ones of data-parallel training (torch_impl.distributed)
@@ -153,9 +159,11 @@ class BookNet(nn.Module):
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, t: torch.Tensor, batch_size: int = 100) -> float:
-        """Fraction of samples whose highest score is the label, in evaluation mode."""
-        if len(x) != len(t):
-            raise ValueError(f"x has {len(x)} samples but t has {len(t)}")
+        """Fraction of samples whose highest score is the label, in evaluation mode; the labels that `loss`
+        refuses are refused here too (dlfs_common.checks.check_labels, on the host)."""
+        check_sample_counts(x, t)
+        t = torch.as_tensor(check_labels(t.cpu().numpy() if torch.is_tensor(t) else t, len(x), self.output_size),
+                            device=x.device)
         was_training = self.training
         self.eval()
         try:
