@@ -31,6 +31,35 @@ class DatasetError(ValueError):
     """A dataset file is malformed; the message names the file."""
 
 
+def check_split(image_file, label_file, images_shape: tuple, label_count: int, largest_label: int) -> None:
+    """Raise DatasetError naming the files unless a split's images are 28x28, as many as its labels, and every
+    label is a class 0..9. Both loaders check what they read with it."""
+    if images_shape[0] != label_count:
+        raise DatasetError(f"{image_file} holds {images_shape[0]} images but {label_file} holds {label_count} labels")
+    if tuple(images_shape[-2:]) != IMAGE_SHAPE[1:]:
+        raise DatasetError(f"{image_file}: images are {tuple(images_shape[1:])}; expected 28x28")
+    if label_count and largest_label >= NUM_CLASSES:
+        raise DatasetError(f"{label_file}: label {largest_label} is not in 0..{NUM_CLASSES - 1}")
+
+
+def idx_file_is_complete(path) -> bool:
+    """Whether the uncompressed IDX file at `path` is as long as its header says (a copy cut short is not)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4 or head[:3] != b"\x00\x00\x08":
+                return False
+            dims = f.read(4 * head[3])
+        if len(dims) < 4 * head[3]:
+            return False
+        size = 1
+        for index in range(head[3]):
+            size *= int.from_bytes(dims[4 * index:4 * index + 4], "big")
+        return Path(path).stat().st_size == 4 + 4 * head[3] + size
+    except OSError:
+        return False
+
+
 def candidate_dirs(dataset, data_dir=None):
     """The folders searched for `dataset`'s files, in order."""
     dirs = []

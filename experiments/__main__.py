@@ -17,6 +17,7 @@ from .catalog import (
     experiment,
     unused_options,
 )
+from .search import StorageError
 
 
 def add_run_options(parser, unused=(), epochs=None):
@@ -26,7 +27,7 @@ def add_run_options(parser, unused=(), epochs=None):
         return argparse.SUPPRESS if option in unused else text
 
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default runs/NAME; for demo, runs)")
+                        help="output folder (default runs/NAME under the working folder; for demo, runs)")
     parser.add_argument("--backend", choices=["numpy", "torch", "both"], default="numpy",
                         help="numpy (hand-written), torch, or both from the same weights and batches (default numpy)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -99,10 +100,12 @@ def parse_args(argv):
         parser.error(f"--trials must be at least 1; got {args.trials}")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1; got {args.workers}")
-    if args.seed < 0:
-        parser.error(f"--seed must be >= 0 (NumPy's generators take no negative seed); got {args.seed}")
-    if args.out is not None:
-        check_output_folder(parser, args.out)
+    if not 0 <= args.seed < 2 ** 64:
+        parser.error(f"--seed must be in [0, 2**64) (NumPy's generators take no negative seed, torch's no more "
+                     f"than 64 bits); got {args.seed}")
+    if args.command == "run" and args.out is None:
+        args.out = Path("runs") / args.name
+    check_output_folder(parser, args.out)
     for option, why in getattr(args, "unused", {}).items():
         if getattr(args, option) != parser.get_default(option):
             parser.error(f"{args.name} does not use --{option}: {why}")
@@ -214,7 +217,7 @@ def run_under_torchrun(args) -> int:
             args.progress = False
         run_experiment(args.name, args, args.out)
         return 0
-    except (FileNotFoundError, DatasetError, RuntimeError, ValueError) as error:
+    except (OSError, DatasetError, RuntimeError, ValueError) as error:
         print(f"python -m experiments [rank {dist.get_rank() if dist.is_initialized() else '?'}]: {error}",
               file=sys.stderr)
         return 2
@@ -241,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             from .bench.__main__ import main as bench_main
             return bench_main(args.bench_argv)
         return demo(args)
-    except (FileNotFoundError, DatasetError) as error:
+    except (OSError, DatasetError, StorageError) as error:  # a file missing or unwritable, a full disk, bad data
         print(f"python -m experiments: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -27,7 +27,11 @@ class RunOutputs:
         # under torchrun every rank computes the same results; rank 0 alone writes and prints them
         self.writes = is_main_process()
         if self.writes:
-            self.out.mkdir(parents=True, exist_ok=True)
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise OSError(f"--out {self.out}: the output folder cannot be made ({error.strerror or error}); "
+                              "pass --out a writable folder") from None
         self.files = []
         self.metrics = {"experiment": name, "settings": settings, "machine": machine_description([device]),
                         "ranks": rank_and_size()[1], "results": {}}

@@ -22,6 +22,7 @@ WEIGHT_DECAY_RANGE = (1e-8, 1e-4)
 SEARCH_IMAGES, VALIDATION_IMAGES = 500, 100  # the book: 500 training images, 20% of them for validation
 HEARTBEAT_SECONDS = 2.0
 STALE_AFTER_SECONDS = 30.0  # a RUNNING trial of another machine whose heartbeat is older than this is lost
+ENQUEUED_AHEAD = 256  # waiting trials at most: the book's 100 all at once, a search of a billion 256 at a time
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,41 @@ class SearchSettings:
 
 def book_draws(seed: int, trials: int):
     """(permutation of the 500 search images, [(weight_decay, lr), ...]): the book's draws, in its order."""
+    permutation, draws = book_draw_stream(seed)
+    return permutation, [next(draws) for _ in range(trials)]
+
+
+def book_draw_stream(seed: int):
+    """(permutation of the 500 search images, an endless iterator of the book's (weight_decay, lr) draws)."""
     rng = np.random.default_rng(seed)
     permutation = rng.permutation(SEARCH_IMAGES)
-    draws = []
-    for _ in range(trials):
-        weight_decay = 10 ** rng.uniform(*np.log10(WEIGHT_DECAY_RANGE))
-        draws.append((float(weight_decay), float(10 ** rng.uniform(*np.log10(LR_RANGE)))))
-    return permutation, draws
+
+    def draws():
+        while True:
+            weight_decay = 10 ** rng.uniform(*np.log10(WEIGHT_DECAY_RANGE))
+            yield float(weight_decay), float(10 ** rng.uniform(*np.log10(LR_RANGE)))
+    return permutation, draws()
+
+
+class StorageError(ValueError):
+    """A --storage that cannot be opened: an unknown kind of URL, a database that cannot be reached, a journal
+    file that cannot be written. The message names it."""
 
 
 def open_storage(spec: str):
-    """An Optuna storage: an RDB URL (sqlite:///file.db, postgresql://user@host/db) or a journal file path."""
+    """An Optuna storage: an RDB URL (sqlite:///file.db, postgresql://user@host/db) or a journal file path.
+    Raises StorageError naming `spec` when it cannot be opened."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return open_storage_unchecked(spec)
+    except (SQLAlchemyError, OSError, ValueError, ImportError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StorageError(f"--storage {spec}: cannot open it ({detail}); expected sqlite:///FILE, "
+                           "postgresql://USER@HOST/DB or a journal file in a writable folder") from None
+
+
+def open_storage_unchecked(spec: str):
     import optuna
     from optuna.storages.journal import JournalFileBackend
 
@@ -120,17 +145,23 @@ def trials_by_state(study, *states):
 
 
 def enqueue_missing(study, settings: SearchSettings) -> int:
-    """Enqueue each of the book's draws whose index has no waiting, running or complete trial; how many."""
+    """Enqueue the book's draws, lowest index first, whose index has no waiting, running or complete trial,
+    until ENQUEUED_AHEAD trials wait (so that the study, and the memory of every worker, stays the same size
+    whatever --trials says); how many it enqueued."""
     from optuna.trial import TrialState
 
-    taken = {trial.user_attrs.get("index") for trial in
-             trials_by_state(study, TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)}
-    _, draws = book_draws(settings.seed, settings.trials)
-    missing = [index for index in range(settings.trials) if index not in taken]
-    for index in missing:
-        weight_decay, lr = draws[index]
-        study.enqueue_trial({"lr": lr, "weight_decay": weight_decay}, user_attrs={"index": index})
-    return len(missing)
+    live = trials_by_state(study, TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+    taken = {trial.user_attrs.get("index") for trial in live}
+    room = ENQUEUED_AHEAD - sum(trial.state == TrialState.WAITING for trial in live)
+    _, draws = book_draw_stream(settings.seed)
+    enqueued = 0
+    for index, (weight_decay, lr) in zip(range(settings.trials), draws):
+        if enqueued >= room:
+            break
+        if index not in taken:
+            study.enqueue_trial({"lr": lr, "weight_decay": weight_decay}, user_attrs={"index": index})
+            enqueued += 1
+    return enqueued
 
 
 def worker_name() -> str:
@@ -223,7 +254,7 @@ def search_data(settings: SearchSettings):
     from numpy_impl.datasets import load_mnist as numpy_load_mnist
     from torch_impl.datasets import load_mnist as torch_load_mnist
 
-    permutation, _ = book_draws(settings.seed, settings.trials)
+    permutation, _ = book_draw_stream(settings.seed)
     validation, fit = permutation[:VALIDATION_IMAGES], permutation[VALIDATION_IMAGES:]
     backends = ("numpy", "torch") if settings.backend == "both" else (settings.backend,)
     data = {}

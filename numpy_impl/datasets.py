@@ -3,6 +3,7 @@ dataset/mnist.py, cached as .npz (never pickle). Where the files are found, and
 how they are downloaded, is dlfs_common.dataset_files, which the torch loader shares.
 """
 import gzip
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from dlfs_common.dataset_files import (
     NUM_CLASSES,
     DatasetError,
     cache_path,
+    check_split,
     download_dataset,
     find_dataset_files,
 )
@@ -62,15 +64,8 @@ def read_dataset(files):
     arrays = {key: read_idx(path, 3 if key.endswith("img") else 1) for key, path in files.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_img"], arrays[f"{split}_label"]
-        if len(images) != len(labels):
-            raise DatasetError(
-                f"{files[f'{split}_img']} holds {len(images)} images but "
-                f"{files[f'{split}_label']} holds {len(labels)} labels"
-            )
-        if images.shape[1:] != IMAGE_SHAPE[1:]:
-            raise DatasetError(f"{files[f'{split}_img']}: images are {images.shape[1:]}; expected 28x28")
-        if len(labels) and labels.max() >= NUM_CLASSES:
-            raise DatasetError(f"{files[f'{split}_label']}: label {labels.max()} is not in 0..9")
+        check_split(files[f"{split}_img"], files[f"{split}_label"], images.shape, len(labels),
+                    int(labels.max()) if len(labels) else 0)
     return arrays
 
 
@@ -84,12 +79,9 @@ def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None, download=Fa
             raise
         files = find_dataset_files(dataset, download_dataset(dataset, cache_dir))
     cache = cache_path(dataset, files, cache_dir)
-    if cache.is_file():
-        try:
-            with np.load(cache, allow_pickle=False) as saved:
-                return {key: saved[key] for key in FILES}
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache: rebuild it from the IDX files below
+    arrays = read_cache(cache, files)
+    if arrays is not None:
+        return arrays
     arrays = read_dataset(files)
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -97,6 +89,24 @@ def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None, download=Fa
             np.savez(f, **arrays)
     except OSError:
         pass  # a read-only cache folder only costs the parse next time
+    return arrays
+
+
+def read_cache(cache, files):
+    """The arrays of the .npz cache, or None when it is missing, unreadable (cut short, not a zip, a key
+    missing) or holds what read_dataset would refuse: then the caller rebuilds it from the IDX files."""
+    if not cache.is_file():
+        return None
+    try:
+        with np.load(cache, allow_pickle=False) as saved:
+            arrays = {key: saved[key] for key in FILES}
+        for split in ("train", "test"):
+            images, labels = arrays[f"{split}_img"], arrays[f"{split}_label"]
+            if images.dtype != np.uint8 or labels.dtype != np.uint8 or images.ndim != 3 or labels.ndim != 1:
+                return None
+            check_split(cache, cache, images.shape, len(labels), int(labels.max()) if len(labels) else 0)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DatasetError):
+        return None
     return arrays
 
 

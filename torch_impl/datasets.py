@@ -13,13 +13,16 @@ import torch.nn.functional as F
 from torchvision import datasets as tv_datasets
 
 from dlfs_common.dataset_files import (
+    CACHE_DIR_ENV,
     FILES,
     IMAGE_SHAPE,
     NUM_CLASSES,
     DatasetError,
     cache_path,
+    check_split,
     download_dataset,
     find_dataset_files,
+    idx_file_is_complete,
 )
 from dlfs_common.files import atomic_write
 
@@ -36,15 +39,21 @@ def _unpack(source, target):
 
 
 def torchvision_root(dataset="fashion-mnist", data_dir=None, cache_dir=None):
-    """A torchvision root folder holding `dataset`'s local IDX files, unpacked on first use."""
+    """(root, files): a torchvision root folder holding `dataset`'s local IDX files, unpacked on first use,
+    and those files ({'train_img': Path, ...})."""
     files = find_dataset_files(dataset, data_dir)
     root = cache_path(dataset, files, cache_dir).with_suffix("")
     raw = root / TORCHVISION_CLASSES[dataset].__name__ / "raw"
     for key, source in files.items():
         target = raw / FILES[key]
-        if not target.is_file():
-            _unpack(source, target)
-    return root
+        if not idx_file_is_complete(target):  # missing, or a copy cut short or spoiled: unpacked again
+            try:
+                _unpack(source, target)
+            except OSError as error:
+                raise DatasetError(f"cannot write the unpacked copy of {source} that torchvision reads into {raw} "
+                                   f"({error.strerror or error}); set {CACHE_DIR_ENV} to a writable folder, or pass "
+                                   "cache_dir=") from None
+    return root, files
 
 
 def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False,
@@ -58,24 +67,25 @@ def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool
     download=True fetches the files when none are found, as the NumPy loader
     does (dlfs_common.dataset_files.download_dataset: torchvision's downloader).
     device: 'cpu', 'cuda' or 'auto' (CUDA when present). Raises DatasetError
-    naming the files when a split's image and label counts differ.
+    naming the files for what the NumPy loader refuses (dlfs_common.dataset_files.check_split): image and
+    label counts that differ, images not 28x28, a label outside 0..9.
     """
     device = resolve_device(device)
     if dataset not in TORCHVISION_CLASSES:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {tuple(TORCHVISION_CLASSES)}")
     try:
-        root = torchvision_root(dataset, data_dir, cache_dir)
+        root, files = torchvision_root(dataset, data_dir, cache_dir)
     except FileNotFoundError:
         if not download:
             raise
-        root = torchvision_root(dataset, download_dataset(dataset, cache_dir), cache_dir)
+        root, files = torchvision_root(dataset, download_dataset(dataset, cache_dir), cache_dir)
     result = []
     for train in (True, False):
         split = TORCHVISION_CLASSES[dataset](str(root), train=train)
         x, t = split.data, split.targets
-        if len(x) != len(t):
-            files = [FILES["train_img" if train else "test_img"], FILES["train_label" if train else "test_label"]]
-            raise DatasetError(f"{dataset} files {files} under {root} hold {len(x)} images but {len(t)} labels")
+        split_name = "train" if train else "test"
+        check_split(files[f"{split_name}_img"], files[f"{split_name}_label"], tuple(x.shape), len(t),
+                    int(t.max()) if len(t) else 0)
         x = x.float() / 255.0 if normalize else x.clone()
         x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), *IMAGE_SHAPE)
         t = F.one_hot(t, NUM_CLASSES).double() if one_hot_label else t.long()

@@ -13,6 +13,7 @@ import numpy as np
 
 from dlfs_common.checks import (
     check_filter_fits,
+    check_finite,
     check_labels,
     check_pooling_input,
     check_sample_counts,
@@ -57,14 +58,22 @@ class LayerDict(OrderedDict):
 def read_parameter_file(file_name) -> dict[str, np.ndarray]:
     """{name: array} from a .npz written by save_params or a book's pickle of a dict of arrays (told apart
     by their contents, whatever the file's name); ValueError naming the file for anything else."""
-    with open(file_name, "rb") as f:
-        data = f.read()
+    try:
+        with open(file_name, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise ValueError(f"{file_name}: cannot be read ({error.strerror or error})") from None
     if is_pickle(data):
         return load_array_dict(data, str(file_name))
+    if not data:
+        raise ValueError(f"{file_name} is empty, not a parameter file written by save_params")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+        saved = np.load(io.BytesIO(data), allow_pickle=False)
+        if not isinstance(saved, np.lib.npyio.NpzFile):
+            raise ValueError("it holds one array (a .npy), not the named arrays of an .npz")
+        with saved:
             return {name: saved[name] for name in saved.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise ValueError(f"{file_name} is not a parameter file written by save_params ({error})") from None
 
 
@@ -261,6 +270,9 @@ class LayerNet:
             if array.shape != expected[name]:
                 raise ValueError(f"{file_name}: {name} has shape {array.shape}; this network expects "
                                  f"{expected[name]}")
+            if not np.issubdtype(array.dtype, np.floating):
+                raise ValueError(f"{file_name}: {name} holds {array.dtype} values; parameters are floats")
+            check_finite(f"{file_name}: {name}", array)
         for key, param in self.params.items():
             param[...] = arrays[key]
         for name, array in buffers.items():
