@@ -28,6 +28,26 @@ def check_non_negative(owner: str, name: str, value) -> None:
         raise ValueError(f"{owner}: {name} must be a finite number >= 0; got {value!r}")
 
 
+def check_fraction(owner: str, name: str, value) -> None:
+    """Raise ValueError unless `value` is a number in [0, 1] (a momentum of running statistics)."""
+    if not is_number(value) or not 0 <= value <= 1:
+        raise ValueError(f"{owner}: {name} must be a number in [0, 1]; got {value!r}")
+
+
+def check_positive(owner: str, name: str, value) -> None:
+    """Raise ValueError unless `value` is a finite number > 0 (an eps)."""
+    if not is_number(value) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a finite number > 0; got {value!r}")
+
+
+def check_seed(owner: str, seed) -> None:
+    """Raise ValueError unless `seed` is None or an integer in [0, 2**64), which NumPy's and torch's generators
+    both take."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2 ** 64):
+        raise ValueError(f"{owner}: seed must be None or an integer in [0, 2**64); got {seed!r}")
+
+
 def check_sizes(owner: str, **sizes) -> None:
     """check_integer(owner, name, size, 1) for each size; a list (hidden_size_list) is checked entry by entry."""
     for name, size in sizes.items():

@@ -2,13 +2,14 @@
 accuracies, divergence, the loop. Each Trainer writes only its step (the arithmetic) on top."""
 import numpy as np
 
-from .checks import check_finite, check_training_data
+from .checks import check_finite, check_seed, check_training_data
 from .memory import freed_memory_kept
 
 
 def batch_generator(seed):
     """What a Trainer draws its batches from: a Generator seeded with `seed`, or with seed None NumPy's global
     state (np.random), as the book does, so that np.random.seed repeats a run."""
+    check_seed("Trainer", seed)
     return np.random if seed is None else np.random.default_rng(seed)
 
 

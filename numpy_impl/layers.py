@@ -6,7 +6,14 @@ Parameter arrays are held by reference, so an optimizer updating a network's
 """
 import numpy as np
 
-from dlfs_common.checks import check_dropout_ratio, check_integer, check_labels, check_non_negative
+from dlfs_common.checks import (
+    check_dropout_ratio,
+    check_fraction,
+    check_integer,
+    check_labels,
+    check_non_negative,
+    check_positive,
+)
 
 from .functions import CROSS_ENTROPY_EPS, cross_entropy_error, cross_entropy_of_scores, softmax
 from .shifted_rows import ShiftedRows
@@ -255,6 +262,8 @@ class BatchNormalization(Learnable):
                  eps=1e-6, running_stats="book", per_channel=False):
         if running_stats not in ("book", "torch"):
             raise ValueError(f"running_stats must be 'book' or 'torch'; got {running_stats!r}")
+        check_fraction("BatchNormalization", "momentum", momentum)
+        check_positive("BatchNormalization", "eps", eps)
         if np.ndim(gamma) != 1 or np.shape(beta) != np.shape(gamma):
             raise ValueError(f"BatchNormalization: gamma and beta must be 1-D and alike; got shapes "
                              f"{np.shape(gamma)} and {np.shape(beta)}")

@@ -358,7 +358,7 @@ def test_bad_command_line_values_are_usage_errors(capsys, tmp_path):
     a_file.write_text("")
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    cases = [(["--seed", "-1"], "--seed must be >= 0"),
+    cases = [(["--seed", "-1"], "--seed must be in [0, 2**64)"),
              (["--out", str(a_file)], f"--out {a_file} is a file, not a folder"),
              (["--out", str(a_file / "inside")], f"{a_file} is a file, not a folder")]
     if os.geteuid() != 0:  # root writes anywhere

@@ -2,6 +2,8 @@
 import torch
 from torch import nn
 
+from dlfs_common.checks import check_dropout_ratio
+
 
 class BookDropout(nn.Dropout):
     """Dropout with the book's (non-inverted) scaling.
@@ -17,6 +19,7 @@ class BookDropout(nn.Dropout):
     """
 
     def __init__(self, p=0.5):
+        check_dropout_ratio("dropout_ratio", p)
         super().__init__(p=p)
         self.mask = None
         self.shard = None
