@@ -29,7 +29,10 @@ def all_twins() -> list:
 
 
 def select(patterns: list[str] | None = None) -> list:
-    """The twins whose name matches any pattern: an exact name or a shell glob ('Pooling*', '*Adam*')."""
+    """The twins whose name matches any pattern: an exact name or a shell glob ('Pooling*', '*Adam*'); one
+    string is one pattern."""
+    if isinstance(patterns, str):
+        patterns = [patterns]
     twins = all_twins()
     if not patterns:
         return twins

@@ -52,6 +52,7 @@ def require_jobs(jobs: list, twins: list, dtypes, devices) -> list:
 def jobs(twins: list, dtypes: tuple = DTYPES, devices=None) -> list[tuple]:
     """Every (twin, dtype, device) to run: the twin's own dtypes and devices only, CUDA only where present."""
     devices = available_devices() if devices is None else devices
+    dtypes = checked_dtypes(dtypes)
     return [(twin, dtype, device) for twin in twins for dtype in dtypes if dtype in twin.dtypes
             for device in devices if str(device).split(":")[0] in twin.devices]
 
