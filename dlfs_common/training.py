@@ -13,6 +13,38 @@ def batch_generator(seed):
     return np.random if seed is None else np.random.default_rng(seed)
 
 
+def generator_state(rng) -> dict:
+    """The state of a generator a Trainer draws from (a numpy Generator, or the np.random module) as plain
+    data: dicts, lists, strings and integers, which a checkpoint stores without pickle."""
+    state = rng.get_state(legacy=False) if rng is np.random else rng.bit_generator.state
+    return _plain(state)
+
+
+def set_generator_state(rng, state: dict) -> None:
+    """Put a generator_state back into `rng`."""
+    state = _arrays(state)
+    if rng is np.random:
+        np.random.set_state(state)
+    else:
+        rng.bit_generator.state = state
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, np.ndarray):
+        return {"array": value.tolist(), "dtype": str(value.dtype)}
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _arrays(value):
+    if isinstance(value, dict):
+        if set(value) == {"array", "dtype"}:
+            return np.array(value["array"], dtype=value["dtype"])
+        return {key: _arrays(item) for key, item in value.items()}
+    return value
+
+
 def draw_batch_indices(rng, train_size: int, batch_size: int, steps: int) -> np.ndarray:
     """Row indices of `steps` mini-batches, (steps, batch_size), drawn with replacement like the book from `rng`
     (batch_generator's).
@@ -22,6 +54,14 @@ def draw_batch_indices(rng, train_size: int, batch_size: int, steps: int) -> np.
     """
     rows = [rng.choice(train_size, batch_size) for _ in range(steps)]
     return np.array(rows, dtype=np.int64).reshape(steps, batch_size)
+
+
+def run_settings(optimizer, optimizer_param, mini_batch_size, seed, epochs, evaluate_sample_num_per_epoch,
+                 dtype: str) -> dict:
+    """What a checkpoint must have been written with to resume a Trainer built with these arguments."""
+    return {"optimizer": str(optimizer).lower(), "optimizer_param": dict(optimizer_param),
+            "mini_batch_size": mini_batch_size, "seed": seed, "epochs": epochs,
+            "evaluate_sample_num_per_epoch": evaluate_sample_num_per_epoch, "dtype": dtype}
 
 
 class TrainingDiverged(FloatingPointError):
@@ -122,19 +162,53 @@ class TrainerBase:
                       + str(test_acc) + " ===")
         self.current_iter += 1
 
-    def train(self):
-        """Run the remaining steps; returns the final test accuracy on the whole test set. While it runs, freed
-        memory is kept for the next step's arrays (dlfs_common.memory.freed_memory_kept), and given back after."""
-        with freed_memory_kept():
-            try:
-                for _ in range(self.current_iter, self.max_iter):
-                    loss = self.train_step()
-                    if self.progress is not None:
-                        self.progress(self.current_iter, self.max_iter, loss)
-            finally:
-                self.record_losses()
+    @property
+    def done(self) -> bool:
+        """Whether every step of the run was taken."""
+        return self.current_iter >= self.max_iter
+
+    def at_epoch_end(self) -> bool:
+        """Whether the steps taken end an epoch: the next step starts one, or there is no next step."""
+        return self.current_iter > 0 and (self.done or starts_epoch(self.current_iter, self.current_epoch,
+                                                                    self.iter_per_epoch))
+
+    def step(self):
+        """One training step (train_step), then progress(step, max_iter, loss) if given; returns the loss."""
+        loss = self.train_step()
+        if self.progress is not None:
+            self.progress(self.current_iter, self.max_iter, loss)
+        return loss
+
+    def finish(self) -> float:
+        """The final test accuracy on the whole test set, printed if verbose (after the last step)."""
+        self.record_losses()
         test_acc = self.accuracy(self.x_test, self.t_test)
         if self.verbose:
             print("=============== Final Test Accuracy ===============")
             print("test acc:" + str(test_acc))
         return test_acc
+
+    def train(self):
+        """Run the remaining steps; returns the final test accuracy on the whole test set. While it runs, freed
+        memory is kept for the next step's arrays (dlfs_common.memory.freed_memory_kept), and given back after."""
+        with freed_memory_kept():
+            try:
+                while not self.done:
+                    self.step()
+            finally:
+                self.record_losses()
+        return self.finish()
+
+    # checkpoints: what both Trainers save beside their own state
+
+    def position(self) -> dict:
+        """Where the run is: its step and epoch counters and the curves so far (plain numbers, JSON-able)."""
+        self.record_losses()
+        return {"current_iter": self.current_iter, "current_epoch": self.current_epoch,
+                "train_loss_list": [float(loss) for loss in self.train_loss_list],
+                "train_acc_list": [float(acc) for acc in self.train_acc_list],
+                "test_acc_list": [float(acc) for acc in self.test_acc_list]}
+
+    def restore_position(self, position: dict) -> None:
+        for key, value in position.items():
+            setattr(self, key, value)

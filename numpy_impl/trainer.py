@@ -1,8 +1,14 @@
-"""The book's Trainer (common/trainer.py): mini-batch training with learning curves."""
+"""The book's Trainer (common/trainer.py): mini-batch training with learning curves, and its checkpoints."""
+import io
+import json
 
+import numpy as np
+
+from dlfs_common.checkpoint import first_difference, read_checkpoint_file, write_checkpoint_file
 from dlfs_common.checks import check_labels
-from dlfs_common.training import TrainerBase, batch_generator
+from dlfs_common.training import TrainerBase, batch_generator, generator_state, run_settings, set_generator_state
 
+from .layers import Dropout
 from .optimizers import make_optimizer
 
 
@@ -18,6 +24,7 @@ class Trainer(TrainerBase):
     book (np.random.seed repeats a run). verbose prints the book's lines: each
     step's loss, each epoch's accuracies, the final test accuracy. A loss that is
     not finite raises TrainingDiverged naming the step, unless allow_divergence=True.
+    save_checkpoint(path) and load_checkpoint(path) stop and resume a run exactly (bit for bit).
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
@@ -30,6 +37,8 @@ class Trainer(TrainerBase):
             check_labels(t, len(t), network.output_size)
         self.optimizer = make_optimizer(optimizer, **optimizer_param)
         self.rng = batch_generator(seed)
+        self.settings = run_settings(optimizer, optimizer_param, mini_batch_size, seed, epochs,
+                                     evaluate_sample_num_per_epoch, network.dtype.name)
 
     def train_step(self):
         batch_mask = self.rng.choice(self.train_size, self.batch_size)
@@ -45,3 +54,106 @@ class Trainer(TrainerBase):
         self.check_loss(loss)
         self.end_step()
         return loss
+
+    def dropout_generators(self) -> list:
+        """The generators the network's dropout layers draw their masks from, each once, in layer order
+        (np.random for a layer without its own, as the book draws)."""
+        found = []
+        for layer in self.network.layers.values():
+            if isinstance(layer, Dropout):
+                rng = np.random if layer.rng is None else layer.rng
+                if not any(rng is known for known in found):
+                    found.append(rng)
+        return found
+
+    def save_checkpoint(self, path):
+        """Write everything the rest of the run depends on, so that a Trainer built as this one was and loaded
+        from it ends where this one would, bit for bit: the parameters and running statistics, the optimizer's
+        state, the generators of the batch order and of the dropout masks (NumPy's global state where the run
+        draws from it, as the book does), the position (step, epoch) and the curves so far, and the settings
+        that must match. An .npz of the arrays and a JSON description (no pickle), behind its SHA-256 digest,
+        written atomically (dlfs_common.checkpoint)."""
+        arrays = {f"param/{key}": value for key, value in self.network.params.items()}
+        arrays |= {f"buffer/{key}": value for key, value in self.network.buffers().items()}
+        optimizer_scalars = {}
+        for name, value in vars(self.optimizer).items():
+            if isinstance(value, dict):
+                arrays |= {f"optimizer/{name}/{key}": array for key, array in value.items()}
+            else:
+                optimizer_scalars[name] = value
+        generators = [self.rng] + self.dropout_generators()
+        uses_global = any(rng is np.random for rng in generators)
+        description = {
+            "network_class": type(self.network).__name__, "optimizer_class": type(self.optimizer).__name__,
+            "settings": self.settings, "position": self.position(), "optimizer_scalars": optimizer_scalars,
+            "optimizer_dicts": sorted(name for name, value in vars(self.optimizer).items() if isinstance(value, dict)),
+            "random": {"batch_order": None if self.rng is np.random else generator_state(self.rng),
+                       "dropout": [None if rng is np.random else generator_state(rng)
+                                   for rng in self.dropout_generators()],
+                       "numpy_global": generator_state(np.random) if uses_global else None}}
+        arrays["description"] = np.frombuffer(json.dumps(description).encode(), dtype=np.uint8)
+        payload = io.BytesIO()
+        np.savez(payload, **arrays)
+        write_checkpoint_file(path, payload.getvalue())
+
+    def load_checkpoint(self, path):
+        """Restore what save_checkpoint wrote; training resumes there. Raises ValueError naming the file if it
+        is not such a checkpoint, its digest does not match, or it was written by a Trainer of another network,
+        optimizer or settings (naming what differs); then nothing has changed."""
+        payload = read_checkpoint_file(path)
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as saved:
+                arrays = {name: saved[name] for name in saved.files}
+            description = json.loads(arrays.pop("description").tobytes())
+        except (OSError, ValueError, KeyError, EOFError) as error:
+            raise ValueError(f"{path} is not a checkpoint numpy_impl's Trainer can read ({error})") from None
+        difference = self.checkpoint_difference(description, arrays)
+        if difference:
+            raise ValueError(f"{path} does not fit this Trainer: {difference}; nothing was loaded")
+        for key, param in self.network.params.items():
+            param[...] = arrays[f"param/{key}"]
+        for layer in self.network.batchnorm_layers().values():
+            layer.running_mean = layer.running_var = None
+        for name, value in arrays.items():
+            if name.startswith("buffer/"):
+                self.network.set_buffer(name.removeprefix("buffer/"), value)
+        for name, value in description["optimizer_scalars"].items():
+            setattr(self.optimizer, name, value)
+        for name in description["optimizer_dicts"]:
+            prefix = f"optimizer/{name}/"
+            setattr(self.optimizer, name, {key.removeprefix(prefix): value for key, value in arrays.items()
+                                           if key.startswith(prefix)})
+        self.restore_position(description["position"])
+        random = description["random"]
+        if random["numpy_global"] is not None:
+            set_generator_state(np.random, random["numpy_global"])
+        for rng, state in zip([self.rng] + self.dropout_generators(), [random["batch_order"]] + random["dropout"]):
+            if state is not None:
+                set_generator_state(rng, state)
+
+    def checkpoint_difference(self, description: dict, arrays: dict) -> str:
+        """'' if a checkpoint fits this Trainer, else what differs: the network or optimizer class, a setting,
+        a parameter's name, shape or dtype, the number of dropout generators."""
+        for kind, mine in (("network", self.network), ("optimizer", self.optimizer)):
+            if description[f"{kind}_class"] != type(mine).__name__:
+                return (f"it holds the state of a {description[f'{kind}_class']} {kind}, this Trainer's is a "
+                        f"{type(mine).__name__}")
+        difference = first_difference(description["settings"], self.settings)
+        if difference:
+            return difference
+        saved = {name.removeprefix("param/") for name in arrays if name.startswith("param/")}
+        if saved != set(self.network.params):
+            return (f"its network has {sorted(saved - set(self.network.params))} where this one has "
+                    f"{sorted(set(self.network.params) - saved)}")
+        for key, param in self.network.params.items():
+            array = arrays[f"param/{key}"]
+            if array.shape != param.shape or array.dtype != param.dtype:
+                return f"{key} is {array.dtype} {array.shape}, this network's is {param.dtype} {param.shape}"
+        shapes = self.network.buffer_shapes()
+        for name, array in arrays.items():
+            buffer = name.removeprefix("buffer/")
+            if name.startswith("buffer/") and (buffer not in shapes or array.shape != shapes[buffer]):
+                return f"it holds {buffer} {array.shape}, which this network does not have"
+        if len(description["random"]["dropout"]) != len(self.dropout_generators()):
+            return "its network draws dropout masks from another number of generators"
+        return ""

@@ -345,7 +345,7 @@ class TestFiles:
         rng = np.random.default_rng(0)
         other = TorchTrainer(torch_nets.MultiLayerNet(6, [4], 3), rng.random((20, 6)), rng.integers(0, 3, 20),
                              rng.random((5, 6)), rng.integers(0, 3, 5), epochs=1, mini_batch_size=5,
-                             verbose=False, device="cpu")
+                             verbose=False, device="cpu", seed=0)
         assert "layers.1.weight is torch.float32 (5, 6), this network's is torch.float32 (4, 6)" in refusal(
             lambda: other.load_checkpoint(path))
 

@@ -1,24 +1,27 @@
 """A torch Trainer with the NumPy Trainer's interface, on any device."""
 import copy
-import hashlib
 import io
 import math
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from dlfs_common.checkpoint import first_difference, read_checkpoint_file, write_checkpoint_file
 from dlfs_common.checks import check_finite, check_labels
-from dlfs_common.files import atomic_write
-from dlfs_common.training import TrainerBase, batch_generator, draw_batch_indices, first_divergence
+from dlfs_common.training import (
+    TrainerBase,
+    batch_generator,
+    draw_batch_indices,
+    first_divergence,
+    generator_state,
+    run_settings,
+    set_generator_state,
+)
 
 from .acceleration import Acceleration
 from .devices import resolve_device
 from .distributed import rank_and_size, shard_dropout, share_of_batch, share_of_set, synchronise_batch_norm
 from .optimizers import make_optimizer
-
-CHECKPOINT_MAGIC = b"dlfs-twins checkpoint sha256 "
-CHECKPOINT_POSITION = ("current_iter", "current_epoch", "train_loss_list", "train_acc_list", "test_acc_list")
 
 
 class Trainer(TrainerBase):
@@ -75,8 +78,9 @@ class Trainer(TrainerBase):
         if self.ranks > 1:  # before the optimizer, which must hold the batch norms that will train
             self.prepare_for_ranks()
         self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
-        self.settings = {"optimizer": str(optimizer).lower(), "optimizer_param": dict(optimizer_param),
-                         "mini_batch_size": mini_batch_size}
+        self.settings = run_settings(optimizer, optimizer_param, mini_batch_size, seed, epochs,
+                                     evaluate_sample_num_per_epoch, str(dtype).removeprefix("torch."))
+        self.settings["loss_after_update"] = loss_after_update
         self.loss_after_update = loss_after_update
         self.seed = seed
         self.start_batch_order()
@@ -180,40 +184,43 @@ class Trainer(TrainerBase):
         return scores.to(self.dtype)
 
     def save_checkpoint(self, path):
-        """Write model and optimizer state and the step reached with torch.save, atomically, behind a
-        SHA-256 digest of that payload, so that a file altered or cut short is refused on loading.
-        Across ranks every rank calls it (the losses are gathered first) and rank 0 writes: the state of one
-        process, which a Trainer on any number of ranks resumes."""
-        self.record_losses()
+        """Write everything the rest of the run depends on, so that a Trainer built as this one was and loaded
+        from it ends where this one would, bit for bit on the CPU: the model (parameters and buffers) and the
+        optimizer's state, every random generator the run draws from (torch's on the CPU and CUDA, for dropout;
+        the batch order's, with the batches drawn ahead), the position (step, epoch) and the curves so far, and
+        the settings that must match. torch.save into one file behind its SHA-256 digest, written atomically
+        (dlfs_common.checkpoint). Across ranks every rank calls it (the losses are gathered first) and rank 0
+        writes: the state of one process, which a Trainer on any number of ranks resumes."""
+        position = self.position()
         if self.rank != 0:  # every rank holds the same state: rank 0 writes it, for any number of ranks to resume
             return
         checkpoint = {"model": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
                       "network_class": type(self.network).__name__,
                       "optimizer_class": type(self.optimizer).__name__, "settings": self.settings,
-                      "current_iter": self.current_iter, "current_epoch": self.current_epoch,
-                      "train_loss_list": self.train_loss_list, "train_acc_list": self.train_acc_list,
-                      "test_acc_list": self.test_acc_list}
+                      "position": position, "random": self.random_state()}
         payload = io.BytesIO()
         torch.save(checkpoint, payload)
-        payload = payload.getvalue()
-        with atomic_write(path) as f:
-            f.write(CHECKPOINT_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        write_checkpoint_file(path, payload.getvalue())
+
+    def random_state(self) -> dict:
+        """Every generator the rest of the run draws from, as torch.load(weights_only=True) reads it back."""
+        state = {"torch": torch.get_rng_state(),
+                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                 "batch_order": generator_state(self.rng), "drawn_steps": self.drawn_steps,
+                 "drawn_from": self.drawn_from,
+                 "drawn_rows": None if self.drawn_rows is None else self.drawn_rows.cpu()}
+        return state
 
     def load_checkpoint(self, path):
         """Restore what save_checkpoint wrote (torch.load with weights_only=True); training resumes there.
         Raises ValueError naming the file if it is not such a checkpoint, its digest does not match, or it was
-        written by a Trainer of another network or optimizer (naming what differs); then nothing has changed."""
+        written by a Trainer of another network, optimizer or settings (naming what differs); then nothing has
+        changed."""
+        payload = read_checkpoint_file(path)
         try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            raise ValueError(f"{path}: cannot be read ({error.strerror or error})") from None
-        header = len(CHECKPOINT_MAGIC) + 65
-        if not data.startswith(CHECKPOINT_MAGIC) or len(data) < header or data[header - 1:header] != b"\n":
-            raise ValueError(f"{path} is not a checkpoint written by Trainer.save_checkpoint")
-        digest, payload = data[len(CHECKPOINT_MAGIC):header - 1].decode(), data[header:]
-        if hashlib.sha256(payload).hexdigest() != digest:
-            raise ValueError(f"{path} was altered or cut short: its contents do not match the digest stored with it")
-        checkpoint = torch.load(io.BytesIO(payload), map_location=self.device, weights_only=True)
+            checkpoint = torch.load(io.BytesIO(payload), map_location=self.device, weights_only=True)
+        except Exception as error:  # a digest that matches a payload torch cannot read: not ours
+            raise ValueError(f"{path} is not a checkpoint torch_impl's Trainer can read ({error})") from None
         difference = self.checkpoint_difference(checkpoint)
         if difference:
             raise ValueError(f"{path} does not fit this Trainer: {difference}; nothing was loaded")
@@ -227,25 +234,34 @@ class Trainer(TrainerBase):
             self.optimizer.load_state_dict(saved_optimizer)
             raise ValueError(f"{path} could not be loaded ({type(error).__name__}: {error}); nothing was loaded") \
                 from error
-        for key in CHECKPOINT_POSITION:
-            setattr(self, key, checkpoint[key])
-        if self.seed is not None:  # the resumed steps take the uninterrupted run's batches
-            self.start_batch_order()
+        self._pending_losses = []
+        self.restore_position(checkpoint["position"])
+        self.restore_random_state(checkpoint["random"])
+
+    def restore_random_state(self, state):
+        torch.set_rng_state(state["torch"].cpu())
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+        set_generator_state(self.rng, state["batch_order"])
+        self.drawn_steps, self.drawn_from = state["drawn_steps"], state["drawn_from"]
+        rows = state["drawn_rows"]
+        self.drawn_rows = None if rows is None else rows.to(self.device)
 
     def checkpoint_difference(self, checkpoint) -> str:
         """'' if `checkpoint` (save_checkpoint's dict) fits this Trainer, else what differs: a missing entry, the
-        network or optimizer class, a setting (optimizer, its parameters, batch size), a parameter's name, shape
-        or dtype, the optimizer's state."""
-        missing = [key for key in ("model", "optimizer", *CHECKPOINT_POSITION) if key not in checkpoint]
+        network or optimizer class, a setting (optimizer, its parameters, batch size, seed, epochs, dtype), a
+        parameter's name, shape or dtype, the optimizer's parameter groups."""
+        missing = [key for key in ("model", "optimizer", "network_class", "optimizer_class", "settings",
+                                   "position", "random") if key not in checkpoint]
         if missing:
             return f"it lacks {missing}"
         for kind, mine in (("network", self.network), ("optimizer", self.optimizer)):
-            theirs = checkpoint.get(f"{kind}_class", type(mine).__name__)
-            if theirs != type(mine).__name__:
-                return f"it holds the state of a {theirs} {kind}, this Trainer's is a {type(mine).__name__}"
-        for key, value in checkpoint.get("settings", {}).items():
-            if self.settings.get(key) != value:
-                return f"it was trained with {key}={value!r}, this Trainer has {self.settings.get(key)!r}"
+            if checkpoint[f"{kind}_class"] != type(mine).__name__:
+                return (f"it holds the state of a {checkpoint[f'{kind}_class']} {kind}, this Trainer's is a "
+                        f"{type(mine).__name__}")
+        difference = first_difference(checkpoint["settings"], self.settings)
+        if difference:
+            return difference
         model, own = checkpoint["model"], self.network.state_dict()
         if set(model) != set(own):
             return (f"its network has {sorted(set(model) - set(own))} where this one has "
