@@ -65,7 +65,7 @@ def cases():
 
 
 @pytest.mark.parametrize("side", ["numpy", "torch"])
-@pytest.mark.parametrize("name, seed", cases())
+@pytest.mark.parametrize("name, seed", list(cases()))
 @pytest.mark.parametrize("stop", [7, 12], ids=["mid-epoch", "epoch end"])
 def test_a_resumed_run_ends_where_the_uninterrupted_one_ends(side, name, seed, stop, tmp_path):
     np.random.seed(5)
