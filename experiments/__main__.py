@@ -8,6 +8,7 @@ from dlfs_common.dataset_files import DatasetError
 from dlfs_common.memory import keep_freed_memory
 
 from .catalog import (
+    CHECKPOINT_OPTIONS,
     DEMO,
     EXPERIMENTS,
     SEARCH_OPTIONS,
@@ -17,6 +18,7 @@ from .catalog import (
     experiment,
     unused_options,
 )
+from .checkpoints import ResumeError, RunCheckpoints, RunInterrupted, has_checkpoints, restarted_by_torchrun
 from .search import StorageError
 
 
@@ -57,6 +59,12 @@ def add_run_options(parser, unused=(), epochs=None):
                         help=shown("storage", "the study's storage: an RDB URL (sqlite:///search.db, "
                                               "postgresql://user@host/db) or a journal file (default "
                                               "OUT/study.journal); the same storage continues an interrupted search"))
+    parser.add_argument("--resume", action="store_true",
+                        help=shown("resume", "continue the interrupted run whose checkpoints are in --out (the same "
+                                             "settings; it ends where an uninterrupted run ends)"))
+    parser.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                        help=shown("checkpoint_every", "also write the checkpoints every N steps (default: at the end "
+                                                       "of every epoch, and when stopped by SIGTERM or Ctrl-C)"))
     parser.add_argument("--acceleration", default="none", metavar="FLAGS",
                         help=shown("acceleration", "torch training speed-ups, a comma-separated subset of compile, "
                                                    "bf16 (float32 only), cuda_graphs (CUDA only); --backend torch "
@@ -82,8 +90,10 @@ def parse_args(argv):
     demo = commands.add_parser("demo", help="quick runs of a selection, the parity report, a gallery",
                                description=f"Run {', '.join(DEMO)} with --quick, then `python -m parity`; "
                                            "write a gallery page linking every figure.")
-    add_run_options(demo, unused=SEARCH_OPTIONS)
-    demo.set_defaults(out=Path("runs"))
+    demo_unused = {**dict.fromkeys(SEARCH_OPTIONS, "the demo runs no hyper-parameter search"),
+                   **dict.fromkeys(CHECKPOINT_OPTIONS, "the demo's runs are quick: run it again instead")}
+    add_run_options(demo, unused=demo_unused)
+    demo.set_defaults(out=Path("runs"), unused=demo_unused, name="demo")
     commands.add_parser("bench", add_help=False, help="ms per training step on every backend, as one table "
                                                       "(python -m experiments.bench --help)")
     if argv is None:
@@ -100,6 +110,8 @@ def parse_args(argv):
         parser.error(f"--trials must be at least 1; got {args.trials}")
     if args.workers < 1:
         parser.error(f"--workers must be at least 1; got {args.workers}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        parser.error(f"--checkpoint-every must be at least 1; got {args.checkpoint_every}")
     if not 0 <= args.seed < 2 ** 64:
         parser.error(f"--seed must be in [0, 2**64) (NumPy's generators take no negative seed, torch's no more "
                      f"than 64 bits); got {args.seed}")
@@ -147,14 +159,26 @@ def run_experiment(name, args, out):
                   seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress,
                   acceleration=args.acceleration, download=args.download, trials=args.trials, workers=args.workers,
                   storage=args.storage)
+    if args.command == "run" and "resume" not in args.unused:
+        settings = {"experiment": name, **ctx.metrics["settings"], "checkpoint_every": args.checkpoint_every}
+        resume = args.resume or restarted_by_torchrun()
+        ctx.checkpoints = RunCheckpoints(ctx.out, settings, resume and (args.resume or has_checkpoints(ctx.out)),
+                                         args.checkpoint_every, ctx.writes, save_on_stop=ctx.metrics["ranks"] == 1)
+        ctx.checkpoints.stops.install()
+        if ctx.writes:
+            ctx.weights_folder = ctx.out / "weights"
     if ctx.writes:
-        print(f"== {name}: {describe(name)}")
+        print(f"== {name}: {describe(name)}" + (" (resumed)" if ctx.checkpoints and ctx.checkpoints.resume else ""))
     try:
         experiment(name)(ctx)
     except KeyboardInterrupt:
         ctx.write_metrics(interrupted=True)
-        print(f"\n{name} interrupted; what was written is kept in {ctx.out}", file=sys.stderr)
+        kept = (f"; its checkpoints are in {ctx.checkpoints.folder}: the same command with --resume continues it"
+                if ctx.checkpoints else "")
+        print(f"\n{name} interrupted; what was written is kept in {ctx.out}{kept}", file=sys.stderr)
         raise
+    if ctx.checkpoints:
+        ctx.checkpoints.finish()
     ctx.write_metrics(interrupted=False)
     if ctx.writes:
         print(f"wrote {', '.join(str(p) for p in ctx.files)} ({ctx.metrics['wall_seconds']:.1f} s)")
@@ -217,6 +241,8 @@ def run_under_torchrun(args) -> int:
             args.progress = False
         run_experiment(args.name, args, args.out)
         return 0
+    except RunInterrupted as interrupted:
+        return 128 + interrupted.signum
     except (OSError, DatasetError, RuntimeError, ValueError) as error:
         print(f"python -m experiments [rank {dist.get_rank() if dist.is_initialized() else '?'}]: {error}",
               file=sys.stderr)
@@ -244,9 +270,11 @@ def main(argv: list[str] | None = None) -> int:
             from .bench.__main__ import main as bench_main
             return bench_main(args.bench_argv)
         return demo(args)
-    except (OSError, DatasetError, StorageError) as error:  # a file missing or unwritable, a full disk, bad data
+    except (OSError, DatasetError, StorageError, ResumeError) as error:  # a file, a full disk, bad data, a resume
         print(f"python -m experiments: {error}", file=sys.stderr)
         return 2
+    except RunInterrupted as interrupted:
+        return 128 + interrupted.signum
     except KeyboardInterrupt:
         return 130
 

@@ -30,6 +30,7 @@ CLOSED_FORM_OPTIONS = ("device", "dtype", "dataset", "download", "epochs", "seed
 
 # the options of the hyper-parameter search, which no other experiment reads
 SEARCH_OPTIONS = ("trials", "workers", "storage")
+CHECKPOINT_OPTIONS = ("resume", "checkpoint_every")
 
 # `make demo`: a quick run of these, then the parity report
 DEMO = ("gradient_method", "optimizer_compare_naive", "optimizer_compare_mnist", "weight_init_compare",
@@ -98,7 +99,7 @@ def unused_options(name):
     """{option: why experiment `name` has no use for it}: the options `run` refuses."""
     if name in CLOSED_FORM:
         why = "it computes closed-form functions in float64 on the CPU, without data, epochs or random draws"
-        return {**dict.fromkeys(CLOSED_FORM_OPTIONS, why),
+        return {**dict.fromkeys(CLOSED_FORM_OPTIONS + CHECKPOINT_OPTIONS, why),
                 **dict.fromkeys(SEARCH_OPTIONS, "it runs no hyper-parameter search")}
     reads, unused = context_reads(name), {}
     if "epochs_or" not in reads:
@@ -107,4 +108,7 @@ def unused_options(name):
         unused.update(dict.fromkeys(("dataset", "download"), "it reads no data set"))
     if "trials_or" not in reads:
         unused.update(dict.fromkeys(SEARCH_OPTIONS, "it runs no hyper-parameter search"))
+    if "train" not in reads:
+        unused.update(dict.fromkeys(CHECKPOINT_OPTIONS, "it trains no network through the Trainers: nothing to "
+                                    "checkpoint (a search resumes through its --storage)"))
     return unused

@@ -8,12 +8,16 @@ from tqdm import tqdm
 
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
+from dlfs_common.files import atomic_write
+from dlfs_common.memory import freed_memory_kept
 from numpy_impl.trainer import Trainer as NumpyTrainer
 from parity.convert import match_torch_semantics, numpy_to_torch
 from parity.masks import record_masks, replay_masks
 from torch_impl.acceleration import Acceleration
 from torch_impl.devices import resolve_device
 from torch_impl.trainer import Trainer as TorchTrainer
+
+from .checkpoints import file_stem
 
 BACKENDS = ("numpy", "torch")
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -65,6 +69,8 @@ class TwoBackendTraining:
         self.acceleration = Acceleration.parse(acceleration)
         self.progress = progress
         self.metrics = {}
+        self.checkpoints = None  # experiments.checkpoints.RunCheckpoints, where the run writes them
+        self.weights_folder = None  # where the final weights of each training go, if anywhere
 
     @property
     def both(self):
@@ -97,8 +103,9 @@ class TwoBackendTraining:
         """
         seed = self.seed if seed is None else seed
         networks = self.build(net, seed)
-        results, masks = {}, None
-        for backend in sorted(networks, key=lambda b: b != "torch"):
+        trainers, masks, stop = {}, None, None
+        bars = {backend: self.progress_bar(f"{label} [{backend}]") for backend in networks}
+        for backend in sorted(networks, key=lambda b: b != "torch"):  # torch first: NumPy replays its masks
             (x_train, t_train), (x_test, t_test) = data[backend]
             settings = dict(epochs=epochs, mini_batch_size=batch_size, optimizer=optimizer,
                             optimizer_param=optimizer_param or {"lr": 0.01}, verbose=False, seed=seed,
@@ -107,28 +114,71 @@ class TwoBackendTraining:
             network = networks[backend]
             if backend == "numpy" and masks is not None:
                 replay_masks(network, masks)
-            stop = None
             if backend == "torch":
                 torch.manual_seed(seed)
                 if self.both:
                     masks, stop = record_masks(network)
-            with self.progress_bar(f"{label} [{backend}]") as bar:
-                trainer_class = NumpyTrainer if backend == "numpy" else TorchTrainer
-                extra = {} if backend == "numpy" else {"device": self.device, "acceleration": self.acceleration}
-                trainer = trainer_class(network, x_train, t_train, x_test, t_test, progress=bar.step, **settings,
-                                        **extra)
-                start = time.perf_counter()
-                final = trainer.train()
-                seconds = time.perf_counter() - start
-            if stop is not None:
-                stop()
-            evaluated = evaluate_sample_num_per_epoch or len(x_train)
-            final_train = network.accuracy(trainer.x_train[:evaluated], trainer.t_train[:evaluated])
+            trainer_class = NumpyTrainer if backend == "numpy" else TorchTrainer
+            extra = {} if backend == "numpy" else {"device": self.device, "acceleration": self.acceleration}
+            trainers[backend] = trainer_class(network, x_train, t_train, x_test, t_test, progress=bars[backend].step,
+                                              **settings, **extra)
+        try:
+            seconds = self.run_steps(label, trainers)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        if stop is not None:
+            stop()
+        results = {}
+        for backend, trainer in trainers.items():
+            final = trainer.finish()
+            evaluated = evaluate_sample_num_per_epoch or len(trainer.x_train)
+            final_train = trainer.network.accuracy(trainer.x_train[:evaluated], trainer.t_train[:evaluated])
             results[backend] = TrainResult(list(map(float, trainer.train_loss_list)), trainer.train_acc_list,
-                                           trainer.test_acc_list, final_train, final, seconds, network)
+                                           trainer.test_acc_list, final_train, final, seconds[backend],
+                                           trainer.network)
+            if self.weights_folder is not None:
+                self.save_weights(label, backend, trainer.network)
         if self.both:
             self.record_agreement(label, results)
         return results
+
+    def run_steps(self, label, trainers) -> dict:
+        """Take every trainer's remaining steps in lockstep (torch's step, then NumPy's, which replays torch's
+        dropout masks), writing their checkpoints where due (self.checkpoints: experiments.checkpoints) and
+        stopping between two steps when asked to; {backend: seconds spent in its steps}."""
+        seconds = dict.fromkeys(trainers, 0.0)
+        checkpoints = self.checkpoints
+        if checkpoints is not None:
+            checkpoints.load(trainers, label)
+        with freed_memory_kept():
+            try:
+                if checkpoints is not None:
+                    checkpoints.stops.deferring = True
+                while not all(trainer.done for trainer in trainers.values()):
+                    for backend, trainer in trainers.items():
+                        start = time.perf_counter()
+                        trainer.step()
+                        seconds[backend] += time.perf_counter() - start
+                    if checkpoints is not None:
+                        checkpoints.after_step(trainers, label)
+            finally:
+                if checkpoints is not None:
+                    checkpoints.stops.deferring = False
+                for trainer in trainers.values():
+                    trainer.record_losses()
+        return seconds
+
+    def save_weights(self, label, backend, network):
+        """The trained network's weights and running statistics as an .npz (no pickle) in weights_folder:
+        save_params' file on the NumPy side, the state_dict's arrays on the torch side."""
+        self.weights_folder.mkdir(parents=True, exist_ok=True)
+        path = self.weights_folder / f"{file_stem(label, backend)}.npz"
+        if backend == "numpy":
+            network.save_params(path)
+            return
+        with atomic_write(path) as f:
+            np.savez(f, **{key: value.detach().cpu().numpy() for key, value in network.state_dict().items()})
 
     def record_agreement(self, label, results):
         """With both backends: how far apart their curves ended, recorded and printed."""
@@ -155,8 +205,5 @@ class ProgressBar:
         if step % 20 == 0 or step == total:
             self.bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
+    def close(self):
         self.bar.close()

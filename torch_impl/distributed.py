@@ -36,8 +36,23 @@ def start_from_environment(device: str = "auto") -> torch.device:
             raise RuntimeError(f"rank {local_rank} of this machine has no GPU: {torch.cuda.device_count()} here")
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if use_cuda else "gloo", store=attempt_store(),
+                                rank=int(os.environ["RANK"]), world_size=int(os.environ["WORLD_SIZE"]))
     return torch.device(f"cuda:{os.environ['LOCAL_RANK']}") if use_cuda else torch.device("cpu")
+
+
+def attempt_store() -> dist.Store:
+    """The store of torchrun's rendezvous, its keys prefixed by the restart count (TORCHELASTIC_RESTART_COUNT).
+
+    After `--max-restarts` brings a group back, its ranks find the addresses they publish for one another in
+    the same store as the failed group's: without a prefix of its own, a rank can read a dead rank's address
+    and fail to connect ("Gloo connectFullMesh failed ... Connection refused"; measured: 3 of 6 restarts of a
+    2-rank run on the CPU). The store is torchrun's (its agent's where it serves one, else rank 0's)."""
+    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    agent_serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == str(True)
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
+                          is_master=not agent_serves and rank == 0, multi_tenant=not agent_serves)
+    return dist.PrefixStore(f"dlfs-twins/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/", store)
 
 
 def rank_and_size() -> tuple[int, int]:
