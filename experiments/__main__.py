@@ -120,7 +120,7 @@ def parse_args(argv):
     check_output_folder(parser, args.out)
     for option, why in getattr(args, "unused", {}).items():
         if getattr(args, option) != parser.get_default(option):
-            parser.error(f"{args.name} does not use --{option}: {why}")
+            parser.error(f"{args.name} does not use --{option.replace('_', '-')}: {why}")
     check_acceleration(parser, args)
     return args
 

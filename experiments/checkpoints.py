@@ -79,6 +79,8 @@ class RunCheckpoints:
         if writes:
             self.folder.mkdir(parents=True, exist_ok=True)
             self.take_lock()
+            for partial in self.folder.glob(".*.part"):  # a write a kill interrupted (its file is whole or absent)
+                partial.unlink()
             with atomic_write(self.folder / RUN_FILE) as f:
                 f.write(json.dumps(settings, indent=1).encode())
 
@@ -141,8 +143,13 @@ class RunCheckpoints:
         """The run ended: its checkpoints are of no more use."""
         if self.writes:
             shutil.rmtree(self.folder, ignore_errors=True)
+        self.finish_lock()
+
+    def finish_lock(self) -> None:
+        """Let another process take the run (this one stops)."""
         if self.lock is not None:
             self.lock.close()
+            self.lock = None
 
 
 def file_stem(label: str, backend: str) -> str:
