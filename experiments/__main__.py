@@ -18,7 +18,14 @@ from .catalog import (
     experiment,
     unused_options,
 )
-from .checkpoints import ResumeError, RunCheckpoints, RunInterrupted, has_checkpoints, restarted_by_torchrun
+from .checkpoints import (
+    ResumeError,
+    RunCheckpoints,
+    RunInterrupted,
+    StopRequests,
+    has_checkpoints,
+    restarted_by_torchrun,
+)
 from .search import StorageError
 
 
@@ -167,6 +174,8 @@ def run_experiment(name, args, out):
         ctx.checkpoints.stops.install()
         if ctx.writes:
             ctx.weights_folder = ctx.out / "weights"
+    else:  # SIGTERM stops it as Ctrl-C does: metrics.json says interrupted, a search's workers stop too
+        StopRequests().install()
     if ctx.writes:
         print(f"== {name}: {describe(name)}" + (" (resumed)" if ctx.checkpoints and ctx.checkpoints.resume else ""))
     try:

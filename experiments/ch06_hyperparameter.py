@@ -7,7 +7,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 from tqdm import tqdm
 
-from .search import SearchSettings, enqueue_missing, open_study, trial_records, work, worker_process
+from .search import (
+    SearchSettings,
+    StorageError,
+    enqueue_missing,
+    is_in_memory,
+    open_study,
+    trial_records,
+    work,
+    worker_process,
+)
 
 
 def hyperparameter_optimization(ctx):
@@ -18,7 +27,11 @@ def hyperparameter_optimization(ctx):
                               seed=ctx.seed, epochs=ctx.epochs_or(50, 10), backend="both" if ctx.both
                               else ctx.backends[0], device=str(ctx.device), dtype=ctx.dtype, dataset=ctx.dataset,
                               download=ctx.download)
-    study, _ = open_study(settings)
+    if ctx.workers > 1 and is_in_memory(settings.storage):
+        raise StorageError(f"--storage {settings.storage} is an in-memory database, which each of the "
+                           f"{ctx.workers} worker processes would hold alone: give a file (sqlite:///search.db) or "
+                           "a journal file")
+    study = open_study(settings)
     enqueue_missing(study, settings)
     ctx.record("study", {"name": settings.study_name, "storage": settings.storage, "workers_here": ctx.workers})
     run_workers(ctx, settings, study)
@@ -31,6 +44,9 @@ def hyperparameter_optimization(ctx):
     for rank, result in enumerate(complete[:5], start=1):
         ctx.summary(f"best {rank}: val acc {result['val_acc']:.3f}, lr {result['lr']:.2e}, "
                     f"weight decay {result['weight_decay']:.2e} (trial {result['number']}, draw {result['index']})")
+
+
+WORKER_STOP_SECONDS = 30  # a worker told to stop that has not ended by then is killed
 
 
 def run_workers(ctx, settings, study):
@@ -53,9 +69,15 @@ def run_workers(ctx, settings, study):
             while any(worker.is_alive() for worker in workers):
                 time.sleep(0.5)
                 bar.update(complete() - bar.n)
-        finally:
-            for worker in workers:  # Ctrl-C reaches the workers too; each marks its running trial FAIL
-                worker.join()
+        finally:  # stopped (Ctrl-C, which reaches the workers too, or SIGTERM to this process alone): stop them all
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()  # SIGTERM: the worker marks its running trial FAIL and ends
+            for worker in workers:
+                worker.join(WORKER_STOP_SECONDS)
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join()
         failed = [worker.name for worker in workers if worker.exitcode != 0]
         bar.update(complete() - bar.n)
     if failed:

@@ -2,15 +2,19 @@
 
 The trials are the book's draws (learning rate 10^U(-6, -2), weight decay 10^U(-8, -4)) from a generator seeded
 with --seed, each enqueued under its index, so that which worker runs which trial changes nothing. A worker claims
-a waiting trial through the storage (an atomic WAITING -> RUNNING change, which only one claimant wins), trains it,
-and reports its validation accuracy. The storage is an RDB URL (sqlite:///..., postgresql://...) or a journal
-file: every worker that opens the same one, on this machine or another, joins the same study. A worker that stops
-(Ctrl-C, killed, its machine gone) leaves its trial RUNNING; the others see that its process is gone (same
-machine) or that its heartbeat stopped (another machine), mark the trial FAIL and enqueue its index again, so
-that at most the running trial is lost, and running the command again continues the study.
+a waiting trial with Optuna's study.ask() (the storage changes it from WAITING to RUNNING for one claimant only),
+trains it, and reports its validation accuracy with study.tell(); only Optuna's public API touches the study.
+The storage is an RDB URL (sqlite:///..., postgresql://...) or a journal file: every worker that opens the same
+one, on this machine or another, joins the same study, which is keyed by every setting that changes a trial.
+A worker that stops (Ctrl-C, SIGTERM, killed, its machine gone) leaves its trial RUNNING; the others see that its
+process is gone (same machine) or that its heartbeat stopped (any machine), mark the trial FAIL and enqueue its
+index again, so that at most the running trial is lost, and running the command again continues the study. A
+worker that wakes after its trial was failed drops its late result, saying so, and goes on.
 """
 import os
+import signal
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +26,7 @@ WEIGHT_DECAY_RANGE = (1e-8, 1e-4)
 SEARCH_IMAGES, VALIDATION_IMAGES = 500, 100  # the book: 500 training images, 20% of them for validation
 HEARTBEAT_SECONDS = 2.0
 STALE_AFTER_SECONDS = 30.0  # a RUNNING trial of another machine whose heartbeat is older than this is lost
+FAILURE_ATTR = "failure of trial {}"  # the study's user attr saying why a trial was marked FAIL
 ENQUEUED_AHEAD = 256  # waiting trials at most: the book's 100 all at once, a search of a billion 256 at a time
 
 
@@ -40,8 +45,11 @@ class SearchSettings:
 
     @property
     def study_name(self):
-        # the draws depend on the seed and the count: another seed or count is another study in the same storage
-        return f"hyperparameter_optimization-seed{self.seed}-trials{self.trials}"
+        # keyed by everything that changes a trial (the draws: seed and count; the training: epochs, backend,
+        # dtype, data set), so that a rerun with another setting is another study in the same storage, never
+        # the old study's trials reported under the new settings; the device changes only rounding
+        return (f"hyperparameter_optimization-seed{self.seed}-trials{self.trials}-epochs{self.epochs}-"
+                f"{self.backend}-{self.dtype}-{self.dataset}")
 
 
 def book_draws(seed: int, trials: int):
@@ -129,15 +137,19 @@ def rdb_storage(url, engine_kwargs, attempts=5):
 
 
 def open_study(settings: SearchSettings):
+    """The settings' study in their storage, made if missing (Optuna's create_study, load_if_exists)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(settings.storage)
     # the sampler draws nothing here (every trial is enqueued with its parameters); seeded all the same
-    study = optuna.create_study(study_name=settings.study_name, storage=storage, direction="maximize",
-                                sampler=optuna.samplers.RandomSampler(seed=settings.seed), load_if_exists=True)
-    # the study wraps an RDB storage in a cache: states change through that same object, or the cache goes stale
-    return study, study._storage
+    return optuna.create_study(study_name=settings.study_name, storage=storage, direction="maximize",
+                               sampler=optuna.samplers.RandomSampler(seed=settings.seed), load_if_exists=True)
+
+
+def is_in_memory(spec: str) -> bool:
+    """Whether a --storage is an in-memory database, which no other process sees."""
+    return spec.split("?")[0] in ("sqlite://", "sqlite:///", "sqlite:///:memory:")
 
 
 def trials_by_state(study, *states):
@@ -169,59 +181,92 @@ def worker_name() -> str:
 
 
 def worker_is_gone(trial, now: float) -> bool:
-    """Whether the worker running `trial` has stopped: its process is gone (this machine) or its heartbeat is
-    older than STALE_AFTER_SECONDS (another machine)."""
+    """Whether the worker running `trial` has stopped: its process is gone (this machine), or its heartbeat is
+    older than STALE_AFTER_SECONDS (any machine: on this one, a live process of that id may be another that
+    reuses the id of a dead worker)."""
     host, _, pid = str(trial.user_attrs.get("worker", ":")).rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
             return True
-        except PermissionError:  # alive, another user's
-            return False
-        return False
+        except PermissionError:  # alive, another user's: the heartbeat decides
+            pass
     heartbeat = trial.user_attrs.get("heartbeat")
     started = trial.datetime_start.timestamp() if trial.datetime_start else now
     return now - (heartbeat if heartbeat is not None else started) > STALE_AFTER_SECONDS
 
 
-def fail_lost_trials(study, storage) -> int:
-    """Mark FAIL the running trials whose worker has stopped (their index is then enqueued again); how many."""
+def fail_trial(study, number: int, reason: str) -> bool:
+    """Mark trial `number` FAIL through the study (Optuna's tell by trial number), its reason kept in the
+    study's user attrs (FAILURE_ATTR); False if it had finished already (another worker failed it first)."""
     from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    study.set_user_attr(FAILURE_ATTR.format(number), reason)
+    try:
+        study.tell(number, state=TrialState.FAIL)
+    except (ValueError, RuntimeError, UpdateFinishedTrialError):
+        if study.get_trials(deepcopy=False)[number].state == TrialState.RUNNING:
+            raise
+        return False
+    return True
+
+
+def fail_lost_trials(study) -> int:
+    """Mark FAIL the running trials whose worker has stopped (their index is then enqueued again); how many."""
     from optuna.trial import TrialState
 
     lost = [trial for trial in trials_by_state(study, TrialState.RUNNING) if worker_is_gone(trial, time.time())]
     for trial in lost:
-        # FrozenTrial keeps the storage's id in _trial_id: the storage API, not the study's, changes a state
-        try:
-            storage.set_trial_user_attr(trial._trial_id, "failure", "its worker stopped before it finished")
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except UpdateFinishedTrialError:  # another worker failed it first
-            pass
+        fail_trial(study, trial.number, "its worker stopped before it finished")
     return len(lost)
 
 
-def claim_waiting_trial(study, storage):
-    """A waiting trial this worker now runs (the storage lets one claimant change WAITING to RUNNING), or None.
+def claim_waiting_trial(study):
+    """A waiting trial this worker now runs, or None: Optuna's study.ask(), which hands out an enqueued trial
+    to one caller only (the storage changes it from WAITING to RUNNING for the first claimant).
 
-    Two commands started together may both enqueue a draw: of the live trials (waiting, running, complete) of one
-    index, the lowest-numbered is the one that runs; a claimed duplicate is marked FAIL, saying so, and skipped.
+    ask() makes a new trial when no waiting one is left, which another worker may have claimed since this one
+    looked: such a trial (it has no index) is marked FAIL, saying so. Two commands started together may both
+    enqueue a draw: of the live trials of one index the lowest-numbered is the one that runs; a claimed
+    duplicate is marked FAIL, saying so.
     """
-    import optuna
     from optuna.trial import TrialState
 
-    for trial in trials_by_state(study, TrialState.WAITING):
-        if not storage.set_trial_state_values(trial._trial_id, TrialState.RUNNING):
-            continue  # another worker claimed it first
+    while trials_by_state(study, TrialState.WAITING):
+        trial = study.ask()
         index = trial.user_attrs.get("index")
+        if index is None:
+            fail_trial(study, trial.number, "made by Optuna's ask() after another worker claimed the last "
+                                            "waiting trial")
+            continue
         live = trials_by_state(study, TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
         first = min(other.number for other in live if other.user_attrs.get("index") == index)
         if first == trial.number:
-            return optuna.trial.Trial(study, trial._trial_id)
-        storage.set_trial_user_attr(trial._trial_id, "failure", f"a duplicate of trial {first} (the draw was "
-                                                                "enqueued twice by workers starting together)")
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            return trial
+        fail_trial(study, trial.number, f"a duplicate of trial {first} (the draw was enqueued twice by workers "
+                                        "starting together)")
     return None
+
+
+def tell_result(study, trial, value) -> bool:
+    """Report the trial's validation accuracy; False, with a line saying so, where the trial was marked FAIL
+    while this worker ran it (its heartbeat stopped longer than STALE_AFTER_SECONDS: the worker was paused),
+    its index then run again elsewhere: the late result is dropped, and the worker goes on."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    try:
+        study.tell(trial, value)
+        return True
+    except (ValueError, RuntimeError, UpdateFinishedTrialError):
+        if study.get_trials(deepcopy=False)[trial.number].state != TrialState.FAIL:
+            raise
+    print(f"{worker_name()}: trial {trial.number} (draw {trial.user_attrs.get('index')}) was marked FAIL while "
+          f"this worker ran it (no heartbeat for over {STALE_AFTER_SECONDS:.0f} s); its result {value:.4f} is "
+          "dropped", file=sys.stderr)
+    return False
 
 
 class Heartbeat:
@@ -235,8 +280,13 @@ class Heartbeat:
         self.thread = threading.Thread(target=self.beat, daemon=True)
 
     def beat(self):
+        from optuna.exceptions import UpdateFinishedTrialError
+
         while not self.stopped.wait(HEARTBEAT_SECONDS):
-            self.trial.set_user_attr("heartbeat", time.time())
+            try:
+                self.trial.set_user_attr("heartbeat", time.time())
+            except (UpdateFinishedTrialError, RuntimeError, ValueError):  # failed by another worker: tell decides
+                return
 
     def __enter__(self):
         self.thread.start()
@@ -306,13 +356,13 @@ def work(settings: SearchSettings) -> int:
     """
     from optuna.trial import TrialState
 
-    study, storage = open_study(settings)
+    study = open_study(settings)
     objective = TrialTraining(settings)
     ran = 0
     while True:
-        fail_lost_trials(study, storage)
+        fail_lost_trials(study)
         enqueue_missing(study, settings)
-        trial = claim_waiting_trial(study, storage)
+        trial = claim_waiting_trial(study)
         if trial is None:
             if not trials_by_state(study, TrialState.RUNNING):
                 return ran
@@ -321,25 +371,30 @@ def work(settings: SearchSettings) -> int:
         try:
             with Heartbeat(trial):
                 value = objective(trial)
-        except BaseException:  # Ctrl-C included: the trial is FAIL, and its index is enqueued again
-            study.tell(trial, state=TrialState.FAIL)
+        except BaseException:  # Ctrl-C and SIGTERM included: the trial is FAIL, and its index is enqueued again
+            fail_trial(study, trial.number, "its worker was stopped")
             raise
-        study.tell(trial, value)
-        ran += 1
+        ran += tell_result(study, trial, value)
 
 
 def worker_process(settings: SearchSettings) -> None:
-    """The body of a spawned worker (`--workers K`): Ctrl-C ends it quietly, its trial marked FAIL by work()."""
+    """The body of a spawned worker (`--workers K`): Ctrl-C or SIGTERM ends it quietly, its trial marked FAIL by
+    work()."""
+    signal.signal(signal.SIGTERM, stop_on_signal)
     try:
         work(settings)
     except KeyboardInterrupt:
         pass
 
 
+def stop_on_signal(signum, frame):
+    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
+
+
 def trial_records(study) -> list[dict]:
     """Every trial of the study once, by number: its index among the book's draws, parameters, validation
     accuracy, state, and the worker that ran it."""
-    records = []
+    records, attrs = [], study.user_attrs
     for trial in study.get_trials(deepcopy=False):
         records.append({"number": trial.number, "index": trial.user_attrs.get("index"), "state": trial.state.name,
                         "lr": trial.params.get("lr"), "weight_decay": trial.params.get("weight_decay"),
@@ -347,5 +402,6 @@ def trial_records(study) -> list[dict]:
                         "diverged": trial.user_attrs.get("diverged"),
                         "validation_curve": trial.user_attrs.get("validation_curve"),
                         "train_curve": trial.user_attrs.get("train_curve"),
-                        "backends": trial.user_attrs.get("backends"), "failure": trial.user_attrs.get("failure")})
+                        "backends": trial.user_attrs.get("backends"),
+                        "failure": attrs.get(FAILURE_ATTR.format(trial.number))})
     return records

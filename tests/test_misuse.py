@@ -397,7 +397,7 @@ class TestEdges:
             open_study,
         )
         settings = SearchSettings(storage=str(tmp_path / "study.journal"), trials=10 ** 9, seed=0, epochs=1)
-        study, _ = open_study(settings)
+        study = open_study(settings)
         assert enqueue_missing(study, settings) == ENQUEUED_AHEAD
         assert enqueue_missing(study, settings) == 0
         assert sorted(trial.user_attrs["index"] for trial in study.get_trials()) == list(range(ENQUEUED_AHEAD))
