@@ -223,3 +223,23 @@ def test_resume_options_misused_are_one_line(argv, message, tmp_path, capsys):
         status = exit_info.code
     err = capsys.readouterr().err
     assert status == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_kill_during_a_checkpoint_write_leaves_the_last_checkpoint_whole(uninterrupted, tmp_path, fashion_mnist):
+    """SIGKILL at a chosen point: while a checkpoint's temporary file is being written."""
+    out = tmp_path / "run"
+    command = experiments_command(out, "both", "--checkpoint-every", "1")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder, deadline, caught = out / "checkpoints", time.time() + 120, False
+    while process.poll() is None and time.time() < deadline:
+        # atomic_write's temporary file of a checkpoint: .NAME.ckpt.RANDOM.part
+        if folder.is_dir() and any(".ckpt." in entry.name for entry in os.scandir(folder)):
+            process.kill()
+            caught = True
+            break
+    process.wait()
+    if not caught:
+        pytest.skip("the run ended before a write was caught")
+    subprocess.run(command + ["--resume"], check=True, capture_output=True)
+    assert_same_results(out, uninterrupted / "both")
