@@ -1,5 +1,7 @@
 """The bookkeeping of a training run that the NumPy and the torch Trainer share: batch order, epochs,
 accuracies, divergence, the loop. Each Trainer writes only its step (the arithmetic) on top."""
+import json
+
 import numpy as np
 
 from .checks import check_finite, check_seed, check_training_data
@@ -58,10 +60,12 @@ def draw_batch_indices(rng, train_size: int, batch_size: int, steps: int) -> np.
 
 def run_settings(optimizer, optimizer_param, mini_batch_size, seed, epochs, evaluate_sample_num_per_epoch,
                  dtype: str) -> dict:
-    """What a checkpoint must have been written with to resume a Trainer built with these arguments."""
-    return {"optimizer": str(optimizer).lower(), "optimizer_param": dict(optimizer_param),
-            "mini_batch_size": mini_batch_size, "seed": seed, "epochs": epochs,
-            "evaluate_sample_num_per_epoch": evaluate_sample_num_per_epoch, "dtype": dtype}
+    """What a checkpoint must have been written with to resume a Trainer built with these arguments, as plain
+    JSON values (NumPy's numbers as Python's, tuples as lists), so that a stored copy compares equal."""
+    settings = {"optimizer": str(optimizer).lower(), "optimizer_param": dict(optimizer_param),
+                "mini_batch_size": mini_batch_size, "seed": seed, "epochs": epochs,
+                "evaluate_sample_num_per_epoch": evaluate_sample_num_per_epoch, "dtype": dtype}
+    return json.loads(json.dumps(settings, default=lambda value: value.item()))
 
 
 class TrainingDiverged(FloatingPointError):

@@ -127,8 +127,8 @@ class TwoBackendTraining:
         finally:
             for bar in bars.values():
                 bar.close()
-        if stop is not None:
-            stop()
+            if stop is not None:
+                stop()
         results = {}
         for backend, trainer in trainers.items():
             final = trainer.finish()
