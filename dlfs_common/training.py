@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from .checkpoint import read_checkpoint_file, write_checkpoint_file
 from .checks import check_finite, check_seed, check_training_data
 from .memory import freed_memory_kept
 
@@ -203,7 +204,20 @@ class TrainerBase:
                 self.record_losses()
         return self.finish()
 
-    # checkpoints: what both Trainers save beside their own state
+    # checkpoints: each Trainer gives its payload (checkpoint_payload) and takes it back (load_checkpoint_payload)
+
+    def save_checkpoint(self, path) -> None:
+        """Write the Trainer's checkpoint_payload to `path` behind its SHA-256 digest, atomically
+        (dlfs_common.checkpoint): a kill during the write leaves the previous file. Across ranks every rank calls
+        it and rank 0 writes."""
+        payload = self.checkpoint_payload()
+        if payload is not None:
+            write_checkpoint_file(path, payload)
+
+    def load_checkpoint(self, path) -> None:
+        """Resume from the checkpoint at `path`; ValueError naming the file if it cannot be read, is not a
+        checkpoint, does not match its digest, or does not fit this Trainer (then nothing has changed)."""
+        self.load_checkpoint_payload(read_checkpoint_file(path), path)
 
     def position(self) -> dict:
         """Where the run is: its step and epoch counters and the curves so far (plain numbers, JSON-able)."""

@@ -1,7 +1,8 @@
 """Checkpoints of an experiment run, and stopping it cleanly: what `--resume` and `--checkpoint-every` do.
 
-Each training of a run (a label such as 'SimpleConvNet', on each backend) writes its Trainer's checkpoint
-(numpy_impl.trainer / torch_impl.trainer: every generator, the position, the curves) into OUT/checkpoints/
+Each training of a run (a label such as 'SimpleConvNet', on one backend or both) writes its Trainers' checkpoint
+(numpy_impl.trainer / torch_impl.trainer: every generator, the position, the curves; one file for all its
+backends, written atomically, so that they never part) into OUT/checkpoints/
 at the end of every epoch, every N steps with --checkpoint-every N, and when the process is asked to stop
 (SIGTERM, Ctrl-C) between two steps. `--resume` builds every training as the first run did and loads its
 checkpoint: a training that had finished is not run again, an interrupted one goes on from its last checkpoint,
@@ -11,14 +12,18 @@ removes its checkpoints.
 """
 import fcntl
 import hashlib
+import io
 import json
 import os
 import re
 import shutil
 import signal
+import zipfile
 from pathlib import Path
 
-from dlfs_common.checkpoint import first_difference
+import numpy as np
+
+from dlfs_common.checkpoint import first_difference, read_checkpoint_file, write_checkpoint_file
 from dlfs_common.files import atomic_write
 
 RUN_FILE = "run.json"
@@ -108,27 +113,39 @@ class RunCheckpoints:
             self.lock.close()
             raise ResumeError(f"another process is running the run in {self.folder.parent}") from None
 
-    def path(self, label: str, backend: str) -> Path:
-        """The checkpoint file of one training."""
-        return self.folder / f"{file_stem(label, backend)}.ckpt"
+    def path(self, label: str, trainers: dict) -> Path:
+        """The checkpoint file of one training: one file for all its backends, so that a kill while it is
+        written leaves the last complete set, never one backend a step ahead of the other."""
+        return self.folder / f"{file_stem(label, '+'.join(trainers))}.ckpt"
 
     def load(self, trainers: dict, label: str) -> None:
-        """Load each trainer's checkpoint where this run resumes and one was written."""
-        if not self.resume:
+        """Load each trainer's part of the training's checkpoint where this run resumes and one was written."""
+        path = self.path(label, trainers)
+        if not self.resume or not path.is_file():
             return
+        try:
+            with np.load(io.BytesIO(read_checkpoint_file(path)), allow_pickle=False) as saved:
+                payloads = {name: saved[name].tobytes() for name in saved.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+            raise ResumeError(f"{path} cannot be read ({error})") from None
+        if set(payloads) != set(trainers):
+            raise ResumeError(f"{path} holds the backends {sorted(payloads)}, this run trains {sorted(trainers)}")
         for backend, trainer in trainers.items():
-            path = self.path(label, backend)
-            if path.is_file():
-                trainer.load_checkpoint(path)
+            trainer.load_checkpoint_payload(payloads[backend], f"{path} [{backend}]")
 
     def due(self, trainer) -> bool:
         """Whether the steps the trainer has taken end at a checkpoint: an epoch's end, every `every` steps."""
         return trainer.at_epoch_end() or bool(self.every and trainer.current_iter % self.every == 0)
 
     def save(self, trainers: dict, label: str) -> None:
-        """Every trainer's checkpoint (across ranks every rank calls it, and rank 0 writes)."""
-        for backend, trainer in trainers.items():
-            trainer.save_checkpoint(self.path(label, backend))
+        """The training's checkpoint: every trainer's payload in one file (across ranks every rank calls it, and
+        rank 0 writes)."""
+        payloads = {backend: trainer.checkpoint_payload() for backend, trainer in trainers.items()}
+        if any(payload is None for payload in payloads.values()):  # not rank 0
+            return
+        combined = io.BytesIO()
+        np.savez(combined, **{backend: np.frombuffer(payload, dtype=np.uint8) for backend, payload in payloads.items()})
+        write_checkpoint_file(self.path(label, trainers), combined.getvalue())
 
     def after_step(self, trainers: dict, label: str) -> None:
         """Write the checkpoints if due or if a stop was asked for, then raise RunInterrupted for the stop."""

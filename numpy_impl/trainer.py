@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from dlfs_common.checkpoint import first_difference, read_checkpoint_file, write_checkpoint_file
+from dlfs_common.checkpoint import first_difference
 from dlfs_common.checks import check_labels
 from dlfs_common.training import TrainerBase, batch_generator, generator_state, run_settings, set_generator_state
 
@@ -24,7 +24,7 @@ class Trainer(TrainerBase):
     book (np.random.seed repeats a run). verbose prints the book's lines: each
     step's loss, each epoch's accuracies, the final test accuracy. A loss that is
     not finite raises TrainingDiverged naming the step, unless allow_divergence=True.
-    save_checkpoint(path) and load_checkpoint(path) stop and resume a run exactly (bit for bit).
+    save_checkpoint(path) and load_checkpoint(path) (dlfs_common.training) stop and resume a run exactly.
     """
 
     def __init__(self, network, x_train, t_train, x_test, t_test, epochs=20, mini_batch_size=100,
@@ -66,13 +66,12 @@ class Trainer(TrainerBase):
                     found.append(rng)
         return found
 
-    def save_checkpoint(self, path):
-        """Write everything the rest of the run depends on, so that a Trainer built as this one was and loaded
-        from it ends where this one would, bit for bit: the parameters and running statistics, the optimizer's
-        state, the generators of the batch order and of the dropout masks (NumPy's global state where the run
-        draws from it, as the book does), the position (step, epoch) and the curves so far, and the settings
-        that must match. An .npz of the arrays and a JSON description (no pickle), behind its SHA-256 digest,
-        written atomically (dlfs_common.checkpoint)."""
+    def checkpoint_payload(self) -> bytes:
+        """The checkpoint's contents (save_checkpoint writes them): everything the rest of the run depends on, so that a
+        Trainer built as this one was and loaded from it ends where this one would, bit for bit: the parameters and
+        running statistics, the optimizer's state, the generators of the batch order and of the dropout masks (NumPy's
+        global state where the run draws from it, as the book does), the position (step, epoch) and the curves so far,
+        and the settings that must match: an .npz of the arrays and a JSON description (no pickle)."""
         arrays = {f"param/{key}": value for key, value in self.network.params.items()}
         arrays |= {f"buffer/{key}": value for key, value in self.network.buffers().items()}
         optimizer_scalars = {}
@@ -94,13 +93,12 @@ class Trainer(TrainerBase):
         arrays["description"] = np.frombuffer(json.dumps(description).encode(), dtype=np.uint8)
         payload = io.BytesIO()
         np.savez(payload, **arrays)
-        write_checkpoint_file(path, payload.getvalue())
+        return payload.getvalue()
 
-    def load_checkpoint(self, path):
-        """Restore what save_checkpoint wrote; training resumes there. Raises ValueError naming the file if it
-        is not such a checkpoint, its digest does not match, or it was written by a Trainer of another network,
-        optimizer or settings (naming what differs); then nothing has changed."""
-        payload = read_checkpoint_file(path)
+    def load_checkpoint_payload(self, payload: bytes, path):
+        """Restore what checkpoint_payload gave, read from `path`; training resumes there. Raises ValueError
+        naming the file if it was written by a Trainer of another network, optimizer or settings (naming what
+        differs); then nothing has changed."""
         try:
             with np.load(io.BytesIO(payload), allow_pickle=False) as saved:
                 arrays = {name: saved[name] for name in saved.files}

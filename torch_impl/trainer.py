@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dlfs_common.checkpoint import first_difference, read_checkpoint_file, write_checkpoint_file
+from dlfs_common.checkpoint import first_difference
 from dlfs_common.checks import check_finite, check_labels
 from dlfs_common.training import (
     TrainerBase,
@@ -183,24 +183,24 @@ class Trainer(TrainerBase):
             scores = self.forward(x)
         return scores.to(self.dtype)
 
-    def save_checkpoint(self, path):
-        """Write everything the rest of the run depends on, so that a Trainer built as this one was and loaded
-        from it ends where this one would, bit for bit on the CPU: the model (parameters and buffers) and the
-        optimizer's state, every random generator the run draws from (torch's on the CPU and CUDA, for dropout;
-        the batch order's, with the batches drawn ahead), the position (step, epoch) and the curves so far, and
-        the settings that must match. torch.save into one file behind its SHA-256 digest, written atomically
-        (dlfs_common.checkpoint). Across ranks every rank calls it (the losses are gathered first) and rank 0
-        writes: the state of one process, which a Trainer on any number of ranks resumes."""
+    def checkpoint_payload(self):
+        """The checkpoint's contents (save_checkpoint writes them): everything the rest of the run depends on, so that a
+        Trainer built as this one was and loaded from it ends where this one would, bit for bit on the CPU: the model
+        (parameters and buffers) and the optimizer's state, every random generator the run draws from (torch's on the
+        CPU and CUDA, for dropout; the batch order's, with the batches drawn ahead), the position (step, epoch) and the
+        curves so far, and the settings that must match, as torch.save writes them. Across ranks every rank calls it
+        (the losses are gathered first) and rank 0 alone gets them (None elsewhere): the state of one process, which a
+        Trainer on any number of ranks resumes."""
         position = self.position()
         if self.rank != 0:  # every rank holds the same state: rank 0 writes it, for any number of ranks to resume
-            return
+            return None
         checkpoint = {"model": self.network.state_dict(), "optimizer": self.optimizer.state_dict(),
                       "network_class": type(self.network).__name__,
                       "optimizer_class": type(self.optimizer).__name__, "settings": self.settings,
                       "position": position, "random": self.random_state()}
         payload = io.BytesIO()
         torch.save(checkpoint, payload)
-        write_checkpoint_file(path, payload.getvalue())
+        return payload.getvalue()
 
     def random_state(self) -> dict:
         """Every generator the rest of the run draws from, as torch.load(weights_only=True) reads it back."""
@@ -211,12 +211,10 @@ class Trainer(TrainerBase):
                  "drawn_rows": None if self.drawn_rows is None else self.drawn_rows.cpu()}
         return state
 
-    def load_checkpoint(self, path):
-        """Restore what save_checkpoint wrote (torch.load with weights_only=True); training resumes there.
-        Raises ValueError naming the file if it is not such a checkpoint, its digest does not match, or it was
-        written by a Trainer of another network, optimizer or settings (naming what differs); then nothing has
-        changed."""
-        payload = read_checkpoint_file(path)
+    def load_checkpoint_payload(self, payload: bytes, path):
+        """Restore what checkpoint_payload gave (torch.load with weights_only=True), read from `path`; training
+        resumes there. Raises ValueError naming the file if it was written by a Trainer of another network,
+        optimizer or settings (naming what differs); then nothing has changed."""
         try:
             checkpoint = torch.load(io.BytesIO(payload), map_location=self.device, weights_only=True)
         except Exception as error:  # a digest that matches a payload torch cannot read: not ours
