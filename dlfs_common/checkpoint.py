@@ -38,3 +38,13 @@ def first_difference(saved: dict, own: dict, what: str = "") -> str:
             return (f"it was written with {what}{key}={saved.get(key, '(none)')!r}, this one has "
                     f"{own.get(key, '(none)')!r}")
     return ""
+
+
+def arrays_difference(saved: dict, own: dict) -> str:
+    """'' if a checkpoint's arrays are this network's, else what differs; both {name: (dtype name, shape)}."""
+    if set(saved) != set(own):
+        return f"its network has {sorted(set(saved) - set(own))} where this one has {sorted(set(own) - set(saved))}"
+    for key, (dtype, shape) in own.items():
+        if saved[key] != (dtype, shape):
+            return f"{key} is {saved[key][0]} {saved[key][1]}, this network's is {dtype} {shape}"
+    return ""

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from .checkpoint import read_checkpoint_file, write_checkpoint_file
+from .checkpoint import first_difference, read_checkpoint_file, write_checkpoint_file
 from .checks import check_finite, check_seed, check_training_data
 from .memory import freed_memory_kept
 
@@ -213,6 +213,15 @@ class TrainerBase:
         payload = self.checkpoint_payload()
         if payload is not None:
             write_checkpoint_file(path, payload)
+
+    def run_difference(self, saved: dict) -> str:
+        """'' if a checkpoint's network_class, optimizer_class and settings are this Trainer's, else the first
+        that differs."""
+        for kind, mine in (("network", self.network), ("optimizer", self.optimizer)):
+            if saved[f"{kind}_class"] != type(mine).__name__:
+                return (f"it holds the state of a {saved[f'{kind}_class']} {kind}, this Trainer's is a "
+                        f"{type(mine).__name__}")
+        return first_difference(saved["settings"], self.settings)
 
     def load_checkpoint(self, path) -> None:
         """Resume from the checkpoint at `path`; ValueError naming the file if it cannot be read, is not a

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from dlfs_common.checkpoint import first_difference
+from dlfs_common.checkpoint import arrays_difference
 from dlfs_common.checks import check_labels
 from dlfs_common.training import TrainerBase, batch_generator, generator_state, run_settings, set_generator_state
 
@@ -132,21 +132,12 @@ class Trainer(TrainerBase):
     def checkpoint_difference(self, description: dict, arrays: dict) -> str:
         """'' if a checkpoint fits this Trainer, else what differs: the network or optimizer class, a setting,
         a parameter's name, shape or dtype, the number of dropout generators."""
-        for kind, mine in (("network", self.network), ("optimizer", self.optimizer)):
-            if description[f"{kind}_class"] != type(mine).__name__:
-                return (f"it holds the state of a {description[f'{kind}_class']} {kind}, this Trainer's is a "
-                        f"{type(mine).__name__}")
-        difference = first_difference(description["settings"], self.settings)
+        difference = self.run_difference(description) or arrays_difference(
+            {name.removeprefix("param/"): (array.dtype.name, array.shape) for name, array in arrays.items()
+             if name.startswith("param/")},
+            {key: (param.dtype.name, param.shape) for key, param in self.network.params.items()})
         if difference:
             return difference
-        saved = {name.removeprefix("param/") for name in arrays if name.startswith("param/")}
-        if saved != set(self.network.params):
-            return (f"its network has {sorted(saved - set(self.network.params))} where this one has "
-                    f"{sorted(set(self.network.params) - saved)}")
-        for key, param in self.network.params.items():
-            array = arrays[f"param/{key}"]
-            if array.shape != param.shape or array.dtype != param.dtype:
-                return f"{key} is {array.dtype} {array.shape}, this network's is {param.dtype} {param.shape}"
         shapes = self.network.buffer_shapes()
         for name, array in arrays.items():
             buffer = name.removeprefix("buffer/")

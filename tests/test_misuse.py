@@ -23,6 +23,7 @@ from numpy_impl.trainer import Trainer as NumpyTrainer
 from parity import registry, runner
 from parity.__main__ import main as parity_main
 from parity.conduct import conduct_records
+from parity.learner import standing_in, twins_of
 from parity.records import compare
 from parity.twins.layers import LayerTwin
 from parity.twins.optimizers import OptimizerTwin
@@ -193,8 +194,8 @@ class TestVerdicts:
                                                 "conduct: keys, not positions"}),
     ])
     def test_conduct_that_no_output_comparison_sees_fails(self, implementation, name, failing):
-        with parity.learner.standing_in(name, implementation):
-            records = conduct_records(parity.learner.twins_of(name, name)[0], "float64")
+        with standing_in(name, implementation):
+            records = conduct_records(twins_of(name, name)[0], "float64")
         assert {record.check for record in records if not record.passed} == failing
 
     def test_the_books_own_relu_and_every_numpy_impl_piece_pass_their_conduct(self, capsys):
@@ -346,7 +347,7 @@ class TestFiles:
         other = TorchTrainer(torch_nets.MultiLayerNet(6, [4], 3), rng.random((20, 6)), rng.integers(0, 3, 20),
                              rng.random((5, 6)), rng.integers(0, 3, 5), epochs=1, mini_batch_size=5,
                              verbose=False, device="cpu", seed=0)
-        assert "layers.1.weight is torch.float32 (5, 6), this network's is torch.float32 (4, 6)" in refusal(
+        assert "layers.1.weight is float32 (5, 6), this network's is float32 (4, 6)" in refusal(
             lambda: other.load_checkpoint(path))
 
     def test_a_missing_or_unreadable_checkpoint_is_named(self, tmp_path):

@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from dlfs_common.checkpoint import first_difference
+from dlfs_common.checkpoint import arrays_difference
 from dlfs_common.checks import check_finite, check_labels
 from dlfs_common.training import (
     TrainerBase,
@@ -253,21 +253,13 @@ class Trainer(TrainerBase):
                                    "position", "random") if key not in checkpoint]
         if missing:
             return f"it lacks {missing}"
-        for kind, mine in (("network", self.network), ("optimizer", self.optimizer)):
-            if checkpoint[f"{kind}_class"] != type(mine).__name__:
-                return (f"it holds the state of a {checkpoint[f'{kind}_class']} {kind}, this Trainer's is a "
-                        f"{type(mine).__name__}")
-        difference = first_difference(checkpoint["settings"], self.settings)
+        difference = self.run_difference(checkpoint) or arrays_difference(
+            {key: (str(value.dtype).removeprefix("torch."), tuple(value.shape))
+             for key, value in checkpoint["model"].items()},
+            {key: (str(value.dtype).removeprefix("torch."), tuple(value.shape))
+             for key, value in self.network.state_dict().items()})
         if difference:
             return difference
-        model, own = checkpoint["model"], self.network.state_dict()
-        if set(model) != set(own):
-            return (f"its network has {sorted(set(model) - set(own))} where this one has "
-                    f"{sorted(set(own) - set(model))}")
-        for key, value in own.items():
-            if model[key].shape != value.shape or model[key].dtype != value.dtype:
-                return (f"{key} is {model[key].dtype} {tuple(model[key].shape)}, this network's is "
-                        f"{value.dtype} {tuple(value.shape)}")
         groups = checkpoint["optimizer"].get("param_groups", [])
         own_groups = self.optimizer.state_dict()["param_groups"]
         if len(groups) != len(own_groups):
