@@ -75,6 +75,7 @@ class RunCheckpoints:
         self.every, self.writes, self.save_on_stop = every, writes, save_on_stop
         self.stops = StopRequests()
         self.lock = None
+        self.labels = set()
         if resume:
             self.check_resumable(settings)
         elif has_checkpoints(out):
@@ -119,7 +120,11 @@ class RunCheckpoints:
         return self.folder / f"{file_stem(label, '+'.join(trainers))}.ckpt"
 
     def load(self, trainers: dict, label: str) -> None:
-        """Load each trainer's part of the training's checkpoint where this run resumes and one was written."""
+        """Load each trainer's part of the training's checkpoint where this run resumes and one was written.
+        Each training of a run needs a label of its own: two would share one checkpoint file."""
+        if label in self.labels:
+            raise ValueError(f"two trainings of this run are labelled {label!r}: each needs its own checkpoint")
+        self.labels.add(label)
         path = self.path(label, trainers)
         if not self.resume or not path.is_file():
             return

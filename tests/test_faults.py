@@ -243,3 +243,10 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_last_checkpoint_whole(unint
         pytest.skip("the run ended before a write was caught")
     subprocess.run(command + ["--resume"], check=True, capture_output=True)
     assert_same_results(out, uninterrupted / "both")
+
+
+def test_two_trainings_of_one_run_may_not_share_a_label(tmp_path):
+    checkpoints = RunCheckpoints(tmp_path, SETTINGS, resume=False)
+    train("numpy", checkpoints)
+    with pytest.raises(ValueError, match="two trainings of this run are labelled 'MultiLayerNetExtend with dropout'"):
+        train("numpy", checkpoints)
