@@ -31,15 +31,15 @@ class DatasetError(ValueError):
     """A dataset file is malformed; the message names the file."""
 
 
-def check_split(image_file, label_file, images_shape: tuple, label_count: int, largest_label: int) -> None:
-    """Raise DatasetError naming the files unless a split's images are 28x28, as many as its labels, and every
-    label is a class 0..9. Both loaders check what they read with it."""
-    if images_shape[0] != label_count:
-        raise DatasetError(f"{image_file} holds {images_shape[0]} images but {label_file} holds {label_count} labels")
-    if tuple(images_shape[-2:]) != IMAGE_SHAPE[1:]:
-        raise DatasetError(f"{image_file}: images are {tuple(images_shape[1:])}; expected 28x28")
-    if label_count and largest_label >= NUM_CLASSES:
-        raise DatasetError(f"{label_file}: label {largest_label} is not in 0..{NUM_CLASSES - 1}")
+def check_split(image_file, label_file, images, labels) -> None:
+    """Raise DatasetError naming the files unless a split's images (an array or tensor (N, 28, 28)) are 28x28, as
+    many as its labels, and every label is a class 0..9. Both loaders check what they read with it."""
+    if len(images) != len(labels):
+        raise DatasetError(f"{image_file} holds {len(images)} images but {label_file} holds {len(labels)} labels")
+    if tuple(images.shape[-2:]) != IMAGE_SHAPE[1:]:
+        raise DatasetError(f"{image_file}: images are {tuple(images.shape[1:])}; expected 28x28")
+    if len(labels) and int(labels.max()) >= NUM_CLASSES:
+        raise DatasetError(f"{label_file}: label {int(labels.max())} is not in 0..{NUM_CLASSES - 1}")
 
 
 def idx_file_is_complete(path) -> bool:

@@ -64,8 +64,7 @@ def read_dataset(files):
     arrays = {key: read_idx(path, 3 if key.endswith("img") else 1) for key, path in files.items()}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_img"], arrays[f"{split}_label"]
-        check_split(files[f"{split}_img"], files[f"{split}_label"], images.shape, len(labels),
-                    int(labels.max()) if len(labels) else 0)
+        check_split(files[f"{split}_img"], files[f"{split}_label"], images, labels)
     return arrays
 
 
@@ -79,7 +78,7 @@ def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None, download=Fa
             raise
         files = find_dataset_files(dataset, download_dataset(dataset, cache_dir))
     cache = cache_path(dataset, files, cache_dir)
-    arrays = read_cache(cache, files)
+    arrays = read_cache(cache)
     if arrays is not None:
         return arrays
     arrays = read_dataset(files)
@@ -92,7 +91,7 @@ def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None, download=Fa
     return arrays
 
 
-def read_cache(cache, files):
+def read_cache(cache):
     """The arrays of the .npz cache, or None when it is missing, unreadable (cut short, not a zip, a key
     missing) or holds what read_dataset would refuse: then the caller rebuilds it from the IDX files."""
     if not cache.is_file():
@@ -104,7 +103,7 @@ def read_cache(cache, files):
             images, labels = arrays[f"{split}_img"], arrays[f"{split}_label"]
             if images.dtype != np.uint8 or labels.dtype != np.uint8 or images.ndim != 3 or labels.ndim != 1:
                 return None
-            check_split(cache, cache, images.shape, len(labels), int(labels.max()) if len(labels) else 0)
+            check_split(cache, cache, images, labels)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DatasetError):
         return None
     return arrays

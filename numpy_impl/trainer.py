@@ -74,22 +74,20 @@ class Trainer(TrainerBase):
         and the settings that must match: an .npz of the arrays and a JSON description (no pickle)."""
         arrays = {f"param/{key}": value for key, value in self.network.params.items()}
         arrays |= {f"buffer/{key}": value for key, value in self.network.buffers().items()}
-        optimizer_scalars = {}
         for name, value in vars(self.optimizer).items():
             if isinstance(value, dict):
                 arrays |= {f"optimizer/{name}/{key}": array for key, array in value.items()}
-            else:
-                optimizer_scalars[name] = value
+        optimizer_dicts = sorted(name for name, value in vars(self.optimizer).items() if isinstance(value, dict))
         generators = [self.rng] + self.dropout_generators()
-        uses_global = any(rng is np.random for rng in generators)
+        states = [None if rng is np.random else generator_state(rng) for rng in generators]
         description = {
             "network_class": type(self.network).__name__, "optimizer_class": type(self.optimizer).__name__,
-            "settings": self.settings, "position": self.position(), "optimizer_scalars": optimizer_scalars,
-            "optimizer_dicts": sorted(name for name, value in vars(self.optimizer).items() if isinstance(value, dict)),
-            "random": {"batch_order": None if self.rng is np.random else generator_state(self.rng),
-                       "dropout": [None if rng is np.random else generator_state(rng)
-                                   for rng in self.dropout_generators()],
-                       "numpy_global": generator_state(np.random) if uses_global else None}}
+            "settings": self.settings, "position": self.position(),
+            "optimizer_scalars": {name: value for name, value in vars(self.optimizer).items()
+                                  if name not in optimizer_dicts},
+            "optimizer_dicts": optimizer_dicts,
+            "random": {"batch_order": states[0], "dropout": states[1:],
+                       "numpy_global": generator_state(np.random) if None in states else None}}
         arrays["description"] = np.frombuffer(json.dumps(description).encode(), dtype=np.uint8)
         payload = io.BytesIO()
         np.savez(payload, **arrays)

@@ -84,8 +84,7 @@ def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool
         split = TORCHVISION_CLASSES[dataset](str(root), train=train)
         x, t = split.data, split.targets
         split_name = "train" if train else "test"
-        check_split(files[f"{split_name}_img"], files[f"{split_name}_label"], tuple(x.shape), len(t),
-                    int(t.max()) if len(t) else 0)
+        check_split(files[f"{split_name}_img"], files[f"{split_name}_label"], x, t)
         x = x.float() / 255.0 if normalize else x.clone()
         x = x.reshape(len(x), -1) if flatten else x.reshape(len(x), *IMAGE_SHAPE)
         t = F.one_hot(t, NUM_CLASSES).double() if one_hot_label else t.long()

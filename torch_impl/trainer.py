@@ -83,7 +83,8 @@ class Trainer(TrainerBase):
         self.settings["loss_after_update"] = loss_after_update
         self.loss_after_update = loss_after_update
         self.seed = seed
-        self.start_batch_order()
+        self.rng = batch_generator(seed)  # the batch order: batch_rows draws it an epoch at a time
+        self.drawn_steps, self.drawn_rows, self.drawn_from = 0, None, 0
         if self.ranks > 1:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.forward = torch.nn.parallel.DistributedDataParallel(self.network, device_ids=device_ids)
@@ -109,11 +110,6 @@ class Trainer(TrainerBase):
         for the first bad index."""
         if not bool(torch.isfinite(x).all()):
             check_finite(name, x.cpu().numpy())
-
-    def start_batch_order(self):
-        """Draw the batch order from its start again: a new generator from the seed (or NumPy's global state)."""
-        self.rng = batch_generator(self.seed)
-        self.drawn_steps, self.drawn_rows, self.drawn_from = 0, None, 0
 
     def batch_rows(self, step):
         """The row indices of step's batch (steps asked in increasing order), drawn on the host an epoch's
@@ -204,12 +200,10 @@ class Trainer(TrainerBase):
 
     def random_state(self) -> dict:
         """Every generator the rest of the run draws from, as torch.load(weights_only=True) reads it back."""
-        state = {"torch": torch.get_rng_state(),
-                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                 "batch_order": generator_state(self.rng), "drawn_steps": self.drawn_steps,
-                 "drawn_from": self.drawn_from,
-                 "drawn_rows": None if self.drawn_rows is None else self.drawn_rows.cpu()}
-        return state
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "batch_order": generator_state(self.rng), "drawn_steps": self.drawn_steps,
+                "drawn_from": self.drawn_from, "drawn_rows": None if self.drawn_rows is None else self.drawn_rows.cpu()}
 
     def load_checkpoint_payload(self, payload: bytes, path):
         """Restore what checkpoint_payload gave (torch.load with weights_only=True), read from `path`; training
@@ -253,11 +247,11 @@ class Trainer(TrainerBase):
                                    "position", "random") if key not in checkpoint]
         if missing:
             return f"it lacks {missing}"
-        difference = self.run_difference(checkpoint) or arrays_difference(
-            {key: (str(value.dtype).removeprefix("torch."), tuple(value.shape))
-             for key, value in checkpoint["model"].items()},
-            {key: (str(value.dtype).removeprefix("torch."), tuple(value.shape))
-             for key, value in self.network.state_dict().items()})
+        def described(state_dict):
+            return {key: (str(value.dtype).removeprefix("torch."), tuple(value.shape))
+                    for key, value in state_dict.items()}
+        difference = self.run_difference(checkpoint) or arrays_difference(described(checkpoint["model"]),
+                                                                          described(self.network.state_dict()))
         if difference:
             return difference
         groups = checkpoint["optimizer"].get("param_groups", [])
