@@ -9,7 +9,8 @@ one, on this machine or another, joins the same study, which is keyed by every s
 A worker that stops (Ctrl-C, SIGTERM, killed, its machine gone) leaves its trial RUNNING; the others see that its
 process is gone (same machine) or that its heartbeat stopped (any machine), mark the trial FAIL and enqueue its
 index again, so that at most the running trial is lost, and running the command again continues the study. A
-worker that wakes after its trial was failed drops its late result, saying so, and goes on.
+worker that wakes after its trial was failed drops its late result, saying so, and goes on. A signal stops a
+worker while it trains or waits, never halfway through a write to the storage (StopsBetweenWrites).
 """
 import os
 import signal
@@ -17,9 +18,12 @@ import socket
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+
+from .checkpoints import RunInterrupted
 
 LR_RANGE = (1e-6, 1e-2)
 WEIGHT_DECAY_RANGE = (1e-8, 1e-4)
@@ -324,10 +328,10 @@ def search_data(settings: SearchSettings):
 class TrialTraining:
     """The experiments' two-backend training (experiments.training), configured for one search's trials."""
 
-    def __init__(self, settings: SearchSettings):
+    def __init__(self, settings: SearchSettings, stops: "StopsBetweenWrites"):
         from .training import TwoBackendTraining
 
-        self.settings = settings
+        self.settings, self.stops = settings, stops
         self.runner = TwoBackendTraining(settings.backend, settings.dtype, settings.device, settings.seed)
         self.data = search_data(settings)
 
@@ -339,8 +343,10 @@ class TrialTraining:
         weight_decay = trial.suggest_float("weight_decay", *WEIGHT_DECAY_RANGE, log=True)
         index = trial.user_attrs["index"]
         net = Net("MultiLayerNet", (784, [100] * 6, 10), {"weight_decay_lambda": weight_decay})
-        results = self.runner.train(f"trial {index}", net, self.data, "SGD", {"lr": lr}, epochs=self.settings.epochs,
-                                    batch_size=100, seed=self.settings.seed + index, allow_divergence=True)
+        with self.stops.anywhere():
+            results = self.runner.train(f"trial {index}", net, self.data, "SGD", {"lr": lr},
+                                        epochs=self.settings.epochs, batch_size=100, seed=self.settings.seed + index,
+                                        allow_divergence=True)
         first = results[self.runner.backends[0]]
         trial.set_user_attr("validation_curve", [float(a) for a in first.test_acc])
         trial.set_user_attr("train_curve", [float(a) for a in first.train_acc])
@@ -356,39 +362,79 @@ def work(settings: SearchSettings) -> int:
     """
     from optuna.trial import TrialState
 
-    study = open_study(settings)
-    objective = TrialTraining(settings)
     ran = 0
-    while True:
-        fail_lost_trials(study)
-        enqueue_missing(study, settings)
-        trial = claim_waiting_trial(study)
-        if trial is None:
-            if not trials_by_state(study, TrialState.RUNNING):
-                return ran
-            time.sleep(HEARTBEAT_SECONDS / 2)
-            continue
+    with StopsBetweenWrites() as stops:
+        study = open_study(settings)
+        objective = TrialTraining(settings, stops)
+        while True:
+            stops.check()
+            fail_lost_trials(study)
+            enqueue_missing(study, settings)
+            trial = claim_waiting_trial(study)
+            if trial is None:
+                if not trials_by_state(study, TrialState.RUNNING):
+                    return ran
+                with stops.anywhere():
+                    time.sleep(HEARTBEAT_SECONDS / 2)
+                continue
+            try:
+                with Heartbeat(trial):
+                    value = objective(trial)
+            except BaseException:  # a stop included: the trial is FAIL, and its index is enqueued again
+                fail_trial(study, trial.number, "its worker was stopped")
+                raise
+            ran += tell_result(study, trial, value)
+
+
+class StopsBetweenWrites:
+    """SIGTERM and SIGINT while work() runs: RunInterrupted at once while a trial trains or the worker waits
+    (`anywhere`), otherwise at the worker's next `check`. Raised halfway through a write, it could leave the
+    storage's lock held or a claimed trial unknown to the worker, and so a trial RUNNING that no one fails.
+    The handlers before it are restored on exit."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.signum = None
+        self.raising = False
+        self.previous = {}
+
+    def __enter__(self):
+        for signum in self.SIGNALS:
+            self.previous[signum] = signal.signal(signum, self.handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def handle(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+        if self.raising:
+            raise RunInterrupted(self.signum)
+
+    def check(self):
+        if self.signum is not None:
+            raise RunInterrupted(self.signum)
+
+    @contextmanager
+    def anywhere(self):
+        self.check()
+        self.raising = True
         try:
-            with Heartbeat(trial):
-                value = objective(trial)
-        except BaseException:  # Ctrl-C and SIGTERM included: the trial is FAIL, and its index is enqueued again
-            fail_trial(study, trial.number, "its worker was stopped")
-            raise
-        ran += tell_result(study, trial, value)
+            yield
+        finally:
+            self.raising = False
 
 
 def worker_process(settings: SearchSettings) -> None:
     """The body of a spawned worker (`--workers K`): Ctrl-C or SIGTERM ends it quietly, its trial marked FAIL by
     work()."""
-    signal.signal(signal.SIGTERM, stop_on_signal)
     try:
         work(settings)
     except KeyboardInterrupt:
         pass
-
-
-def stop_on_signal(signum, frame):
-    raise KeyboardInterrupt(f"stopped by {signal.Signals(signum).name}")
 
 
 def trial_records(study) -> list[dict]:

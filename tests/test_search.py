@@ -266,6 +266,51 @@ def test_a_trial_ask_makes_when_another_worker_took_the_last_is_failed_saying_so
     assert search.trial_records(study)[0]["failure"].startswith("made by Optuna's ask() after another worker")
 
 
+def test_a_signal_during_a_claim_stops_the_worker_only_once_its_trial_is_known_and_failed(tmp_path, monkeypatch):
+    # SIGTERM raised halfway through a storage write had left a claimed trial RUNNING with no one to fail it
+    from optuna.trial import TrialState
+    settings = SearchSettings(storage=str(tmp_path / "study.journal"), trials=2, seed=0, epochs=1)
+    real_claim = search.claim_waiting_trial
+
+    def claim_then_signal(study):
+        trial = real_claim(study)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the claim's writes are still going on
+        return trial
+
+    class Training:
+        def __init__(self, settings, stops):
+            self.stops = stops
+
+        def __call__(self, trial):
+            with self.stops.anywhere():
+                pytest.fail("a trial trained after its worker was told to stop")
+
+    monkeypatch.setattr(search, "claim_waiting_trial", claim_then_signal)
+    monkeypatch.setattr(search, "TrialTraining", Training)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(search.RunInterrupted) as stopped:
+        search.work(settings)
+    assert stopped.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before
+    (claimed, waiting) = open_study(settings).get_trials()
+    assert claimed.state == TrialState.FAIL and waiting.state == TrialState.WAITING
+    assert search.trial_records(open_study(settings))[0]["failure"] == "its worker was stopped"
+
+
+def test_a_worker_records_a_signal_while_it_writes_and_raises_it_where_stopping_is_safe():
+    with search.StopsBetweenWrites() as stops:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # the handler has run: recorded, not raised
+        assert stops.signum == signal.SIGINT
+        with pytest.raises(search.RunInterrupted):
+            stops.check()
+    with search.StopsBetweenWrites() as stops, pytest.raises(search.RunInterrupted):
+        with stops.anywhere():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert stops.raising is False
+
+
 @pytest.mark.parametrize("setting", [{"epochs": 2}, {"backend": "torch"}, {"dtype": "float64"},
                                      {"dataset": "mnist"}, {"seed": 1}, {"trials": 3}])
 def test_every_setting_that_changes_a_trial_keys_its_study(setting):
