@@ -93,11 +93,11 @@ def check_filter_fits(owner: str, input_dim, layer: str, height: int, width: int
 
 
 def check_pooling_input(owner: str, input_dim, stage: int, height: int, width: int) -> None:
-    """Raise ValueError unless the height x width map before 2x2 pooling `stage` has even sides of at least 2
-    (the book's networks pool with stride 2 and drop no row)."""
-    if height < 2 or width < 2 or height % 2 or width % 2:
+    """Raise ValueError unless the height x width map before 2x2 pooling `stage` has sides of at least 2 (an odd
+    side loses its last row or column, as in the book and torch)."""
+    if height < 2 or width < 2:
         raise ValueError(f"{owner} on input {tuple(input_dim)}: the feature map before pooling {stage} is "
-                         f"{height}x{width}; the 2x2 pooling with stride 2 needs even sides of at least 2")
+                         f"{height}x{width}; the 2x2 pooling with stride 2 needs sides of at least 2")
 
 
 def weight_init_kind(weight_init_std):

@@ -16,8 +16,7 @@ from dlfs_common.checks import (
 )
 
 from .functions import CROSS_ENTROPY_EPS, cross_entropy_error, cross_entropy_of_scores, softmax
-from .shifted_rows import ShiftedRows
-from .util import check_window, fold, unfold_batch
+from .util import check_window, col2im, im2col
 
 
 class Relu:
@@ -360,23 +359,13 @@ class BatchNormalization(Learnable):
 
 
 class Convolution(Learnable):
-    """2-D convolution (cross-correlation) through unfolded windows and one matrix product.
+    """2-D convolution (cross-correlation) as the book computes it: every window of the input unfolded as a row
+    (im2col), one matrix product with the filters, and backward's gradient rows added back into images (col2im).
 
-    W: (FN, C, FH, FW), b: (FN,). Shapes: x (N, C, H, W) -> (N, FN, out_h, out_w)
-    with out_h = (H + 2*pad - FH) // stride + 1. The book unfolds with im2col
-    (one row per window), multiplies, and transposes the product back to
-    (N, FN, ...); this layer unfolds every window as a column (unfold_batch), the
-    transposed layout, in which the product of the whole batch comes out
-    (FN, N, ...). Like the book's, the output is a transposed view of the
-    product, (N, FN, ...) by its shape: see _forward_by_bias_row.
-    backprop_to_input=False skips dx (backward returns None): a network's first
-    layer needs no gradient for its input images, which the book computes anyway.
-
-    Stride 1 with more than one input channel, every layer of the book's
-    networks but the first, takes a faster path: see _forward_by_shifted_rows
-    and shifted_rows.py. It keeps the memory of its unfolded input and of its
-    products (`workspaces`) from one step to the next while the batch's shape
-    stays the same.
+    W: (FN, C, FH, FW), b: (FN,). Shapes: x (N, C, H, W) -> (N, FN, out_h, out_w),
+    out_h = (H + 2*pad - FH) // stride + 1, likewise out_w.
+    backprop_to_input=False skips dx (backward returns None): a network's first layer needs no gradient for its
+    images, which the book computes anyway. numpy_impl.fast_layers.FastConvolution is the fast version.
     """
 
     learned = {"W": "dW", "b": "db"}
@@ -396,9 +385,8 @@ class Convolution(Learnable):
         self.stride = stride
         self.pad = pad
         self.backprop_to_input = backprop_to_input
-        self.input_shape = None  # its shape is all backward needs of the input, which the layer does not keep
-        self.cols = None
-        self.workspaces = {}
+        self.input_shape = None  # its shape is all backward needs of the input
+        self.col = None
         self.dW = None
         self.db = None
 
@@ -411,135 +399,37 @@ class Convolution(Learnable):
         return check_window(x.shape, FH, FW, self.stride, self.pad)
 
     def forward(self, x):
+        FN, C, FH, FW = self.W.shape
         out_h, out_w = self._output_size(x)
         self.input_shape = x.shape
-        if self._by_shifted_rows():
-            return self._forward_by_shifted_rows(x, out_h, out_w)
-        return self._forward_by_bias_row(x, out_h, out_w)
-
-    def _forward_by_bias_row(self, x, out_h, out_w):
-        """The product of the filters and bias, [W | b], with the unfolded batch over a row of ones: the
-        product adds the bias as it goes (a 26th term for 5x5 filters over one channel), so that no pass of
-        its own does. The product comes out (FN, N, out_h, out_w), and the layer returns it as the transposed
-        view (N, FN, out_h, out_w), as the book's layer returns its (N, out_h, out_w, FN) product, rather than
-        copying it into image order: ReLU and pooling read it at the same speed, the gradients that come back
-        have its layout (Pooling.backward keeps it), and backward takes them as the product's layout without
-        a copy either. Two passes over the output (each 14 MB in SimpleConvNet, float64) are gone. With
-        Pooling's changes (maps in memory order, dx written once, only the input's shape kept), a SimpleConvNet
-        training step (2 cores, batch 100, Adam; eight pairs of processes, alternating with the layer that
-        added the bias while copying the product into image order) took a median 0.89 times as long in
-        float64 (pairs 0.87 to 1.02) and 0.91 times in float32 (0.88 to 1.37, as the machine's speed drifted),
-        and its peak memory fell from 63.4 to 57.3 MiB (float64)."""
-        FN, C, FH, FW = self.W.shape
-        N = x.shape[0]
-        dtype = np.result_type(self.W, x)
-        self.cols = np.empty((C * FH * FW + 1, N * out_h * out_w), dtype=dtype)
-        self.cols[-1] = 1
-        unfold_batch(x, FH, FW, self.stride, self.pad, out=self.cols[:-1])
-        filters_and_bias = np.concatenate([self.W.reshape(FN, -1), self.b.reshape(FN, 1)], axis=1, dtype=dtype)
-        return (filters_and_bias @ self.cols).reshape(FN, N, out_h, out_w).transpose(1, 0, 2, 3)
+        self.col = im2col(x, FH, FW, self.stride, self.pad)  # (N*out_h*out_w, C*FH*FW): a row per window
+        out = self.col @ self.W.reshape(FN, -1).T + self.b  # (N*out_h*out_w, FN)
+        return out.reshape(x.shape[0], out_h, out_w, FN).transpose(0, 3, 1, 2)
 
     def backward(self, dout):
-        if self._by_shifted_rows():
-            return self._backward_by_shifted_rows(dout)
         FN, C, FH, FW = self.W.shape
-        N = self.input_shape[0]
-        # the product's layout: no copy when dout has the forward output's (ReLU's and pooling's gradients do)
-        dout = np.ascontiguousarray(dout.reshape(N, FN, -1).transpose(1, 0, 2)).reshape(FN, -1)
-        self.db = dout.sum(axis=1)
-        self.dW = (dout @ self.cols[:-1].T).reshape(FN, C, FH, FW)
-        self.cols = None
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1, FN)  # the forward product's rows: (N*out_h*out_w, FN)
+        self.db = dout.sum(axis=0)
+        self.dW = (self.col.T @ dout).T.reshape(FN, C, FH, FW)
+        self.col = None
         if not self.backprop_to_input:
             return None
-        dcols = (self.W.reshape(FN, -1).T @ dout).reshape(C * FH * FW, N, -1).transpose(1, 0, 2)  # unfold's layout
-        return fold(dcols, self.input_shape, FH, FW, self.stride, self.pad)
-
-    def _by_shifted_rows(self):
-        """Stride 1, more than one input channel and pad < filter size (every layer of the book's networks but
-        the first): there the unfolded input, nine times the input, costs more than the product. With one
-        channel it is small, and unfold_batch measured as fast (SimpleConvNet's layer)."""
-        FN, C, FH, FW = self.W.shape
-        return self.stride == 1 and C > 1 and self.pad < min(FH, FW)
-
-    def _forward_by_shifted_rows(self, x, out_h, out_w):
-        """The batch laid out as ShiftedRows, where each filter position's window elements are one shifted
-        slice, and the convolution one matrix product over the whole batch and a sum of shifted slices.
-
-        The input is unfolded over the filter's columns only (FW long copies per channel, `columns`); one
-        product of the filters' rows, (fy, f) by (c, fx), with it sums every window's channels and columns,
-        and add_row_shifts adds its FH blocks up, each shifted by its filter row, where the windows start.
-        The full unfold this replaced (a long copy per filter position, then one product) made an array nine
-        times the input, written and read twice a step; this one is three times the input, and the products
-        (FH times the output) take its place in backward. Both beat unfold_batch, whose copies run only
-        out_w (7 to 28) elements long, at the price of the window positions that straddle a row's or an
-        image's end, computed and dropped (7 percent more products at 28x28, 27 percent at 8x8). The unfolded
-        input and the products are written into memory kept from the previous step (`workspaces`): fresh
-        memory of that size is mapped and zeroed by the kernel page by page, which took longer than a copy
-        into it (a 52 MB copy: 9 ms into new memory, 4 ms into old). Measured on 2 cores (batch 100, a
-        training step with Adam, alternating with the full unfold in one process, rounds of 3 steps):
-        DeepConvNet a median 0.83 times as long in float32 (rounds 0.75 to 0.91), 0.85 in float64 (0.77 to
-        0.96), and its peak memory 107 MiB instead of 142 in float32. The full unfold had taken the float32
-        step from 155-235 ms (a product per image) to 106-123.
-        """
-        FN, C, FH, FW = self.W.shape
-        N, _, H, W = x.shape
-        layout = ShiftedRows(N, H, W, self.pad)
-        dtype = np.result_type(self.W, x)
-        rows = layout.to_rows(x, dtype)
-        length = layout.columns - (FW - 1)
-        self.cols = layout.unfold_columns(rows, FW, self._workspace("columns", (C * FW, length), dtype))
-        products = self._workspace("products", (FH * FN, layout.columns), dtype)
-        np.matmul(self._filter_rows(), self.cols, out=products[:, :length])
-        out = np.empty((FN, layout.columns), dtype=dtype)
-        layout.add_row_shifts(products.reshape(FH, FN, -1), out[:, :layout.window_starts(FH, FW)])
-        return layout.rows_to_images(out, 0, 0, out_h, out_w, add=self.b.reshape(FN, 1, 1))
-
-    def _backward_by_shifted_rows(self, dout):
-        """The adjoint of _forward_by_shifted_rows: dout laid out as the forward's output, zeros where a window
-        produced no output, and shifted by each filter row (shift_rows) into the products' memory; dW one
-        product of those with the unfolded input; dx the product of the filters' rows with them, written over
-        the spent unfolded input and added back by fold_columns."""
-        FN, C, FH, FW = self.W.shape
-        N, _, H, W = self.input_shape
-        layout = ShiftedRows(N, H, W, self.pad)
-        dout = dout.reshape(N, FN, *check_window(self.input_shape, FH, FW, self.stride, self.pad))
-        cols, self.cols = self.cols, None
-        length = cols.shape[1]
-        shifted = self._workspace("products", (FH * FN, layout.columns), cols.dtype)
-        blocks = shifted.reshape(FH, FN, -1)
-        layout.outputs_to_rows(dout, out=blocks[0])
-        layout.shift_rows(blocks)
-        self.db = dout.sum(axis=(0, 2, 3))
-        # (fy, f) by (c, fx) -> (f, c, fy, fx)
-        self.dW = np.ascontiguousarray((shifted[:, :length] @ cols.T).reshape(FH, FN, C, FW).transpose(1, 2, 0, 3))
-        if not self.backprop_to_input:
-            return None
-        dcols = np.matmul(self._filter_rows().T, shifted[:, :length], out=cols)
-        return layout.rows_to_images(layout.fold_columns(dcols, FW), self.pad, self.pad, H, W)
-
-    def _filter_rows(self):
-        """W as a matrix whose row (fy, f) holds filter f's row fy for every channel: (FH*FN, C*FW)."""
-        FN, C, FH, FW = self.W.shape
-        return self.W.transpose(2, 0, 1, 3).reshape(FH * FN, C * FW)
-
-    def _workspace(self, name, shape, dtype):
-        """The array `name` of workspaces: last step's if it has this shape and dtype, else a new one (which
-        replaces it, so that at most one batch's is kept)."""
-        workspace = self.workspaces.get(name)
-        if workspace is None or workspace.shape != shape or workspace.dtype != dtype:
-            workspace = self.workspaces[name] = np.empty(shape, dtype=dtype)
-        return workspace
+        dcol = dout @ self.W.reshape(FN, -1)  # (N*out_h*out_w, C*FH*FW)
+        return col2im(dcol, self.input_shape, FH, FW, self.stride, self.pad)
 
 
 class Pooling:
-    """Max or average pooling over pool_h x pool_w windows, per channel; stride 2 unless given, as in the book.
+    """Max or average pooling over pool_h x pool_w windows, per channel, as the book computes it: every window of
+    every channel unfolded as a row (im2col), its maximum (or mean) taken; backward sends each gradient to its
+    window's maximum (or spreads it evenly) and adds the rows back into images (col2im).
+    Stride 2 unless given, as in the book.
 
-    Shapes: x (N, C, H, W) -> (N, C, out_h, out_w). The windows must tile the
-    padded input: (H + 2*pad - pool_h) must be a multiple of stride (likewise W).
-    Max pooling pads with -inf (as `nn.MaxPool2d`; the book pads with 0, which
-    lets a pad win over negative inputs); average pooling pads with 0 and divides
-    by the window size (`nn.AvgPool2d`'s count_include_pad=True). Ties in max
-    pooling go to the first maximum in window order.
+    Shapes: x (N, C, H, W) -> (N, C, out_h, out_w), out_h = (H + 2*pad - pool_h) // stride + 1, likewise out_w:
+    windows that do not fit drop the input's last rows and columns, as the book's and `nn.MaxPool2d`'s do.
+    Max pooling pads with -inf (as `nn.MaxPool2d`; the book pads with 0, which lets a pad win over negative
+    inputs); average pooling pads with 0 and divides by the window size (`nn.AvgPool2d`'s
+    count_include_pad=True). Ties go to the first maximum in window order. numpy_impl.fast_layers.FastPooling is
+    the fast version.
     """
 
     def __init__(self, pool_h, pool_w, stride=2, pad=0, mode="max"):
@@ -553,23 +443,11 @@ class Pooling:
         self.stride = stride
         self.pad = pad
         self.mode = mode
-        self.input_shape = None  # all backward needs of the input, which the layer does not keep (the book's does)
-        self.maps_swapped = False
-        self.window_elements = None
-        self.out = None
+        self.input_shape = None  # all backward needs of the input
+        self.arg_max = None
 
     def _output_size(self, x):
-        out_h, out_w = check_window(x.shape, self.pool_h, self.pool_w, self.stride, self.pad,
-                                    what="pooling window")
-        _, _, H, W = x.shape
-        for axis, size, window in (("height", H, self.pool_h), ("width", W, self.pool_w)):
-            if (size + 2 * self.pad - window) % self.stride:
-                raise ValueError(
-                    f"pooling window {window} with stride {self.stride} and pad {self.pad} "
-                    f"does not tile input {axis} {size}: ({size} + 2*{self.pad} - {window}) "
-                    f"is not a multiple of {self.stride}"
-                )
-        return out_h, out_w
+        return check_window(x.shape, self.pool_h, self.pool_w, self.stride, self.pad, what="pooling window")
 
     def _padded(self, x):
         if self.pad == 0:
@@ -578,64 +456,29 @@ class Pooling:
         p = self.pad
         return np.pad(x, [(0, 0), (0, 0), (p, p), (p, p)], "constant", constant_values=fill)
 
-    def _window_views(self, padded, out_h, out_w):
-        """For each position (i, j) in the window, in window order, the strided view of the
-        padded input holding that element of every window: shape (N, C, out_h, out_w)."""
-        s = self.stride
-        for i in range(self.pool_h):
-            for j in range(self.pool_w):
-                yield padded[:, :, i:i + s * (out_h - 1) + 1:s, j:j + s * (out_w - 1) + 1:s]
-
-    def _maps(self, array):
-        """array (N, C, ...) as (C, N, ...) if the pooling works on the input's maps in that order, else itself:
-        an involution, that turns the maps' order back into the images' too."""
-        return array.transpose(1, 0, 2, 3) if self.maps_swapped else array
-
     def forward(self, x):
+        N, C = x.shape[:2]
         out_h, out_w = self._output_size(x)
         self.input_shape = x.shape
-        # Pooling treats every (image, channel) map alike, and works on them in the order of x's memory, which
-        # is (C, N, H, W) after a convolution that returns its product's transposed view (see
-        # Convolution._forward_by_bias_row): reading and writing across the two layouts took 2 to 3 times as
-        # long (one profile of SimpleConvNet in float64: forward and backward 7 and 17 ms against 3.5 and 6.8).
-        self.maps_swapped = not x.flags.c_contiguous and x.transpose(1, 0, 2, 3).flags.c_contiguous
-        views = self._window_views(self._padded(self._maps(x)), out_h, out_w)
-        if self.mode == "avg":
-            return np.ascontiguousarray(self._maps(sum(views) / (self.pool_h * self.pool_w)))
-        # one contiguous slab per window position: backward compares them with the maximum
-        # at memory speed, where comparing strided views is several times slower
-        self.window_elements = np.stack(tuple(views))  # (pool_h*pool_w, N, C, out_h, out_w), or C and N swapped
-        self.out = self.window_elements.max(axis=0)
-        # the output in image order all the same (a quarter of the input's size): the next layer, a network's
-        # Affine, reshapes it without a copy. Reducing straight into image order was slower than this copy.
-        return np.ascontiguousarray(self._maps(self.out))
+        col = im2col(self._padded(x), self.pool_h, self.pool_w, self.stride)
+        col = col.reshape(-1, self.pool_h * self.pool_w)  # a row per window and channel: (N*out_h*out_w*C, ph*pw)
+        if self.mode == "max":
+            self.arg_max = np.argmax(col, axis=1)
+            out = np.max(col, axis=1)
+        else:
+            out = np.mean(col, axis=1)
+        return out.reshape(N, out_h, out_w, C).transpose(0, 3, 1, 2)
 
     def backward(self, dout):
-        dout = np.ascontiguousarray(self._maps(dout))
         N, C, H, W = self.input_shape
-        if self.maps_swapped:
-            N, C = C, N
-        out_h, out_w = dout.shape[2:]
         p = self.pad
-        if p == 0 and self.pool_h == self.pool_w == self.stride and self.mode == "max":
-            dx = np.empty((N, C, H, W), dtype=dout.dtype)  # the windows tile x, and write each element once
+        pool_size = self.pool_h * self.pool_w
+        dout = dout.transpose(0, 2, 3, 1).reshape(-1)  # the forward's rows, in order
+        if self.mode == "max":
+            dcol = np.zeros((dout.size, pool_size), dtype=dout.dtype)
+            dcol[np.arange(dout.size), self.arg_max] = dout
         else:
-            dx = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=dout.dtype)
-        dx_views = self._window_views(dx, out_h, out_w)
-        if self.mode == "avg":
-            for dx_view in dx_views:
-                dx_view += dout / (self.pool_h * self.pool_w)
-        else:
-            # the gradient goes to the first position, in window order, that holds the maximum
-            taken = np.zeros(dout.shape, dtype=bool)
-            windows_apart = self.stride >= max(self.pool_h, self.pool_w)  # one write per element of dx
-            for elements, dx_view in zip(self.window_elements, dx_views):
-                first = elements == self.out
-                first &= ~taken
-                taken |= first
-                if windows_apart:
-                    np.multiply(dout, first, out=dx_view)
-                else:
-                    dx_view += dout * first
-            self.window_elements = None
-        return self._maps(dx[:, :, p:p + H, p:p + W])
+            dcol = np.repeat(dout.reshape(-1, 1) / pool_size, pool_size, axis=1)
+        dcol = dcol.reshape(-1, C * pool_size)  # im2col's rows: a window with all its channels
+        dx = col2im(dcol, (N, C, H + 2 * p, W + 2 * p), self.pool_h, self.pool_w, self.stride)
+        return dx[:, :, p:p + H, p:p + W]

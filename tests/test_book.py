@@ -146,7 +146,7 @@ def test_chapter_8_published_weights_give_the_books_scores_on_both_sides(tmp_pat
         np.save("scores.npy", network.predict(np.load("images.npy"), train_flg=False))
         print(type(network.layers[0]).__name__, type(network.layers[18]).__name__)
     """)
-    assert run_script(script, capsys) == ["Convolution Affine"]
+    assert run_script(script, capsys) == ["FastConvolution Affine"]  # the networks run the fast kernels
     assert_close(np.load(tmp_path / "ch08" / "scores.npy"), golden["eval_scores"], "golden", "numpy scores")
     torch_net = load_book_weights(tmp_path / "ch08" / "deep_convnet_params.pkl",
                                   torch_nets.DeepConvNet(dtype=torch.float64)).eval()

@@ -230,7 +230,7 @@ def test_bench_prints_the_table_and_the_targets(capsys, monkeypatch):
     monkeypatch.setattr(timing, "WARM_UP_SECONDS", 0.0)  # one untimed step a block: the table is what is tested
     assert main(["bench", "--models", "MLP", "--steps", "1", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "| MLP   | numpy (book kernels) | float64 | cpu" in out
+    assert "| MLP   | numpy (reference) | float64 | cpu" in out
     assert "NumPy float32 MLP step / torch CPU float32" in out and "(target: at most 0.8)" in out
     assert "torch on CUDA, and the epoch targets" in out and "not measured" in out  # only the CPU was asked for
     blas = out.split("\nBLAS: ")[1].splitlines()[0]  # which library depends on how numpy was built
@@ -295,13 +295,13 @@ def test_a_targets_two_rows_are_timed_side_by_side_in_alternating_order(monkeypa
 
     def job(backend, dtype):
         return timing.Job("DeepConvNet", backend, dtype, "cpu", 1, 1, lambda: calls.append((backend, dtype)))
-    jobs = [job("numpy", "float64"), job("numpy", "float32"), job("numpy (book kernels)", "float64"),
+    jobs = [job("numpy", "float64"), job("numpy", "float32"), job("numpy (reference)", "float64"),
             job("torch", "float64"), job("torch", "float32")]
     rows = timing.time_interleaved(jobs, rounds=2, progress=lambda text: None)
     assert [(row.backend, row.dtype) for row in rows] == [(j.backend, j.dtype) for j in jobs]  # the jobs' order
     # after two warm-up steps each, every block's untimed step and its timed one (then peak memory's steps)
     timed = calls[2 * len(jobs):][:4 * len(jobs)][1::2]
-    first_round = [("numpy", "float32"), ("torch", "float32"), ("numpy (book kernels)", "float64"),
+    first_round = [("numpy", "float32"), ("torch", "float32"), ("numpy (reference)", "float64"),
                    ("numpy", "float64"), ("torch", "float64")]
     assert timed == first_round + first_round[::-1]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from helpers import GOLDEN_DIR, SHARED_GOLDEN_DIR, golden_images, load_golden
 
-from numpy_impl.book_kernels import BookConvolution, BookPooling
+from numpy_impl.fast_layers import FastConvolution, FastPooling
 from numpy_impl.layers import Convolution, Pooling
 from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet
 from numpy_impl.optimizers import SGD, Adam, make_optimizer
@@ -130,7 +130,7 @@ def test_im2col_col2im_and_convolution(case):
     for unfold, fold in ((im2col, col2im), (im2col_book, col2im_book)):
         assert_close(unfold(g["x"], fh, fw, stride, pad), g["col"], "golden", unfold.__name__)
         assert_close(fold(g["dcol"], (N, C, H, W), fh, fw, stride, pad), g["col2im"], "golden", fold.__name__)
-    for layer_class in (Convolution, BookConvolution):
+    for layer_class in (Convolution, FastConvolution):
         conv = layer_class(g["W"], g["b"], stride, pad)
         assert_close(conv.forward(g["x"]), g["conv_y"], "golden", "conv forward")
         assert_close(conv.backward(g["conv_dy"]), g["conv_dx"], "golden", "conv dx")
@@ -143,7 +143,7 @@ def test_max_pooling(case):
     N, C, H, W, pool_h, pool_w, stride = (int(v) for v in CONV["pool_cases"][case])
     x = CONV[f"p{case}/x"]
     assert x.shape == (N, C, H, W)
-    for layer_class in (Pooling, BookPooling):
+    for layer_class in (Pooling, FastPooling):
         pool = layer_class(pool_h, pool_w, stride)
         assert_close(pool.forward(x), CONV[f"p{case}/y"], "golden", "pool forward")
         assert_close(pool.backward(CONV[f"p{case}/dy"]), CONV[f"p{case}/dx"], "golden", "pool backward")

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from helpers import numerical_grad_check
 
+from numpy_impl.fast_layers import FastConvolution, FastPooling
 from numpy_impl.layers import (
     Affine,
     BatchNormalization,
@@ -166,26 +167,30 @@ def test_batchnorm_bad_width_and_option():
         BatchNormalization(np.ones(3), np.zeros(3), running_stats="keras")
 
 
+@pytest.mark.parametrize("convolution", [Convolution, FastConvolution])
 @pytest.mark.parametrize("stride, pad, size", [(1, 0, (5, 5)), (2, 1, (7, 6)), (3, 2, (6, 8)), (1, 1, (4, 3))])
-def test_convolution_backward(stride, pad, size):
+def test_convolution_backward(stride, pad, size, convolution):
     rng = np.random.default_rng(8)
-    layer = Convolution(rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3), stride, pad)
+    layer = convolution(rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(3), stride, pad)
     check_layer(layer, rng.standard_normal((2, 2) + size), [("W", "dW"), ("b", "db")])
 
 
-def test_convolution_errors_name_the_problem():
-    layer = Convolution(np.zeros((2, 3, 5, 5)), np.zeros(2), pad=1)
+@pytest.mark.parametrize("convolution", [Convolution, FastConvolution])
+def test_convolution_errors_name_the_problem(convolution):
+    layer = convolution(np.zeros((2, 3, 5, 5)), np.zeros(2), pad=1)
     with pytest.raises(ValueError, match=r"filter 5x5 is larger than the padded input 4x4"):
         layer.forward(np.zeros((1, 3, 2, 2)))
     with pytest.raises(ValueError, match=r"expects input \(N, 3, H, W\)"):
         layer.forward(np.zeros((1, 2, 8, 8)))
 
 
+@pytest.mark.parametrize("pooling", [Pooling, FastPooling])
 @pytest.mark.parametrize("mode", ["max", "avg"])
-@pytest.mark.parametrize("pool, stride, pad, size", [(2, 2, 0, (6, 4)), (3, 2, 0, (7, 5)), (3, 1, 1, (4, 5))])
-def test_pooling_backward(mode, pool, stride, pad, size):
+@pytest.mark.parametrize("pool, stride, pad, size", [(2, 2, 0, (6, 4)), (3, 2, 0, (7, 5)), (3, 1, 1, (4, 5)),
+                                                     (2, 2, 0, (7, 5)), (3, 3, 1, (6, 9)), (2, 3, 0, (8, 7))])
+def test_pooling_backward(mode, pool, stride, pad, size, pooling):
     x = np.random.default_rng(9).permutation(2 * 3 * size[0] * size[1]).reshape((2, 3) + size) * 0.1 - 10
-    check_layer(Pooling(pool, pool, stride, pad, mode=mode), x)
+    check_layer(pooling(pool, pool, stride, pad, mode=mode), x)
 
 
 def channels_outer(x):
@@ -199,7 +204,7 @@ def channels_outer(x):
 def test_pooling_gives_the_same_arrays_in_its_inputs_memory_order(mode, pool, stride, pad, size):
     rng = np.random.default_rng(10)
     x = rng.integers(-3, 3, (2, 3) + size) * 1.0  # ties, which go to the first maximum in both orders
-    in_order, swapped = Pooling(pool, pool, stride, pad, mode), Pooling(pool, pool, stride, pad, mode)
+    in_order, swapped = FastPooling(pool, pool, stride, pad, mode), FastPooling(pool, pool, stride, pad, mode)
     out = swapped.forward(channels_outer(x))
     np.testing.assert_array_equal(out, in_order.forward(x))
     assert out.flags.c_contiguous  # in image order, which Affine reshapes without a copy
@@ -214,8 +219,8 @@ def test_pooling_gives_the_same_arrays_in_its_inputs_memory_order(mode, pool, st
 
 def test_a_one_channel_convolutions_output_and_the_gradients_it_gets_back_keep_its_products_layout():
     rng = np.random.default_rng(11)
-    conv = Convolution(rng.standard_normal((4, 1, 3, 3)), rng.standard_normal(4), backprop_to_input=False)
-    relu, pool = Relu(), Pooling(2, 2, 2)
+    conv = FastConvolution(rng.standard_normal((4, 1, 3, 3)), rng.standard_normal(4), backprop_to_input=False)
+    relu, pool = Relu(), FastPooling(2, 2, 2)
     out = conv.forward(rng.standard_normal((3, 1, 6, 6)))
     assert not out.flags.c_contiguous and out.transpose(1, 0, 2, 3).flags.c_contiguous  # (FN, N, ...) in memory
     dout = relu.backward(pool.backward(np.ones(pool.forward(relu.forward(out)).shape)))
@@ -223,25 +228,41 @@ def test_a_one_channel_convolutions_output_and_the_gradients_it_gets_back_keep_i
     assert conv.backward(dout) is None and conv.dW.shape == conv.W.shape
 
 
-def test_max_pooling_pads_with_minus_infinity_and_avg_with_zero():
+@pytest.mark.parametrize("pooling", [Pooling, FastPooling])
+def test_max_pooling_pads_with_minus_infinity_and_avg_with_zero(pooling):
     x = -np.ones((1, 1, 2, 2))
-    np.testing.assert_array_equal(Pooling(2, 2, 2, 1, mode="max").forward(x), -np.ones((1, 1, 2, 2)))
-    np.testing.assert_array_equal(Pooling(2, 2, 2, 1, mode="avg").forward(x), -0.25 * np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(pooling(2, 2, 2, 1, mode="max").forward(x), -np.ones((1, 1, 2, 2)))
+    np.testing.assert_array_equal(pooling(2, 2, 2, 1, mode="avg").forward(x), -0.25 * np.ones((1, 1, 2, 2)))
 
 
-def test_max_pooling_ties_go_to_the_first_maximum():
-    pool = Pooling(2, 2, 2)
+@pytest.mark.parametrize("pooling", [Pooling, FastPooling])
+def test_max_pooling_ties_go_to_the_first_maximum(pooling):
+    pool = pooling(2, 2, 2)
     pool.forward(np.ones((1, 1, 2, 2)))
     np.testing.assert_array_equal(pool.backward(np.ones((1, 1, 1, 1)))[0, 0], [[1, 0], [0, 0]])
 
 
-def test_pooling_errors_name_the_problem():
-    with pytest.raises(ValueError, match="does not tile input height 7"):
-        Pooling(2, 2, 2).forward(np.zeros((1, 1, 7, 8)))
+@pytest.mark.parametrize("pooling", [Pooling, FastPooling])
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_windows_that_do_not_tile_drop_the_last_rows_and_columns_as_the_book_does(pooling, mode):
+    x = np.arange(35.0).reshape(1, 1, 7, 5)  # x[i, j] = 5i + j
+    pool = pooling(2, 2, 2, mode=mode)
+    out = pool.forward(x)
+    # hand derivation: window (a, b) holds 5(2a) + 2b, +1, +5, +6; its maximum is the last, its mean 3 above the first
+    first = 10 * np.arange(3)[:, None] + 2 * np.arange(2)[None, :]
+    np.testing.assert_array_equal(out[0, 0], first + (6 if mode == "max" else 3))
+    dx = pool.backward(np.ones_like(out))
+    assert dx.shape == x.shape
+    assert not dx[0, 0, 6].any() and not dx[0, 0, :, 4].any()  # the dropped row and column get no gradient
+    assert dx.sum() == out.size
+
+
+@pytest.mark.parametrize("pooling", [Pooling, FastPooling])
+def test_pooling_errors_name_the_problem(pooling):
     with pytest.raises(ValueError, match="larger than the padded input"):
-        Pooling(3, 3, 1).forward(np.zeros((1, 1, 2, 2)))
+        pooling(3, 3, 1).forward(np.zeros((1, 1, 2, 2)))
     with pytest.raises(ValueError, match="mode"):
-        Pooling(2, 2, mode="median")
+        pooling(2, 2, mode="median")
 
 
 def test_unknown_activation_is_named():

@@ -16,7 +16,7 @@ import numpy_impl.networks as numpy_nets
 import parity
 import torch_impl.networks as torch_nets
 from dlfs_common import dataset_files
-from numpy_impl import book_kernels, layers
+from numpy_impl import layers
 from numpy_impl.datasets import load_mnist as numpy_load_mnist
 from numpy_impl.gradient import numerical_gradient
 from numpy_impl.trainer import Trainer as NumpyTrainer
@@ -82,9 +82,15 @@ class InPlaceRelu:
         return dout * ~self.mask
 
 
-class InPlaceBackwardRelu(book_kernels.BookRelu):
+class InPlaceBackwardRelu(layers.Relu):
     """The book's Relu as its common/layers.py writes it: backward changes dout in place, which the book's layers
-    allow (numpy_impl's book kernel copies dout first)."""
+    allow (numpy_impl's Relu returns a new array)."""
+
+    def forward(self, x):
+        self.mask = x <= 0
+        out = x.copy()
+        out[self.mask] = 0
+        return out
 
     def backward(self, dout):
         dout[self.mask] = 0

@@ -162,8 +162,9 @@ def test_seeded_construction_is_reproducible():
     (lambda: MultiLayerNet(4, [3], 2, activation="swish"), "activation 'swish'"),
     (lambda: MultiLayerNet(4, [3], 2, weight_init_std="lecun"), "weight_init_std 'lecun'"),
     (lambda: TwoLayerNet(4, 3, 2, dtype=np.int32), "dtype"),
-    (lambda: SimpleConvNet((1, 9, 9), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}), "7x7"),
-    (lambda: DeepConvNet(input_dim=(1, 10, 10)), "pooling 2"),
+    (lambda: SimpleConvNet((1, 3, 4), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}), "1x2"),
+    (lambda: DeepConvNet(input_dim=(1, 2, 2)), "before pooling 3 is 1x1"),
+    (lambda: DeepConvNet(input_dim=(1, 8, 8), fast=1), "fast must be True or False"),
 ])
 def test_bad_constructor_arguments(make, message):
     with pytest.raises(ValueError, match=message):
@@ -200,18 +201,19 @@ def test_seeded_dropout_networks_train_reproducibly():
         np.testing.assert_array_equal(grads[0][key], grads[1][key])
 
 
-def test_a_training_step_keeps_no_unfolded_input_alive():
+@pytest.mark.parametrize("fast, unfolded, windows", [(True, "cols", "window_elements"), (False, "col", "arg_max")])
+def test_a_training_step_keeps_no_unfolded_input_alive(fast, unfolded, windows):
     from numpy_impl.layers import Convolution, Pooling
-    net = DeepConvNet(**TINY_DEEP, rng=np.random.default_rng(0))
+    net = DeepConvNet(**TINY_DEEP, rng=np.random.default_rng(0), fast=fast)
     x, t = np.random.default_rng(1).random((3, 1, 8, 8)), np.array([0, 1, 2])
     net.loss(x, t)
     convolutions = [layer for layer in net.layers.values() if isinstance(layer, Convolution)]
     poolings = [layer for layer in net.layers.values() if isinstance(layer, Pooling)]
-    assert all(layer.cols is not None for layer in convolutions)  # forward keeps them for backward
-    assert all(layer.window_elements is not None for layer in poolings)
+    assert all(getattr(layer, unfolded) is not None for layer in convolutions)  # forward keeps them for backward
     net.gradient(x, t)
-    assert all(layer.cols is None for layer in convolutions)
-    assert all(layer.window_elements is None for layer in poolings)
+    assert all(getattr(layer, unfolded) is None for layer in convolutions)
+    if fast:  # the stacked windows, the size of the input; the reference keeps the argmax, a quarter of it
+        assert all(getattr(layer, windows) is None for layer in poolings)
 
 
 def test_gradients_follow_the_arrays_the_layers_hold():
@@ -225,15 +227,16 @@ def test_gradients_follow_the_arrays_the_layers_hold():
         net.gradient(x, t)
 
 
-def test_a_relu_before_max_pooling_runs_after_it_and_the_book_kernels_keep_the_books_order():
-    from numpy_impl.book_kernels import book_style
+def test_a_relu_before_max_pooling_runs_after_it_and_the_reference_kernels_keep_the_books_order():
     net = DeepConvNet(**TINY_DEEP, rng=np.random.default_rng(0))
     names = {id(layer): name for name, layer in net.layers.items()}
     order = [names[id(layer)] for layer in net.forward_order()]
     assert order[:10] == ["Conv1", "Relu1", "Conv2", "Pool1", "Relu2", "Conv3", "Relu3", "Conv4", "Pool2", "Relu4"]
     assert sorted(order) == sorted(net.layers)
-    book = book_style(DeepConvNet(**TINY_DEEP, rng=np.random.default_rng(0)))
+    book = DeepConvNet(**TINY_DEEP, rng=np.random.default_rng(0)).use_fast_kernels(False)
     assert book.forward_order() == list(book.layers.values())
+    reference = DeepConvNet(**TINY_DEEP, fast=False)
+    assert reference.forward_order() == list(reference.layers.values())
 
 
 def run_in_the_books_order(net, x, t):

@@ -240,8 +240,8 @@ def test_init_has_the_book_meaning():
     (lambda: torch_nets.MultiLayerNet(4, [3], 2, activation="swish"), "activation 'swish'"),
     (lambda: torch_nets.MultiLayerNet(4, [3], 2, weight_init_std="lecun"), "weight_init_std 'lecun'"),
     (lambda: torch_nets.MultiLayerNetExtend(4, [3], 2, use_dropout=True, dropout_ration=1.5), "dropout_ration"),
-    (lambda: torch_nets.SimpleConvNet((1, 9, 9), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}), "7x7"),
-    (lambda: torch_nets.DeepConvNet(input_dim=(1, 10, 10)), "pooling 2"),
+    (lambda: torch_nets.SimpleConvNet((1, 3, 4), {"filter_num": 2, "filter_size": 3, "pad": 0, "stride": 1}), "1x2"),
+    (lambda: torch_nets.DeepConvNet(input_dim=(1, 2, 2)), "before pooling 3 is 1x1"),
 ])
 def test_bad_constructor_arguments(make, message):
     with pytest.raises(ValueError, match=message):

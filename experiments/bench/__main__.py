@@ -1,6 +1,7 @@
 """python -m experiments.bench: milliseconds per training step of the MLP, SimpleConvNet and DeepConvNet on
-NumPy (float64, float32, the book's kernels) and torch (CPU, and CUDA when present), full-epoch times on CUDA,
-and the speed targets, printed as tables. A benchmark, not a test: it never fails because a machine is slow."""
+NumPy (float64, float32, the reference kernels) and torch (CPU, and CUDA when present), full-epoch times on CUDA,
+and the speed targets, printed as tables; with --layers, each layer's forward and backward time on NumPy beside
+torch's instead. A benchmark, not a test: it never fails because a machine is slow."""
 import argparse
 import sys
 
@@ -8,7 +9,7 @@ import sys
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m experiments.bench",
                                      description="Time training steps of the MLP, SimpleConvNet and DeepConvNet on "
-                                                 "NumPy (float64, float32, the book's kernels) and torch (CPU, and "
+                                                 "NumPy (float64, float32, the reference kernels) and torch (CPU, and "
                                                  "CUDA when present), and check the speed targets.")
     parser.add_argument("--models", nargs="+", choices=["MLP", "SimpleConvNet", "DeepConvNet"],
                         default=["MLP", "SimpleConvNet", "DeepConvNet"], help="which networks (default all)")
@@ -35,6 +36,10 @@ def parse_args(argv):
                         help="data-parallel rows: the torch float32 step of SimpleConvNet and DeepConvNet on N "
                              "ranks (torch_impl.distributed: gloo, the CPU's cores shared out; NCCL, one GPU per "
                              "rank), the global batch shared among them (default 1 2; --ranks alone: none)")
+    parser.add_argument("--layers", action="store_true",
+                        help="instead of whole steps, time each layer's forward and backward in the networks' "
+                             "training step (float32, CPU) on NumPy, with the reference kernels where the network "
+                             "runs fast ones, beside the same layer in torch: where NumPy's time goes")
     parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
                         help="keep: glibc's malloc keeps freed memory for the next step's arrays, as the Trainers and "
                              "python -m experiments have it (dlfs_common.memory); default: glibc's own thresholds, "
@@ -74,6 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {job}", file=sys.stderr)
 
     kept = args.malloc == "keep" and keep_freed_memory()
+    if args.layers:
+        from .layers import format_layer_table, layer_rows
+        rows = []
+        for model in args.models:
+            progress(f"layers of {model}")
+            rows += layer_rows(model, args.rounds)
+        print(format_layer_table(rows))
+        print(f"\n{machine_description(['cpu'])}")
+        print(blas_description())
+        return 0
 
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     if "cuda" in devices and not torch.cuda.is_available():

@@ -9,8 +9,8 @@ round alike, and a target's ratio between two rows is the median of the ratios
 of their blocks round by round (step_ratio), printed with the lowest and
 highest; a target's two rows are timed one right after the other, in
 alternating order (timing_order). Rows: the NumPy networks in float64 and
-float32, the same networks with the book's kernels swapped in
-(numpy_impl.book_kernels), torch on the CPU in both dtypes, torch on CUDA where
+float32, the same networks on the reference kernels, the book's algorithms
+(numpy_impl.layers; fast=False), torch on the CPU in both dtypes, torch on CUDA where
 a GPU is present, with each speed-up of torch_impl.acceleration.
 
 Peak memory is what tracemalloc sees NumPy allocate during one step, plus what
@@ -40,7 +40,6 @@ import torch.nn.functional as F
 
 import numpy_impl.networks as numpy_nets
 import torch_impl.networks as torch_nets
-from numpy_impl.book_kernels import book_style
 from numpy_impl.optimizers import Adam
 from torch_impl.acceleration import Acceleration
 from torch_impl.optimizers import make_optimizer
@@ -51,6 +50,7 @@ MODELS = {  # name: (network, constructor args, batch size, flat input)
     "SimpleConvNet": ("SimpleConvNet", ((), {}), 100, False),
     "DeepConvNet": ("DeepConvNet", ((), {}), 100, False),
 }
+REFERENCE = "numpy (reference)"  # the row of the networks on the reference kernels
 TARGETS = [  # (description, numerator row, denominator row, bound, kind): issue 15's, on the development machine
     ("NumPy float32 DeepConvNet step / torch CPU float32", ("DeepConvNet", "numpy", "float32", "cpu"),
      ("DeepConvNet", "torch", "float32", "cpu"), 2.0, "at most"),
@@ -58,12 +58,10 @@ TARGETS = [  # (description, numerator row, denominator row, bound, kind): issue
      ("SimpleConvNet", "torch", "float32", "cpu"), 1.0, "at most"),
     ("NumPy float32 MLP step / torch CPU float32", ("MLP", "numpy", "float32", "cpu"),
      ("MLP", "torch", "float32", "cpu"), 0.8, "at most"),
-    ("book-style float64 SimpleConvNet step / NumPy float64",
-     ("SimpleConvNet", "numpy (book kernels)", "float64", "cpu"), ("SimpleConvNet", "numpy", "float64", "cpu"), 3.0,
-     "at least"),
-    ("book-style float64 DeepConvNet step / NumPy float64",
-     ("DeepConvNet", "numpy (book kernels)", "float64", "cpu"), ("DeepConvNet", "numpy", "float64", "cpu"), 3.0,
-     "at least"),
+    ("reference float64 SimpleConvNet step / NumPy float64",
+     ("SimpleConvNet", REFERENCE, "float64", "cpu"), ("SimpleConvNet", "numpy", "float64", "cpu"), 3.0, "at least"),
+    ("reference float64 DeepConvNet step / NumPy float64",
+     ("DeepConvNet", REFERENCE, "float64", "cpu"), ("DeepConvNet", "numpy", "float64", "cpu"), 3.0, "at least"),
 ]
 EPOCH_TARGETS = {"SimpleConvNet": 1.0, "DeepConvNet": 3.0}  # seconds per 60,000-image epoch on an H100
 TARGET_GPUS = ("H100", "H200")  # the GPUs the epoch targets are for
@@ -145,11 +143,11 @@ def batch(batch_size, flat, rng):
     return x, rng.integers(0, 10, batch_size)
 
 
-def numpy_job(model, dtype, book_kernels, steps, rng):
+def numpy_job(model, dtype, reference, steps, rng):
     kind, (args, kwargs), batch_size, flat = MODELS[model]
     net = getattr(numpy_nets, kind)(*args, dtype=np.dtype(dtype), rng=rng, **kwargs)
-    if book_kernels:
-        book_style(net)
+    if reference:
+        net.use_fast_kernels(False)
     x, t = batch(batch_size, flat, rng)
     x = x.astype(dtype)
     optimizer = Adam()
@@ -161,7 +159,7 @@ def numpy_job(model, dtype, book_kernels, steps, rng):
         """What the layers keep from one step to the next: the stride-1 convolutions' workspaces."""
         return sum(workspace.nbytes for layer in net.layers.values()
                    for workspace in getattr(layer, "workspaces", {}).values())
-    return Job(model, "numpy (book kernels)" if book_kernels else "numpy", dtype, "cpu", batch_size, steps, step,
+    return Job(model, REFERENCE if reference else "numpy", dtype, "cpu", batch_size, steps, step,
                kept_bytes=kept_bytes)
 
 
@@ -205,7 +203,7 @@ def jobs_for(model, steps, devices, accelerations, rng):
 
 def timing_order(jobs):
     """The order in which a round times the jobs: the two rows of each target next to each other (NumPy float32
-    then torch float32, the book's kernels then NumPy float64), then the other rows, so that a target's two
+    then torch float32, the reference then NumPy float64), then the other rows, so that a target's two
     blocks are timed one right after the other rather than seconds apart (a DeepConvNet round takes about 6 s)."""
     paired = [key for _, numerator, denominator, _, _ in TARGETS for key in (numerator, denominator)]
     rank = {key: paired.index(key) for key in paired}

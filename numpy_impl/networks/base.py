@@ -21,6 +21,7 @@ from dlfs_common.checks import (
 )
 from dlfs_common.files import atomic_write
 
+from ..fast_layers import FastConvolution, FastPooling
 from ..gradient import numerical_gradient
 from ..layers import Affine, BatchNormalization, Convolution, Dropout, Learnable, Pooling, Relu, SoftmaxWithLoss
 from ..safe_pickle import is_pickle, load_array_dict
@@ -77,19 +78,53 @@ def read_parameter_file(file_name) -> dict[str, np.ndarray]:
         raise ValueError(f"{file_name} is not a parameter file written by save_params ({error})") from None
 
 
+KERNELS = {False: (Convolution, Pooling), True: (FastConvolution, FastPooling)}  # by `fast`
+
+
 class LayerNet:
-    """Base of the book's networks. Subclasses fill params and layers."""
+    """Base of the book's networks. Subclasses fill params and layers.
+
+    `fast` (True by default) builds the convolutions and poolings from numpy_impl.fast_layers, and runs a ReLU
+    right before a max pooling after it (forward_order); False builds them from numpy_impl.layers, the
+    reference a learner reads beside the book, in the book's order. Both compute the same scores and gradients
+    to rounding (tests/test_fast_layers.py); use_fast_kernels switches a built network."""
 
     weight_decay_lambda = 0
     weight_decay_type = "l2"
 
-    def __init__(self, dtype=np.float64):
+    def __init__(self, dtype=np.float64, fast=True):
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64; got {self.dtype}")
+        if not isinstance(fast, bool):
+            raise ValueError(f"fast must be True or False; got {fast!r}")
+        self.fast = fast
         self.params = {}
         self.layers = LayerDict()
         self.last_layer = SoftmaxWithLoss()
+
+    def convolution(self, W, b, stride=1, pad=0, backprop_to_input=True):
+        """A Convolution layer of this network's kernels (`fast`)."""
+        return KERNELS[self.fast][0](W, b, stride, pad, backprop_to_input)
+
+    def pooling(self, pool_h, pool_w, stride=2, pad=0, mode="max"):
+        """A Pooling layer of this network's kernels (`fast`)."""
+        return KERNELS[self.fast][1](pool_h, pool_w, stride, pad, mode)
+
+    def use_fast_kernels(self, fast: bool):
+        """Rebuild the network's convolutions and poolings, in place, from the fast kernels (True) or the
+        reference ones (False), on the same parameter arrays; returns the network. Layers of other classes
+        (a learner's own) stay as they are."""
+        if not isinstance(fast, bool):
+            raise ValueError(f"fast must be True or False; got {fast!r}")
+        self.fast = fast
+        for name, layer in self.layers.items():
+            if type(layer) in (Convolution, FastConvolution):
+                self.layers[name] = self.convolution(layer.W, layer.b, layer.stride, layer.pad,
+                                                     layer.backprop_to_input)
+            elif type(layer) in (Pooling, FastPooling):
+                self.layers[name] = self.pooling(layer.pool_h, layer.pool_w, layer.stride, layer.pad, layer.mode)
+        return self
 
     def add_conv_blocks(self, owner, input_dim, conv_params, pool_after, weight_init_std, rng):
         """Append Conv{i} - Relu{i} for each (filter_num, filter_size, pad, stride) of conv_params, and a 2x2
@@ -104,8 +139,8 @@ class LayerNet:
             self.params[f"W{idx}"] = normal_init((filter_num, channels, filter_size, filter_size),
                                                  init_scale(weight_init_std, fan_in), self.dtype, rng)
             self.params[f"b{idx}"] = np.zeros(filter_num, dtype=self.dtype)
-            self.layers[f"Conv{idx}"] = Convolution(self.params[f"W{idx}"], self.params[f"b{idx}"], stride, pad,
-                                                    backprop_to_input=idx > 1)  # no gradient for the images
+            self.layers[f"Conv{idx}"] = self.convolution(self.params[f"W{idx}"], self.params[f"b{idx}"], stride, pad,
+                                                         backprop_to_input=idx > 1)  # no gradient for the images
             self.layers[f"Relu{idx}"] = Relu()
             channels = filter_num
             height = conv_output_size(height, filter_size, stride, pad)
@@ -113,7 +148,7 @@ class LayerNet:
             if idx in pool_after:
                 stage += 1
                 check_pooling_input(owner, input_dim, stage, height, width)
-                self.layers[f"Pool{stage}"] = Pooling(pool_h=2, pool_w=2, stride=2)
+                self.layers[f"Pool{stage}"] = self.pooling(pool_h=2, pool_w=2, stride=2)
                 height, width = height // 2, width // 2
         return channels, height, width
 
@@ -136,20 +171,16 @@ class LayerNet:
 
     def forward_order(self) -> list:
         """The layers in the order predict runs them (gradient runs their backward in reverse): the order of
-        self.layers, except that a Relu right before a max Pooling runs after it.
+        self.layers, except that with the fast kernels a Relu right before a max FastPooling runs after it.
 
         The two commute: the maximum of a rectified window is the rectified maximum, and the gradient reaches
         the same element, the first maximum, or none at all where the window's maximum is not positive (the
-        ReLU's mask then stops it in either order). Gradients and scores come out bit for bit the same (tested),
-        and ReLU works on a quarter of the elements, in the pooled output's contiguous layout. Measured on 2
-        cores (batch 100, a training step with Adam, twelve rounds alternating with the book's order in one
-        process): SimpleConvNet a median 0.87 times as long in float32 and 0.88 in float64; DeepConvNet, whose
-        ReLUs before pooling are 3 of its 7 ms of ReLU, no difference beyond the machine's noise. Only
-        numpy_impl.layers' own Relu and Pooling swap: book_style's kernels keep the book's order."""
+        ReLU's mask then stops it in either order). Scores and gradients come out bit for bit the same (tested),
+        and ReLU works on a quarter of the elements (docs/speed.md)."""
         layers = list(self.layers.values())
         for index in range(len(layers) - 1):
             relu, pooling = layers[index], layers[index + 1]
-            if type(relu) is Relu and type(pooling) is Pooling and pooling.mode == "max":
+            if type(relu) is Relu and type(pooling) is FastPooling and pooling.mode == "max":
                 layers[index], layers[index + 1] = pooling, relu
         return layers
 

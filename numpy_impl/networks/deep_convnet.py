@@ -33,8 +33,9 @@ class DeepConvNet(LayerNet):
                  conv_param_1=DEEP_CONVNET_CONV_PARAMS[0], conv_param_2=DEEP_CONVNET_CONV_PARAMS[1],
                  conv_param_3=DEEP_CONVNET_CONV_PARAMS[2], conv_param_4=DEEP_CONVNET_CONV_PARAMS[3],
                  conv_param_5=DEEP_CONVNET_CONV_PARAMS[4], conv_param_6=DEEP_CONVNET_CONV_PARAMS[5],
-                 hidden_size=50, output_size=10, dropout_ratio=0.5, dtype=np.float64, rng=None):
-        super().__init__(dtype)
+                 hidden_size=50, output_size=10, dropout_ratio=0.5, dtype=np.float64, rng=None,
+                 fast=True):
+        super().__init__(dtype, fast)
         input_dim = check_input_dim("DeepConvNet", input_dim)
         conv_params = [check_conv_param("DeepConvNet", f"conv_param_{idx}", conv_param)
                        for idx, conv_param in enumerate([conv_param_1, conv_param_2, conv_param_3, conv_param_4,

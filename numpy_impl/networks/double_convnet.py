@@ -23,8 +23,9 @@ class DoubleConvNet(LayerNet):
 
     def __init__(self, input_dim=(1, 28, 28), conv_param_1=DOUBLE_CONVNET_CONV_PARAMS[0],
                  conv_param_2=DOUBLE_CONVNET_CONV_PARAMS[1], hidden_size=100, output_size=10, weight_init_std="he",
-                 dtype=np.float64, rng=None):
-        super().__init__(dtype)
+                 dtype=np.float64, rng=None,
+                 fast=True):
+        super().__init__(dtype, fast)
         input_dim = check_input_dim("DoubleConvNet", input_dim)
         conv_params = [check_conv_param("DoubleConvNet", f"conv_param_{idx}", conv_param)
                        for idx, conv_param in enumerate([conv_param_1, conv_param_2], start=1)]

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from numpy_impl import fast_layers as FL
 from numpy_impl import functions as F_np
 from numpy_impl import layers as L
 from numpy_impl import util as U
@@ -323,33 +324,41 @@ def batchnorm_twins():
 def convolution_twins():
     cases = [(2, 3, 7, 7, 4, 3, 3, 1, 0), (2, 2, 9, 8, 3, 3, 2, 2, 1), (1, 3, 6, 5, 2, 4, 2, 3, 2),
              (3, 1, 5, 5, 5, 5, 5, 1, 0), (2, 4, 8, 8, 6, 1, 3, 2, 2),
-             # stride 1, several channels, pad 1 and 2: Convolution's ShiftedRows path with padding
+             # stride 1, several channels, pad 1 and 2: FastConvolution's ShiftedRows path with padding
              (2, 4, 7, 7, 4, 3, 3, 1, 1), (2, 5, 6, 6, 2, 5, 5, 1, 2)]
     twins = []
     for N, C, H, W, FN, fh, fw, stride, pad in cases:
-        twins.append(LayerTwin(
-            f"Convolution[{C}->{FN},{fh}x{fw},stride={stride},pad={pad},in={H}x{W}]",
-            lambda p, s=stride, pd=pad: L.Convolution(p["W"], p["b"], s, pd),
-            lambda C=C, FN=FN, fh=fh, fw=fw, s=stride, pd=pad: nn.Conv2d(C, FN, (fh, fw), stride=s, padding=pd),
-            {"x": (N, C, H, W)}, params={"W": (FN, C, fh, fw), "b": (FN,)},
-            torch_params={"W": ("weight", False), "b": ("bias", False)}))
+        for module, layer in ((L, "Convolution"), (FL, "FastConvolution")):
+            twins.append(LayerTwin(  # the class looked up when the twin runs: parity.check stands a learner's in
+                f"{layer}[{C}->{FN},{fh}x{fw},stride={stride},pad={pad},in={H}x{W}]",
+                lambda p, s=stride, pd=pad, m=module, name=layer: getattr(m, name)(p["W"], p["b"], s, pd),
+                lambda C=C, FN=FN, fh=fh, fw=fw, s=stride, pd=pad: nn.Conv2d(C, FN, (fh, fw), stride=s, padding=pd),
+                {"x": (N, C, H, W)}, params={"W": (FN, C, fh, fw), "b": (FN,)},
+                torch_params={"W": ("weight", False), "b": ("bias", False)}))
     return twins
 
 
 def pooling_twins():
     cases = [("max", 2, 2, 0, (2, 3, 8, 8)), ("max", 3, 2, 0, (2, 2, 7, 9)), ("max", 3, 3, 1, (1, 3, 7, 4)),
-             ("avg", 2, 2, 0, (2, 3, 6, 6)), ("avg", 3, 2, 1, (2, 2, 7, 5)), ("avg", 3, 1, 0, (1, 2, 5, 6))]
+             ("avg", 2, 2, 0, (2, 3, 6, 6)), ("avg", 3, 2, 1, (2, 2, 7, 5)), ("avg", 3, 1, 0, (1, 2, 5, 6)),
+             # windows that do not tile the input: the last rows and columns are dropped, as torch drops them
+             ("max", 2, 2, 0, (2, 3, 7, 7)), ("max", 3, 2, 1, (2, 2, 8, 6)), ("avg", 2, 2, 0, (1, 2, 5, 9)),
+             ("avg", 3, 3, 0, (2, 1, 8, 7)), ("max", 2, 3, 0, (1, 2, 9, 8))]
     twins = []
     for mode, pool, stride, pad, shape in cases:
         torch_class = nn.MaxPool2d if mode == "max" else nn.AvgPool2d
-        twins.append(LayerTwin(
-            f"Pooling[{mode},{pool}x{pool},stride={stride},pad={pad},in={shape[2]}x{shape[3]}]",
-            # max pooling is built with the book's arguments alone (its Pooling has no `mode`), so that a learner's
-            # book-style class stands in for it (parity.check)
-            lambda p, m=mode, k=pool, s=stride, pd=pad: L.Pooling(k, k, s, pd, **({"mode": m} if m == "avg" else {})),
-            lambda cls=torch_class, k=pool, s=stride, pd=pad: cls(k, stride=s, padding=pd), {"x": shape}))
-    twins.append(LayerTwin("Pooling[max,2x2,stride=2,ties]", lambda p: L.Pooling(2, 2, 2),
-                           lambda: nn.MaxPool2d(2, stride=2), {"x": (2, 2, 6, 6)}, input_sampler=ties))
+        for module, layer in ((L, "Pooling"), (FL, "FastPooling")):
+            twins.append(LayerTwin(
+                f"{layer}[{mode},{pool}x{pool},stride={stride},pad={pad},in={shape[2]}x{shape[3]}]",
+                # max pooling is built with the book's arguments alone (its Pooling has no `mode`), so that a
+                # learner's book-style class stands in for it (parity.check)
+                lambda p, md=mode, k=pool, s=stride, pd=pad, m=module, name=layer: getattr(m, name)(
+                    k, k, s, pd, **({"mode": md} if md == "avg" else {})),
+                lambda cls=torch_class, k=pool, s=stride, pd=pad: cls(k, stride=s, padding=pd), {"x": shape}))
+    for module, layer in ((L, "Pooling"), (FL, "FastPooling")):
+        twins.append(LayerTwin(f"{layer}[max,2x2,stride=2,ties]",
+                               lambda p, m=module, name=layer: getattr(m, name)(2, 2, 2),
+                               lambda: nn.MaxPool2d(2, stride=2), {"x": (2, 2, 6, 6)}, input_sampler=ties))
     return twins
 
 

@@ -203,11 +203,11 @@ def network_argument_twins():
         ("SimpleConvNet", "float-stride",
          {"conv_param": {"filter_num": 4, "filter_size": 3, "pad": 0, "stride": 1.5}}),
         ("SimpleConvNet", "misspelt-conv-param-key", {"conv_param": {"filter_num": 4, "filter_size": 3, "strid": 1}}),
-        ("SimpleConvNet", "odd-map-before-pooling", {"input_dim": (1, 27, 27)}),
+        ("SimpleConvNet", "map-too-small-to-pool", {"input_dim": (1, 3, 6)}),
         ("SimpleConvNet", "input-dim-of-two-sides", {"input_dim": (28, 28)}),
         ("DeepConvNet", "filter-larger-than-its-input",
          {"input_dim": (1, 4, 4), "conv_param_1": {"filter_num": 4, "filter_size": 5}}),
-        ("DeepConvNet", "odd-map-before-pooling", {"input_dim": (1, 26, 26)}),
+        ("DeepConvNet", "map-too-small-to-pool", {"input_dim": (1, 2, 2)}),
         ("DeepConvNet", "negative-pad", {"conv_param_3": {"filter_num": 4, "filter_size": 3, "pad": -1}}),
     ]
     return [RejectionTwin(f"{network}[reject,{what}]", *build_both(network, **arguments), same_message=True)
