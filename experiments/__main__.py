@@ -39,6 +39,10 @@ def add_run_options(parser, unused=(), epochs=None):
                         help="output folder (default runs/NAME under the working folder; for demo, runs)")
     parser.add_argument("--backend", choices=["numpy", "torch", "both"], default="numpy",
                         help="numpy (hand-written), torch, or both from the same weights and batches (default numpy)")
+    parser.add_argument("--semantics", choices=["book", "pytorch"], default="book",
+                        help=shown("semantics", "book: every backend trains with the book's loss (1e-7 in the log) "
+                                                "and batch-norm running statistics (from 0), torch included; "
+                                                "pytorch: every backend with PyTorch's (default book)"))
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                         help=shown("device", "torch device (default auto: cuda when present)"))
     parser.add_argument("--dataset", default="fashion-mnist", choices=["fashion-mnist", "mnist"],
@@ -165,7 +169,7 @@ def run_experiment(name, args, out):
     ctx = Context(name, backend=args.backend, device=args.device, dataset=args.dataset, quick=args.quick,
                   seed=args.seed, epochs=args.epochs, out=out, dtype=args.dtype, progress=args.progress,
                   acceleration=args.acceleration, download=args.download, trials=args.trials, workers=args.workers,
-                  storage=args.storage)
+                  storage=args.storage, semantics=args.semantics)
     if args.command == "run" and "resume" not in args.unused:
         settings = {"experiment": name, **ctx.metrics["settings"], "checkpoint_every": args.checkpoint_every}
         resume = args.resume or restarted_by_torchrun()

@@ -26,7 +26,7 @@ EXPERIMENTS = OrderedDict([
 # Chapter 4's experiments evaluate closed-form functions in float64 on the CPU, with no data set, no training
 # epochs and no random draws.
 CLOSED_FORM = ("gradient_1d", "gradient_2d", "gradient_method", "gradient_simplenet")
-CLOSED_FORM_OPTIONS = ("device", "dtype", "dataset", "download", "epochs", "seed", "acceleration")
+CLOSED_FORM_OPTIONS = ("device", "dtype", "dataset", "download", "epochs", "seed", "acceleration", "semantics")
 
 # the options of the hyper-parameter search, which no other experiment reads
 SEARCH_OPTIONS = ("trials", "workers", "storage")
@@ -108,6 +108,8 @@ def unused_options(name):
         unused.update(dict.fromkeys(("dataset", "download"), "it reads no data set"))
     if "trials_or" not in reads:
         unused.update(dict.fromkeys(SEARCH_OPTIONS, "it runs no hyper-parameter search"))
+    if not reads & {"train", "build"}:
+        unused["semantics"] = "it builds no network"
     if "train" not in reads:
         unused.update(dict.fromkeys(CHECKPOINT_OPTIONS, "it trains no network through the Trainers: nothing to "
                                     "checkpoint (a search resumes through its --storage)"))

@@ -17,8 +17,8 @@ class Context(RunOutputs, TwoBackendTraining):
 
     def __init__(self, name, backend="numpy", device="auto", dataset="fashion-mnist", quick=False, seed=0,
                  epochs=None, out=None, dtype="float32", progress=True, acceleration=None, download=False,
-                 trials=None, workers=1, storage=None):
-        TwoBackendTraining.__init__(self, backend, dtype, device, seed, acceleration, progress)
+                 trials=None, workers=1, storage=None, semantics="book"):
+        TwoBackendTraining.__init__(self, backend, dtype, device, seed, acceleration, progress, semantics)
         self.name = name
         self.download = download
         self.dataset = dataset
@@ -26,7 +26,8 @@ class Context(RunOutputs, TwoBackendTraining):
         self.epochs = epochs
         self.trials, self.workers, self.storage = trials, workers, storage
         settings = {"backend": backend, "device": str(self.device), "dataset": dataset, "quick": quick,
-                    "seed": seed, "epochs": epochs, "dtype": dtype, "acceleration": str(self.acceleration)}
+                    "seed": seed, "epochs": epochs, "dtype": dtype, "acceleration": str(self.acceleration),
+                    "semantics": semantics}
         RunOutputs.__init__(self, name, out, settings, self.device)
         self._data = {}
 

@@ -51,15 +51,28 @@ class TrainResult:
                 "seconds": round(self.seconds, 3)}
 
 
+SEMANTICS = ("book", "pytorch")
+
+
 class TwoBackendTraining:
     """Building and training networks on `backend` ('numpy', 'torch', or 'both' from the same weights, batches
     and dropout masks) in `dtype` ('float32' or 'float64'), torch on `device` ('auto', 'cpu', 'cuda') with
     `acceleration` (torch_impl.acceleration; a flag string or an Acceleration), weights drawn from `seed`,
-    progress bars shown if `progress`. The agreement of the two backends goes to self.metrics."""
+    progress bars shown if `progress`. The agreement of the two backends goes to self.metrics.
 
-    def __init__(self, backend="numpy", dtype="float32", device="auto", seed=0, acceleration=None, progress=False):
+    `semantics`: 'book' (the default) trains every backend with the book's semantics where PyTorch's differ
+    (the torch network through BookNet.use_book_semantics: 1e-7 in the loss's log, running variance from 0;
+    its batch norm's unbiased running-variance update is what stays apart); 'pytorch' trains every backend
+    with PyTorch's loss and running statistics (the NumPy network through parity.convert.match_torch_semantics).
+    Dropout and the optimizers' eps are the book's on both sides either way."""
+
+    def __init__(self, backend="numpy", dtype="float32", device="auto", seed=0, acceleration=None, progress=False,
+                 semantics="book"):
         if backend not in BACKENDS + ("both",):
             raise ValueError(f"backend must be 'numpy', 'torch' or 'both'; got {backend!r}")
+        if semantics not in SEMANTICS:
+            raise ValueError(f"semantics must be one of {list(SEMANTICS)}; got {semantics!r}")
+        self.semantics = semantics
         if dtype not in NUMPY_DTYPES:
             raise ValueError(f"dtype must be one of {sorted(NUMPY_DTYPES)}; got {dtype!r}")
         self.backends = list(BACKENDS) if backend == "both" else [backend]
@@ -77,19 +90,20 @@ class TwoBackendTraining:
         return len(self.backends) == 2
 
     def build(self, net, seed=None):
-        """{backend: network}; with both backends the torch one gets the NumPy one's weights, and the
-        NumPy one is switched to PyTorch's semantics (DESIGN.md) so that their curves compare exactly."""
+        """{backend: network} in self.semantics; with both backends the torch one gets the NumPy one's weights."""
         seed = self.seed if seed is None else seed
         networks = {}
         if "numpy" in self.backends:
             numpy_net = getattr(numpy_nets, net.kind)(*net.args, dtype=NUMPY_DTYPES[self.dtype],
                                                       rng=np.random.default_rng(seed), **net.kwargs)
-            networks["numpy"] = match_torch_semantics(numpy_net) if self.both else numpy_net
+            networks["numpy"] = match_torch_semantics(numpy_net) if self.semantics == "pytorch" else numpy_net
         if "torch" in self.backends:
             torch.manual_seed(seed)
             torch_net = getattr(torch_nets, net.kind)(*net.args, dtype=TORCH_DTYPES[self.dtype], device=self.device,
                                                       **net.kwargs)
-            networks["torch"] = numpy_to_torch(numpy_net, torch_net) if self.both else torch_net
+            if self.both:
+                numpy_to_torch(numpy_net, torch_net)
+            networks["torch"] = torch_net.use_book_semantics() if self.semantics == "book" else torch_net
         return networks
 
     def train(self, label, net, data, optimizer="SGD", optimizer_param=None, epochs=1, batch_size=100,

@@ -4,7 +4,6 @@ import io
 import math
 
 import torch
-import torch.nn.functional as F
 
 from dlfs_common.checkpoint import arrays_difference
 from dlfs_common.checks import check_finite, check_labels
@@ -156,7 +155,7 @@ class Trainer(TrainerBase):
 
         self.network.train()
         self.optimizer.zero_grad(set_to_none=True)
-        data_loss = F.cross_entropy(self.scores(x_batch), t_batch)
+        data_loss = self.network.data_loss(self.scores(x_batch), t_batch)
         (data_loss + self.network.autograd_penalty()).backward()
         if not self.loss_after_update:
             with torch.no_grad():
@@ -168,7 +167,7 @@ class Trainer(TrainerBase):
             # training mode's forward is the one cuda_graphs captured and compile traced already
             self.network.train(self.network.loss_in_train_mode or self.network.same_in_both_modes)
             with torch.no_grad():
-                loss = F.cross_entropy(self.scores(x_batch), t_batch) + self.network.weight_decay_penalty()
+                loss = self.network.data_loss(self.scores(x_batch), t_batch) + self.network.weight_decay_penalty()
         self._pending_losses.append(loss)
         self.end_step()
         return loss

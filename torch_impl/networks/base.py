@@ -74,6 +74,7 @@ class BookNet(nn.Module):
     weight_decay_type = "l2"
     # the book's networks take their loss in evaluation mode, except DeepConvNet
     loss_in_train_mode = False
+    log_eps = 0.0  # added inside the loss's log by use_book_semantics, as the book adds 1e-7
 
     def __init__(self, input_shape):
         super().__init__()
@@ -140,6 +141,30 @@ class BookNet(nn.Module):
     def output_size(self):
         return [m for m in self.layers if isinstance(m, nn.Linear)][-1].out_features
 
+    def use_book_semantics(self):
+        """The book's semantics where stock PyTorch differs and no module argument sets them, in place: the loss
+        takes 1e-7 inside its log (`log_eps`), and every batch norm's running variance starts at 0, not 1.
+        What stays PyTorch's: the running variance is updated with the unbiased batch variance, n/(n-1) times
+        the book's biased one (parity.relations.book_running_var). Dropout (BookDropout) and the optimizers'
+        eps (make_optimizer) are the book's already. Returns the network."""
+        from ..optimizers import BOOK_EPS
+        self.log_eps = BOOK_EPS
+        with torch.no_grad():
+            for module in self.modules():
+                if isinstance(module, BATCHNORM_LAYERS):
+                    module.running_var.zero_()
+        return self
+
+    def data_loss(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The mean cross-entropy of `scores` (N, C) for integer `labels` (N,): F.cross_entropy's; with
+        `log_eps` (use_book_semantics) its value is the book's, -mean(log(softmax[label] + log_eps)), and its
+        gradient still F.cross_entropy's, as the book's backward ignores the 1e-7."""
+        data_loss = F.cross_entropy(scores, labels)
+        if not self.log_eps:
+            return data_loss
+        book_loss = -torch.log(F.softmax(scores, dim=1).gather(1, labels[:, None]) + self.log_eps).mean()
+        return data_loss + (book_loss - data_loss).detach()
+
     def loss(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the scores in the module's current mode, plus the book's L2 penalty.
 
@@ -148,11 +173,12 @@ class BookNet(nn.Module):
         PyTorch, so backward() on this loss does not decay twice. The L1 penalty
         has no optimizer knob and is differentiated by autograd.
         F.cross_entropy has no 1e-7 inside the log: this is larger than the book's
-        loss by (1/N) * sum(log(1 + 1e-7 / y_label)); the gradients are equal.
+        loss by (1/N) * sum(log(1 + 1e-7 / y_label)); the gradients are equal. With log_eps
+        (use_book_semantics) it is the book's (data_loss).
         """
         scores = self(x)
-        labels = check_labels(t.detach().cpu().numpy(), *scores.shape)
-        data_loss = F.cross_entropy(scores, torch.as_tensor(labels, device=scores.device))
+        labels = torch.as_tensor(check_labels(t.detach().cpu().numpy(), *scores.shape), device=scores.device)
+        data_loss = self.data_loss(scores, labels)
         if self.weight_decay_type == "l1":
             return data_loss + self.weight_decay_penalty()
         return data_loss + self.weight_decay_penalty().detach()
