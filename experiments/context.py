@@ -8,6 +8,7 @@ or both is experiments.training.
 from numpy_impl.datasets import load_mnist as numpy_load_mnist
 from torch_impl.datasets import load_mnist as torch_load_mnist
 
+from .catalog import AGREEMENT
 from .outputs import RunOutputs
 from .training import TwoBackendTraining
 
@@ -20,6 +21,7 @@ class Context(RunOutputs, TwoBackendTraining):
                  trials=None, workers=1, storage=None, semantics="book"):
         TwoBackendTraining.__init__(self, backend, dtype, device, seed, acceleration, progress, semantics)
         self.name = name
+        self.agreement = AGREEMENT.get(name)
         self.download = download
         self.dataset = dataset
         self.quick = quick

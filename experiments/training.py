@@ -82,6 +82,7 @@ class TwoBackendTraining:
         self.acceleration = Acceleration.parse(acceleration)
         self.progress = progress
         self.metrics = {}
+        self.agreement = None  # experiments.catalog.Agreement: what both backends promise in float32, where stated
         self.checkpoints = None  # experiments.checkpoints.RunCheckpoints, where the run writes them
         self.weights_folder = None  # where the final weights of each training go, if anywhere
 
@@ -194,15 +195,39 @@ class TwoBackendTraining:
         with atomic_write(path) as f:
             np.savez(f, **{key: value.detach().cpu().numpy() for key, value in network.state_dict().items()})
 
+    def stated_agreement(self):
+        """The Agreement (experiments.catalog) this run's two backends promise, or None where none is stated."""
+        from .catalog import FLOAT64_AGREEMENT
+        if self.agreement is None:
+            return None
+        return FLOAT64_AGREEMENT if self.dtype == "float64" else self.agreement
+
     def record_agreement(self, label, results):
-        """With both backends: how far apart their curves ended, recorded and printed."""
+        """With both backends: how far apart their curves ended, recorded and printed, with whether that is
+        within the experiment's stated agreement (self.agreement), where it states one."""
         numpy_result, torch_result = results["numpy"], results["torch"]
-        loss_gap = float(np.max(np.abs(np.subtract(numpy_result.train_loss, torch_result.train_loss))))
-        acc_gap = abs(numpy_result.final_test_acc - torch_result.final_test_acc)
-        agreement = self.metrics.setdefault("backend_agreement", {})
-        agreement[label] = {"max_loss_difference": loss_gap, "final_test_acc_difference": acc_gap}
-        print(f"{label}: numpy and torch losses differ by at most {loss_gap:.2e}; "
-              f"final test accuracies by {acc_gap:.4f}")
+        numpy_losses, torch_losses = np.asarray(numpy_result.train_loss), np.asarray(torch_result.train_loss)
+        finite = np.isfinite(numpy_losses) & np.isfinite(torch_losses)
+        same_divergence = np.array_equal(np.isfinite(numpy_losses), np.isfinite(torch_losses))
+        loss_gap = float(np.max(np.abs(numpy_losses[finite] - torch_losses[finite]))) if finite.any() else None
+        accuracy_gap = max(abs(numpy_result.final_test_acc - torch_result.final_test_acc),
+                           abs(numpy_result.final_train_acc - torch_result.final_train_acc))
+        record = {"max_loss_difference": loss_gap,
+                  "final_test_acc_difference": abs(numpy_result.final_test_acc - torch_result.final_test_acc),
+                  "final_train_acc_difference": abs(numpy_result.final_train_acc - torch_result.final_train_acc)}
+        line = (f"{label}: numpy and torch losses differ by at most "
+                f"{'(none finite)' if loss_gap is None else f'{loss_gap:.2e}'}"
+                f"{'' if same_divergence else ' where both are finite (one side diverged at other steps)'}; "
+                f"final accuracies by {accuracy_gap:.4f}")
+        expected = self.stated_agreement()
+        if expected is not None and expected.accuracy is not None:
+            held = same_divergence and accuracy_gap <= expected.accuracy and (
+                expected.loss is None or loss_gap is None or loss_gap <= expected.loss)
+            record["within_stated_agreement"] = held
+            line += (f" ({'within' if held else 'OUTSIDE'} the stated {expected.accuracy:g}"
+                     + ("" if expected.loss is None else f" and {expected.loss:.0e} of the losses") + ")")
+        self.metrics.setdefault("backend_agreement", {})[label] = record
+        print(line)
 
     def progress_bar(self, description):
         return ProgressBar(description, enabled=self.progress)

@@ -295,3 +295,36 @@ def test_l1_weight_decay_matches_the_numpy_twin():
         assert_close(grad, expected[key], "grad", key)
     assert_close(book_loss(loss, net(torch.tensor(x)), torch.tensor(t)).item(), numpy_net.loss(x, t), "forward", "loss")
     assert make_optimizer("SGD", net).param_groups[0]["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize("scores", [[[2.0, -1.0, 0.5], [0.1, 0.2, 0.3]], [[1e20, 0.0, 0.0], [0.0, 3e19, 0.0]]],
+                         ids=["moderate", "huge"])
+def test_the_book_semantics_loss_is_the_books_value_with_cross_entropys_gradient(scores):
+    from numpy_impl.layers import SoftmaxWithLoss
+    labels = np.array([1, 0])
+    net = torch_nets.TwoLayerNet(3, 2, 3, dtype=torch.float64).use_book_semantics()
+    torch_scores = torch.tensor(scores, dtype=torch.float64, requires_grad=True)
+    loss = net.data_loss(torch_scores, torch.tensor(labels))
+    book = SoftmaxWithLoss()  # the NumPy side's: log(softmax + 1e-7), and (y - t) / N as its gradient
+    assert_close(loss.item(), book.forward(np.array(scores), labels), "forward", "book loss")
+    loss.backward()
+    assert_close(torch_scores.grad.numpy(), book.backward(), "grad", "gradient")
+
+
+def test_the_book_semantics_put_book_batch_norms_in_place_of_torchs_on_the_same_parameters():
+    from torch_impl.layers import BookBatchNorm
+    net = torch_nets.MultiLayerNetExtend(6, [5, 4], 3, use_batchnorm=True, dtype=torch.float64)
+    before = {key: value.clone() for key, value in net.state_dict().items() if "running" not in key}
+    net.use_book_semantics()
+    norms = [module for module in net.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    assert len(norms) == 2 and all(type(module) is BookBatchNorm for module in norms)
+    assert all(not module.running_var.any() for module in norms)  # the book's running variance starts at 0
+    after = net.state_dict()
+    assert all(torch.equal(after[key], value) for key, value in before.items())
+    x = torch.randn(8, 6, dtype=torch.float64)
+    net.train()
+    net(x)
+    first = norms[0]
+    rows = net.layers[:list(net.layers).index(first)](x)  # the first batch norm's input
+    expected = first.momentum * rows.var(0, unbiased=False)  # 0.9 * 0 + 0.1 * the biased variance
+    assert_close(first.running_var.detach().numpy(), expected.detach().numpy(), "forward", "running variance")

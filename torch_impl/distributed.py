@@ -104,8 +104,11 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
     Training: the mean and the (biased) variance of every feature over the rows of all ranks, each a sum reduced
     across ranks by SumOverRanks (whose backward sums the gradients of all ranks, as SyncBatchNorm's does); the
     running statistics are updated as nn.BatchNorm1d/2d update them on the whole
-    batch (the unbiased variance). Evaluation: the running statistics, as any batch norm.
+    batch (the unbiased variance), or as BookBatchNorm does (the biased one) with `biased_running_var`.
+    Evaluation: the running statistics, as any batch norm.
     """
+
+    biased_running_var = False
 
     def _check_input_dim(self, x):
         if x.dim() not in (2, 4):
@@ -124,7 +127,8 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
         variance = SumOverRanks.apply((centered * centered).sum(dims)) / rows
         with torch.no_grad():
             self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
-            self.running_var.mul_(1 - self.momentum).add_(self.momentum * variance * rows / (rows - 1))
+            unbiased = variance if self.biased_running_var else variance * rows / (rows - 1)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)
             self.num_batches_tracked.add_(1)
         normalised = centered / torch.sqrt(variance.view(shape) + self.eps)
         return normalised * self.weight.view(shape) + self.bias.view(shape)
@@ -132,7 +136,10 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 def synchronise_batch_norm(network: nn.Module, device: torch.device) -> nn.Module:
     """Every batch norm of `network` made to normalise over all ranks: nn.SyncBatchNorm on CUDA,
-    CrossRankBatchNorm on the CPU, with the same parameters and running statistics."""
+    CrossRankBatchNorm on the CPU, with the same parameters and running statistics (and a BookBatchNorm's
+    biased update)."""
+    from .layers import BookBatchNorm
+
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(network)
     for name, module in list(network.named_children()):
@@ -140,6 +147,7 @@ def synchronise_batch_norm(network: nn.Module, device: torch.device) -> nn.Modul
             replacement = CrossRankBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
                                              module.track_running_stats, device=device, dtype=module.weight.dtype)
             replacement.load_state_dict(module.state_dict())
+            replacement.biased_running_var = isinstance(module, BookBatchNorm)
             setattr(network, name, replacement)
         else:
             synchronise_batch_norm(module, device)

@@ -1,5 +1,7 @@
-"""The one layer PyTorch has no knob for, and the activation names of the book."""
+"""The layers PyTorch has no knob for (the book's dropout and running statistics), and the activation names of
+the book."""
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dlfs_common.checks import check_dropout_ratio
@@ -35,6 +37,42 @@ class BookDropout(nn.Dropout):
             uniform = whole[rank * len(x):(rank + 1) * len(x)]
         self.mask = uniform > self.p  # the book's comparison: uniform > ratio keeps
         return x * self.mask
+
+
+class BookBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm of 2-D (N, D) or 4-D (N, C, H, W) input with the book's running statistics: the running
+    variance starts at 0 and is updated with the biased batch variance, where nn.BatchNorm1d/2d start it at 1 and
+    update it with the unbiased one. Training outputs and gradients, and evaluation, are nn.BatchNorm1d/2d's.
+    `momentum` is torch's (the book's 0.9 is 0.1 here)."""
+
+    def _check_input_dim(self, x):
+        if x.dim() not in (2, 4):
+            raise ValueError(f"BookBatchNorm expects 2-D or 4-D input; got {x.dim()}-D")
+
+    def reset_running_stats(self):
+        super().reset_running_stats()
+        self.running_var.zero_()
+
+    def forward(self, x):
+        self._check_input_dim(x)
+        if not self.training:
+            return super().forward(x)
+        dims = [0] + list(range(2, x.dim()))
+        with torch.no_grad():
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * x.mean(dims))
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * x.var(dims, unbiased=False))
+            self.num_batches_tracked.add_(1)
+        return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+def book_batch_norm(module: nn.modules.batchnorm._BatchNorm) -> BookBatchNorm:
+    """A BookBatchNorm with `module`'s settings and parameters, its running statistics the book's initial ones."""
+    book = BookBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+                         device=module.running_mean.device, dtype=module.running_mean.dtype)
+    with torch.no_grad():
+        book.weight.copy_(module.weight)
+        book.bias.copy_(module.bias)
+    return book
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh,

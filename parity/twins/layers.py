@@ -20,6 +20,7 @@ from numpy_impl import fast_layers as FL
 from numpy_impl import functions as F_np
 from numpy_impl import layers as L
 from numpy_impl import util as U
+from torch_impl.layers import book_batch_norm
 
 from ..convert import book_layout
 from ..records import compare
@@ -203,6 +204,14 @@ def running_var_relation(batch_rows, momentum=0.1):
     return relation
 
 
+def with_book_batch_norm(module):
+    """`module` (a batch norm, or flattened_batchnorm's Sequential) with torch_impl's BookBatchNorm in its place."""
+    if isinstance(module, nn.Sequential):
+        module[1] = book_batch_norm(module[1])
+        return module
+    return book_batch_norm(module)
+
+
 def flattened_batchnorm(features, shape):
     return nn.Sequential(nn.Flatten(), nn.BatchNorm1d(features, eps=1e-6, momentum=0.1), nn.Unflatten(1, shape))
 
@@ -314,6 +323,10 @@ def batchnorm_twins():
             LayerTwin(f"BatchNormalization[{suffix},train,book]", lambda p, o=options: L.BatchNormalization(
                 p["gamma"], p["beta"], **o), module, train=True, state=("running_mean", "running_var"),
                 relation=running_var_relation(rows), **common),
+            # torch_impl's BookBatchNorm, the book's running statistics themselves: no relation needed
+            LayerTwin(f"BatchNormalization[{suffix},train,book,BookBatchNorm]", lambda p, o=options:
+                      L.BatchNormalization(p["gamma"], p["beta"], **o), lambda m=module: with_book_batch_norm(m()),
+                      train=True, state=("running_mean", "running_var"), **common),
             LayerTwin(f"BatchNormalization[{suffix},eval]", lambda p, o=options: L.BatchNormalization(
                 p["gamma"], p["beta"], running_mean=p["running_mean"], running_var=p["running_var"], **o),
                 module, train=False, set_buffers=True, **common),

@@ -143,16 +143,17 @@ class BookNet(nn.Module):
 
     def use_book_semantics(self):
         """The book's semantics where stock PyTorch differs and no module argument sets them, in place: the loss
-        takes 1e-7 inside its log (`log_eps`), and every batch norm's running variance starts at 0, not 1.
-        What stays PyTorch's: the running variance is updated with the unbiased batch variance, n/(n-1) times
-        the book's biased one (parity.relations.book_running_var). Dropout (BookDropout) and the optimizers'
-        eps (make_optimizer) are the book's already. Returns the network."""
+        takes 1e-7 inside its log (`log_eps`), and every nn.BatchNorm1d/2d becomes a BookBatchNorm with the same
+        parameters, whose running variance starts at 0 and follows the biased batch variance. Dropout
+        (BookDropout) and the optimizers' eps (make_optimizer) are the book's already. Across ranks on CUDA,
+        nn.SyncBatchNorm takes their place again, with torch's unbiased update. Returns the network."""
+        from ..layers import book_batch_norm
         from ..optimizers import BOOK_EPS
         self.log_eps = BOOK_EPS
-        with torch.no_grad():
-            for module in self.modules():
-                if isinstance(module, BATCHNORM_LAYERS):
-                    module.running_var.zero_()
+        stock = [(parent, name, child) for parent in self.modules() for name, child in parent.named_children()
+                 if type(child) in (nn.BatchNorm1d, nn.BatchNorm2d)]
+        for parent, name, child in stock:
+            setattr(parent, name, book_batch_norm(child))
         return self
 
     def data_loss(self, scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -163,7 +164,9 @@ class BookNet(nn.Module):
         if not self.log_eps:
             return data_loss
         book_loss = -torch.log(F.softmax(scores, dim=1).gather(1, labels[:, None]) + self.log_eps).mean()
-        return data_loss + (book_loss - data_loss).detach()
+        # the book's value plus an exact zero that carries cross_entropy's gradient: adding their difference
+        # to cross_entropy instead lost the book's value to rounding once scores grew (a loss of 1e4 or more)
+        return book_loss.detach() + (data_loss - data_loss.detach())
 
     def loss(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of the scores in the module's current mode, plus the book's L2 penalty.
