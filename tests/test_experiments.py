@@ -303,10 +303,26 @@ def test_bench_times_accelerated_rows_and_epochs(capsys):
             "--acceleration", "bf16", "--acceleration", "cuda_graphs", "--epoch", "all", "--epoch-images", "300"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "| SimpleConvNet | torch bf16           | float32 | cpu" in out
+    assert "| SimpleConvNet | torch bf16        | float32 | cpu" in out
     assert "cuda_graphs" not in out  # a CPU cannot run it, so no row asks it to
     assert "| SimpleConvNet | cpu    | bf16         | after update  | 300    |" in out
     assert "| SimpleConvNet | cpu    | bf16         | same forward  | 300    |" in out
+
+
+def test_bench_layers_times_each_layer_of_the_network_on_both_sides(capsys, monkeypatch):
+    from experiments.bench import timing
+    from numpy_impl.networks import DeepConvNet
+    monkeypatch.setitem(timing.MODELS, "DeepConvNet", ("DeepConvNet", ((), {}), 4, False))  # 4 images a batch
+    assert main(["bench", "--layers", "--models", "DeepConvNet", "--rounds", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split("|")[2].strip(): [cell.strip() for cell in line.split("|")[3:-1]]
+            for line in lines if line.startswith("| DeepConvNet")}
+    net = DeepConvNet()
+    assert set(rows) == set(net.layers) | {"all layers"}  # every layer once, as the network runs them
+    assert rows["Conv1"][0] == "4x1x28x28" and rows["Pool1"][0] == "4x16x28x28"  # the pooling before its ReLU
+    assert rows["Conv2"][3] and rows["Pool1"][3] and not rows["Relu1"][3]  # a reference time where it differs
+    assert all(float(cell) >= 0 for row in rows.values() for cell in row[1:] if cell and "x" not in cell)
+    assert "BLAS: " in "\n".join(lines)
 
 
 def test_bench_rejects_unknown_acceleration(capsys):
