@@ -1,9 +1,9 @@
 """Helpers of the book (common/util.py): im2col/col2im, curve smoothing, shuffling.
 
-The layers unfold windows with `unfold`/`fold`, in the layout of torch's
-F.unfold/F.fold. The book's im2col/col2im come twice: `im2col_book`/`col2im_book`
-are its loops over filter positions; `im2col`/`col2im` give the same arrays
-through unfold/fold (tests check they are equal).
+`im2col`/`col2im` are the book's loops over filter positions, which the reference layers use; the fast
+kernels unfold windows with `unfold`/`fold`, in the layout of torch's F.unfold/F.fold.
+`im2col_by_unfold`/`col2im_by_fold` give im2col's and col2im's arrays through them (tests check they are
+equal).
 """
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -108,16 +108,16 @@ def fold(cols: np.ndarray, input_shape: tuple, filter_h: int, filter_w: int, str
     return img[:, :, pad:H + pad, pad:W + pad]
 
 
-def im2col(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> np.ndarray:
-    """The book's layout of the windows: one row per window, rows ordered (n, y, x),
-    columns (c, fy, fx); shape (N*out_h*out_w, C*filter_h*filter_w). It is unfold's
-    columns as rows, the batch flattened."""
+def im2col_by_unfold(input_data: np.ndarray, filter_h: int, filter_w: int, stride: int = 1,
+                     pad: int = 0) -> np.ndarray:
+    """im2col's array through unfold: unfold's columns as rows, the batch flattened."""
     cols = unfold(input_data, filter_h, filter_w, stride, pad)
     return cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
 
 
-def im2col_book(input_data, filter_h, filter_w, stride=1, pad=0):
-    """im2col as the book writes it: one strided copy per filter position."""
+def im2col(input_data, filter_h, filter_w, stride=1, pad=0):
+    """The book's layout of the windows, as the book computes it (one strided copy per filter position): one row
+    per window, rows ordered (n, y, x), columns (c, fy, fx); shape (N*out_h*out_w, C*filter_h*filter_w)."""
     N, C, H, W = input_data.shape
     out_h, out_w = check_window(input_data.shape, filter_h, filter_w, stride, pad)
     img = np.pad(input_data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
@@ -130,10 +130,9 @@ def im2col_book(input_data, filter_h, filter_w, stride=1, pad=0):
     return col.transpose(0, 4, 5, 1, 2, 3).reshape(N * out_h * out_w, -1)
 
 
-def col2im(col: np.ndarray, input_shape: tuple, filter_h: int, filter_w: int, stride: int = 1,
-           pad: int = 0) -> np.ndarray:
-    """The adjoint of im2col: col (N*out_h*out_w, C*filter_h*filter_w) added back into
-    images of input_shape, through fold."""
+def col2im_by_fold(col: np.ndarray, input_shape: tuple, filter_h: int, filter_w: int, stride: int = 1,
+                   pad: int = 0) -> np.ndarray:
+    """col2im's array through fold."""
     N, C, H, W = input_shape
     out_h, out_w = check_window(input_shape, filter_h, filter_w, stride, pad)
     expected = (N * out_h * out_w, C * filter_h * filter_w)
@@ -143,8 +142,9 @@ def col2im(col: np.ndarray, input_shape: tuple, filter_h: int, filter_w: int, st
     return fold(cols, input_shape, filter_h, filter_w, stride, pad)
 
 
-def col2im_book(col, input_shape, filter_h, filter_w, stride=1, pad=0):
-    """col2im as the book writes it: one strided add per filter position."""
+def col2im(col, input_shape, filter_h, filter_w, stride=1, pad=0):
+    """The adjoint of im2col, as the book computes it (one strided add per filter position): col
+    (N*out_h*out_w, C*filter_h*filter_w) added back into images of input_shape."""
     N, C, H, W = input_shape
     out_h, out_w = check_window(input_shape, filter_h, filter_w, stride, pad)
     expected = (N * out_h * out_w, C * filter_h * filter_w)

@@ -9,7 +9,7 @@ from numpy_impl.fast_layers import FastConvolution, FastPooling
 from numpy_impl.layers import Convolution, Pooling
 from numpy_impl.networks import DeepConvNet, MultiLayerNet, MultiLayerNetExtend, SimpleConvNet
 from numpy_impl.optimizers import SGD, Adam, make_optimizer
-from numpy_impl.util import col2im, col2im_book, im2col, im2col_book
+from numpy_impl.util import col2im, col2im_by_fold, im2col, im2col_by_unfold
 from parity.records import assert_all_close, assert_close
 
 OPTIMIZER_NAMES = ["SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam"]
@@ -127,7 +127,7 @@ def test_deep_convnet_pretrained_gradient():
 def test_im2col_col2im_and_convolution(case):
     N, C, H, W, fh, fw, stride, pad = (int(v) for v in CONV["cases"][case])
     g = {key.split("/", 1)[1]: value for key, value in CONV.items() if key.startswith(f"{case}/")}
-    for unfold, fold in ((im2col, col2im), (im2col_book, col2im_book)):
+    for unfold, fold in ((im2col_by_unfold, col2im_by_fold), (im2col, col2im)):
         assert_close(unfold(g["x"], fh, fw, stride, pad), g["col"], "golden", unfold.__name__)
         assert_close(fold(g["dcol"], (N, C, H, W), fh, fw, stride, pad), g["col2im"], "golden", fold.__name__)
     for layer_class in (Convolution, FastConvolution):

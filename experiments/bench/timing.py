@@ -10,8 +10,9 @@ of their blocks round by round (step_ratio), printed with the lowest and
 highest; a target's two rows are timed one right after the other, in
 alternating order (timing_order). Rows: the NumPy networks in float64 and
 float32, the same networks on the reference kernels, the book's algorithms
-(numpy_impl.layers; fast=False), torch on the CPU in both dtypes, torch on CUDA where
-a GPU is present, with each speed-up of torch_impl.acceleration.
+(numpy_impl.layers; fast=False) computing every layer's input gradient as the
+book does, torch on the CPU in both dtypes, torch on CUDA where a GPU is
+present, with each speed-up of torch_impl.acceleration.
 
 Peak memory is what tracemalloc sees NumPy allocate during one step, plus what
 the layers keep from one step to the next (the stride-1 convolutions'
@@ -146,8 +147,11 @@ def batch(batch_size, flat, rng):
 def numpy_job(model, dtype, reference, steps, rng):
     kind, (args, kwargs), batch_size, flat = MODELS[model]
     net = getattr(numpy_nets, kind)(*args, dtype=np.dtype(dtype), rng=rng, **kwargs)
-    if reference:
+    if reference:  # the book's kernels as the book runs them, its first convolution's input gradient included
         net.use_fast_kernels(False)
+        for layer in net.layers.values():
+            if hasattr(layer, "backprop_to_input"):
+                layer.backprop_to_input = True
     x, t = batch(batch_size, flat, rng)
     x = x.astype(dtype)
     optimizer = Adam()

@@ -231,7 +231,7 @@ def function_twins():
 
 
 def window_twins():
-    """unfold and fold (numpy_impl.util), what the Convolution layer is built on, against
+    """unfold and fold (numpy_impl.util), what FastConvolution is built on, against
     torch's F.unfold and F.fold: the same layout, forward only."""
     twins = []
     cases = [(2, 3, 7, 7, 3, 3, 1, 0), (2, 2, 9, 8, 3, 2, 2, 1), (1, 3, 6, 6, 2, 2, 2, 0)]
