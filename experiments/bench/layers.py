@@ -1,8 +1,8 @@
 """`python -m experiments.bench --layers`: each layer's forward and backward time in a network's training step,
 on NumPy (the fast kernels the networks run, and the reference kernels where they differ) beside the same layer
 in torch, float32 on the CPU, on the inputs the layer gets in a forward pass of the network (batch of the
-bench's MODELS). Each time is the median of `rounds` runs, the NumPy and torch runs of a layer alternating;
-forward and backward are timed on their own. A table to read, not a test."""
+bench's MODELS). Each time is the median of REPEATS runs in each of `rounds` turns, the NumPy and torch turns
+of a layer alternating; forward and backward are timed on their own. A table to read, not a test."""
 import time
 from dataclasses import dataclass
 
@@ -14,6 +14,8 @@ import numpy_impl.networks as numpy_nets
 from numpy_impl.layers import Affine, Convolution, Dropout, Pooling, Relu
 
 from .timing import MODELS, batch, markdown
+
+REPEATS = 3  # timed runs of a layer in each of its turns
 
 
 @dataclass
@@ -71,23 +73,24 @@ def torch_runs(module, x, dout, needs_input_gradient):
     return forward, backward
 
 
-def median_ms(runs: dict, rounds: int) -> dict:
-    """{name: (forward ms, backward ms)} for {name: (forward, backward)}, the names' runs alternating, round
-    after round; each forward and backward timed on its own. Each name's turn starts with an untimed
-    forward and backward: the other side's threads, still spinning on the cores after its last product, slowed
-    the first product after a switch (an Affine forward took 3 ms instead of 0.05)."""
+def median_ms(runs: dict, rounds: int, repeats: int = REPEATS) -> dict:
+    """{name: (forward ms, backward ms)} for {name: (forward, backward)}: the medians over `rounds` turns of each
+    name, the names' turns alternating, each turn `repeats` forwards and backwards, each timed on its own, after
+    an untimed one: the other side's threads, still spinning on the cores after its last product, slow the first
+    product after a switch (docs/speed.md)."""
     times = {name: ([], []) for name in runs}
-    for _ in range(rounds + 1):  # the first round warms up, untimed
+    for _ in range(rounds):
         for name, (forward, backward) in runs.items():
             forward()
             backward()
-            start = time.perf_counter()
-            forward()
-            middle = time.perf_counter()
-            backward()
-            times[name][0].append(middle - start)
-            times[name][1].append(time.perf_counter() - middle)
-    return {name: tuple(float(np.median(t[1:])) * 1e3 for t in pair) for name, pair in times.items()}
+            for _ in range(repeats):
+                start = time.perf_counter()
+                forward()
+                middle = time.perf_counter()
+                backward()
+                times[name][0].append(middle - start)
+                times[name][1].append(time.perf_counter() - middle)
+    return {name: tuple(float(np.median(t)) * 1e3 for t in pair) for name, pair in times.items()}
 
 
 def layer_rows(model: str, rounds: int = 5, rng=None) -> list[LayerRow]:
