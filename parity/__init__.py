@@ -25,9 +25,11 @@ def run_twins(*patterns: str, dtypes=("float64", "float32"), device="cpu", summa
     return all(record.passed for record in records)
 
 
-def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None) -> bool:
+def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None,
+          html=None) -> bool:
     """parity.learner.check: the learner's `implementation` in place of numpy_impl's `name`, against torch
-    (`only`: a glob of the twins to run, for an implementation of part of the layer)."""
+    (`only`: a glob of the twins to run, for an implementation of part of the layer; `html`: a page of the
+    results to write)."""
     from .learner import check as check_against_torch
 
-    return check_against_torch(implementation, name, dtypes, device, only)
+    return check_against_torch(implementation, name, dtypes, device, only, html)

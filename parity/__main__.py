@@ -13,6 +13,8 @@ from torch_impl.devices import available_devices, machine_description
 from . import registry, runner
 from .html import html_page
 from .report import (
+    check_output_path,
+    failure_lines,
     json_text,
     left_out_line,
     markdown_table,
@@ -70,14 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 def check_output_paths(args) -> None:
     """Raise ValueError for an output file whose folder is missing or not writable, before any twin runs."""
     for option in ("json", "markdown", "html"):
-        path = getattr(args, option)
-        if path is None:
-            continue
-        folder = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(folder) or os.path.isdir(path):
-            raise ValueError(f"--{option} {path}: {'it is a folder' if os.path.isdir(path) else 'no folder ' + folder}")
-        if not os.access(folder, os.W_OK):
-            raise ValueError(f"--{option} {path}: the folder {folder} is not writable")
+        if getattr(args, option) is not None:
+            check_output_path(f"--{option} {getattr(args, option)}", getattr(args, option))
 
 
 def run(args) -> int:
@@ -113,6 +109,8 @@ def run(args) -> int:
         records = runner.run_jobs(jobs, workers, done)
     seconds = time.perf_counter() - start
     print(text_table(worst_per_twin(records) if args.summary else records))
+    for line in failure_lines(records):
+        print(line)
     machine = machine_description(devices)
     print(f"\n{summary_line(records)} in {seconds:.1f} s on {machine}")
     skipped = runner.not_run(twins, args.dtype or DTYPES, devices)

@@ -12,10 +12,12 @@ from difflib import get_close_matches
 from fnmatch import fnmatchcase
 
 from numpy_impl import functions, layers, optimizers, util
+from torch_impl.devices import machine_description
 
 from . import registry, runner
 from .conduct import conduct_records
-from .report import summary_line, text_table
+from .html import html_page
+from .report import check_output_path, failure_lines, summary_line, text_table, write_atomically
 from .twins.layers import LayerTwin
 from .twins.optimizers import OptimizerTwin
 
@@ -56,12 +58,15 @@ def checkable_names() -> list[str]:
                    if isinstance(twin, (LayerTwin, OptimizerTwin))})
 
 
-def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None) -> bool:
+def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None,
+          html=None) -> bool:
     """Check a learner's `implementation` of numpy_impl's `name` against its torch twins, and its conduct
     (parity.conduct: the caller's arrays left alone, copies where it keeps data, no dependence on call order);
     print every check (and, for each failure, what went wrong: the shapes, or the worst element, its two
     values and how many are out of tolerance); True if all passed. `dtypes`: a dtype name or a tuple of them.
     `only`: a glob of twin names, for an implementation of part of the layer (max pooling: 'Pooling[max*').
+    `html`: a file to write the page of `python -m parity --html` into, for these twins run on this code (the
+    failing twins first, each with the learner's method that computed the failing values).
     Raises ValueError when the arguments select no check."""
     if not isinstance(name, str):
         raise ValueError(f"name must be the name of a numpy_impl layer, function or optimizer; got {name!r}")
@@ -73,15 +78,18 @@ def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu"
         raise ValueError(f"no twin checks {name!r}" + (f" among those matching {only!r}" if only else "")
                          + (f"; did you mean {close[0]!r}?" if close else "")
                          + "; `python -m parity --list` shows the twins")
+    if html is not None:
+        check_output_path(f"html={html!r}", html)
     jobs = runner.require_jobs(runner.jobs(twins, dtypes, [device]), twins, dtypes, [device])
     with standing_in(name, implementation):
         records = [record for job in jobs for record in runner.run_job(*job)]
         records += [record for twin in twins for dtype in dtypes if dtype in twin.dtypes
                     for record in conduct_of(twin, dtype)]
+        if html is not None:  # the sources read while the learner's code stands in
+            write_atomically(html, html_page(twins, records, machine_description([device])))
     print(text_table(records))
-    for record in records:
-        if not record.passed:
-            print(f"FAIL {record.twin} [{record.dtype}]: {record.describe()}")
+    for line in failure_lines(records):
+        print(line)
     print(summary_line(records))
     return all(record.passed for record in records)
 

@@ -63,7 +63,7 @@ def as_float64(value):
 
 def compare(twin: str, check: str, kind: str, numpy_value, torch_value, dtype: str, device,
             scale: float | None = None) -> Record:
-    """Compare the NumPy side's value with the torch side's (after any DESIGN.md relation).
+    """Compare the NumPy side's value with the torch side's (after any docs/design.md relation).
 
     max_rel_err = max|numpy - torch| / scale, where scale is max|torch| unless
     given (a network passes the scale of all its parameters or gradients, so that

@@ -3,8 +3,8 @@
 A twin is named after its NumPy (book) class or function, with a suffix in
 brackets for variants: `Convolution[2->3,3x3,stride=2,pad=1,in=9x8]`,
 `Adam[stock eps]`, `DeepConvNet[trajectory,SGD]`. A suffix ending in `book`
-marks the book's default configuration, checked through DESIGN.md's relations.
-Adding a layer means adding one twin to its module in parity/twins/ (the README's "Adding a twin").
+marks the book's default configuration, checked through docs/design.md's relations.
+Adding a layer means adding one twin to its module in parity/twins/ (docs/contributing.md, "Adding a twin").
 """
 from fnmatch import fnmatchcase
 

@@ -1,4 +1,4 @@
-"""DESIGN.md's relations that more than one twin uses."""
+"""docs/design.md's relations that more than one twin uses."""
 import torch
 
 
@@ -11,7 +11,7 @@ def book_loss(torch_loss, scores, labels):
 
 
 def torch_running_var(book_running_var, batch_rows, steps, momentum=0.1):
-    """DESIGN.md: torch's running variance from the book's, after `steps` training steps on batches of
+    """docs/design.md: torch's running variance from the book's, after `steps` training steps on batches of
     `batch_rows` rows per feature from the initial state. Both decay by 1 - momentum per step, but torch
     starts from 1 and adds the unbiased batch variance, the book from 0 and the biased one:
     torch = (1 - momentum)**steps + n/(n-1) * book."""

@@ -1,5 +1,6 @@
 """Views of the records: a text table, a Markdown summary, JSON."""
 import json
+import os
 from dataclasses import asdict
 
 from dlfs_common.files import atomic_write
@@ -29,6 +30,12 @@ def text_table(records):
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def failure_lines(records) -> list[str]:
+    """One line per failed check: the twin, dtype and device, and how it failed (Record.describe: the shapes, or
+    the worst element's index and two values)."""
+    return [f"FAIL {r.twin} [{r.dtype}, {r.device}]: {r.describe()}" for r in records if not r.passed]
 
 
 def summary_line(records):
@@ -72,6 +79,16 @@ def markdown_table(records, machine="", not_run=(), left_out=()):
         if line:
             lines += ["", line + "."]
     return "\n".join(lines) + "\n"
+
+
+def check_output_path(label: str, path) -> None:
+    """Raise ValueError, starting with `label`, for an output file whose folder is missing or not writable, or
+    that is a folder: before any twin runs."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or os.path.isdir(path):
+        raise ValueError(f"{label}: {'it is a folder' if os.path.isdir(path) else 'no folder ' + folder}")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"{label}: the folder {folder} is not writable")
 
 
 def write_atomically(path, text):

@@ -9,11 +9,29 @@ OUR_PACKAGES = ("numpy_impl", "torch_impl", "dlfs_common", "parity")
 
 
 class TwinSources(NamedTuple):
-    """The NumPy code, the torch code (or the configuration that builds it) and the DESIGN.md relation that
-    maps one onto the other ('' where the two compute the same thing)."""
+    """The NumPy code, the torch code (or the configuration that builds it) and the docs/design.md relation that
+    maps one onto the other ('' where the two compute the same thing); numpy_methods: {name: source} of the
+    NumPy class's forward, backward and update, wherever in its bases they are written."""
     numpy: str
     torch: str
     relation: str = ""
+    numpy_methods: dict = {}
+
+
+COMPUTING_METHODS = ("forward", "backward", "update")
+
+
+def method_sources(cls) -> dict:
+    """{name: source text} of the class's COMPUTING_METHODS that it or a base defines in readable source."""
+    methods = {}
+    for name in COMPUTING_METHODS:
+        method = getattr(cls, name, None)
+        if inspect.isfunction(method):
+            try:
+                methods[name] = textwrap.dedent(inspect.getsource(method)).rstrip()
+            except (OSError, TypeError):
+                pass
+    return methods
 
 
 def ours(obj) -> bool:

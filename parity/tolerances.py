@@ -9,12 +9,12 @@ do not inflate them.
   convolution, fused kernels). Rounding then differs by a few units in the last
   place per operation, growing with the length of the sums (up to a few
   thousand terms here): measured up to ~1e-15 in float64 and ~1e-6 in float32.
-  We allow 1e-12 and 1e-5 (DESIGN.md: "about 1e-12" and "about 1e-5"; torch's
+  We allow 1e-12 and 1e-5 (docs/design.md: "about 1e-12" and "about 1e-5"; torch's
   own assert_close uses rtol 1.3e-6 plus atol 1e-5 for float32).
 - step: one optimizer step on random parameters and gradients; as above.
 - trajectory: many steps feed each step's rounding back through the weights,
   and adaptive optimizers divide by small square roots, amplifying it. 1e-9 in
-  float64 (DESIGN.md); in float32 the same amplification applied to ~1e-7
+  float64 (docs/design.md); in float32 the same amplification applied to ~1e-7
   rounding gives up to ~1e-4 over 50 steps of training, so 1e-3.
 - bf16 (torch_impl.acceleration): the torch side runs a float32 network under
   bf16 autocast, the NumPy side stays in float32. bfloat16 keeps 8 significant
@@ -44,7 +44,7 @@ that are not the other backend; their tolerances (float64) are here too:
 - sample standard deviation: the standard deviation of n >= 40,000 weights drawn at initialisation
   against the scale the book asks for; the sample's own relative standard error is 1/sqrt(2n) <=
   0.0035, so 0.02 (about six standard errors) fails only a wrong scale, practically never chance.
-- book loss eps: the book's loss has 1e-7 inside its log, torch's has none (DESIGN.md): they
+- book loss eps: the book's loss has 1e-7 inside its log, torch's has none (docs/design.md): they
   differ by (1/N) * sum(log(1 + 1e-7 / y_label)), up to ~1e-6 relative for y_label near 0.1; 1e-5.
 """
 

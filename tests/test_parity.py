@@ -389,9 +389,44 @@ def test_the_html_page_sets_both_sides_relation_and_errors_side_by_side(tmp_path
     text = page.read_text()
     assert text.count('<section class="twin"') == 2 and 'data-count="2"' in text
     assert "def backward(self, dout)" in text and "torch.nn: Linear(in_features=6, out_features=4" in text
-    assert "The book&#x27;s results are torch&#x27;s times 0.7 for forward" in text  # Dropout's DESIGN.md relation
+    assert "The book&#x27;s results are torch&#x27;s times 0.7 for forward" in text  # Dropout's docs/design.md relation
     assert "<td>grad:W</td><td>float64</td><td>cpu</td>" in text
     assert "<script" not in text and "http" not in text.replace("http://arxiv.org", "")  # nothing to fetch
+
+
+def test_the_command_prints_a_line_for_each_failure_with_the_values_at_the_worst_index(monkeypatch, capsys):
+    import numpy_impl.layers
+    real = numpy_impl.layers.Affine.backward
+
+    def backward_off_by_a_half(self, dout):
+        dx = real(self, dout)
+        self.dW = self.dW + 0.5
+        return dx
+    monkeypatch.setattr(numpy_impl.layers.Affine, "backward", backward_off_by_a_half)
+    assert main(["--twin", "Affine", "--dtype", "float64", "--jobs", "1"]) == 1
+    failures = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL ")]
+    assert failures and all(line.startswith("FAIL Affine [float64, cpu]: grad:W: max rel err") for line in failures)
+    assert "at index [" in failures[0] and "(numpy " in failures[0] and ", torch " in failures[0]
+
+
+def test_a_learners_failing_page_puts_the_failure_first_with_its_values_and_method(tmp_path, capsys):
+    import parity
+
+    class WrongAffine(LearnersAffine):
+        wrong_by = 0.5
+    page = tmp_path / "mine.html"
+    assert not parity.check(WrongAffine, "Affine", dtypes="float64", html=page)
+    text = page.read_text()
+    nav = text.split("<nav>")[1].split("</nav>")[0]
+    assert nav.startswith('<a class="fail" href="#twin-Affine">') and "(FAIL)" in nav  # failures first, marked
+    assert '<td class="fail">FAIL</td>' in text and '<td class="pass">pass</td>' in text
+    failed = text.split('<div class="failures">')[1].split("</div>")[0]
+    assert "[float64, cpu] grad:W: max rel err" in failed and "at index [" in failed and "(numpy " in failed
+    method = text.split('<pre class="failing">')[1].split("</pre>")[0]
+    assert method.lstrip().startswith("def backward(self, dout):") and "wrong_by" in method  # the learner's code
+    assert 'href="file://' in text and "docs/design.md#where-the-book-and-pytorch-disagree" in text
+    with pytest.raises(ValueError, match="html='/nowhere/mine.html': no folder /nowhere"):
+        parity.check(WrongAffine, "Affine", html="/nowhere/mine.html")
 
 
 @pytest.mark.slow
@@ -446,7 +481,7 @@ def test_a_learners_correct_layer_passes_and_a_wrong_one_fails_naming_the_worst_
     wrong = type("WrongAffine", (LearnersAffine,), {"wrong_by": 1e-3})
     assert not parity.check(wrong, "Affine", dtypes=("float64",))
     out = capsys.readouterr().out
-    assert "FAIL Affine [float64]: grad:W: max rel err" in out and "at index [" in out
+    assert "FAIL Affine [float64, cpu]: grad:W: max rel err" in out and "at index [" in out
     assert numpy_impl.layers.Affine.__name__ == "Affine"  # put back
 
 
@@ -487,6 +522,6 @@ def test_a_learners_partial_layer_is_checked_against_the_twins_it_implements(cap
     out = capsys.readouterr().out
     assert "Pooling[max,2x2,stride=2,ties]" in out and "Pooling[avg" not in out
     assert not parity.check(MaxPoolingOnly, "Pooling", dtypes=("float64",))
-    assert "FAIL Pooling[avg,2x2,stride=2,pad=0,in=6x6] [float64]: error: TypeError" in capsys.readouterr().out
+    assert "FAIL Pooling[avg,2x2,stride=2,pad=0,in=6x6] [float64, cpu]: error: TypeError" in capsys.readouterr().out
     with pytest.raises(ValueError, match=r"no twin checks 'Pooling' among those matching 'Pooling\[min\*'"):
         parity.check(MaxPoolingOnly, "Pooling", only="Pooling[min*")

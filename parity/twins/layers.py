@@ -5,7 +5,7 @@ which inputs exercise it; `run` does the rest: it draws inputs and parameters,
 runs torch forward and autograd backward, hands what torch drew (a dropout
 mask) to NumPy, runs NumPy forward and backward, and compares forward output,
 every gradient and any state (running statistics). A twin in the book's default
-configuration carries the DESIGN.md relation that maps torch's results onto the
+configuration carries the docs/design.md relation that maps torch's results onto the
 book's; the comparison is then exact, not merely "different".
 """
 import inspect
@@ -25,7 +25,7 @@ from torch_impl.layers import book_batch_norm
 from ..convert import book_layout
 from ..records import compare
 from ..relations import book_loss, book_running_var
-from ..sources import TwinSources, doc_of, source_of
+from ..sources import TwinSources, doc_of, method_sources, source_of
 from ..tolerances import DTYPES
 from ..twin import DEVICES, Check
 
@@ -53,7 +53,7 @@ class LayerTwin:
     otherwise each side starts from its own initial state. state: the buffers
     compared after the run.
     train: None for layers without modes, else the mode to run in.
-    relation(torch_results, inputs) -> what the NumPy side must equal (DESIGN.md).
+    relation(torch_results, inputs) -> what the NumPy side must equal (docs/design.md).
     mask_from_torch(module, torch_results) -> the dropout mask NumPy must use.
     """
     name: str
@@ -142,8 +142,10 @@ class LayerTwin:
     def sources(self):
         _, params = self.draw(np.random.default_rng(0))
         numpy_side = self.numpy(params)
-        return TwinSources(source_of(numpy_side if inspect.isfunction(numpy_side) else type(numpy_side)),
-                           source_of(self.torch()), "" if self.relation is no_relation else doc_of(self.relation))
+        is_function = inspect.isfunction(numpy_side)
+        return TwinSources(source_of(numpy_side if is_function else type(numpy_side)),
+                           source_of(self.torch()), "" if self.relation is no_relation else doc_of(self.relation),
+                           {} if is_function else method_sources(type(numpy_side)))
 
     def run(self, dtype, device, seed=0):
         rng = np.random.default_rng(seed)
@@ -182,7 +184,7 @@ def scaled(factor_by_check):
     def relation(results, inputs):
         return {key: value * factor_by_check.get(key, 1.0) for key, value in results.items()}
     relation.__doc__ = "The book's results are torch's times " + ", ".join(
-        f"{factor:g} for {check.label}" for check, factor in factor_by_check.items()) + " (DESIGN.md)."
+        f"{factor:g} for {check.label}" for check, factor in factor_by_check.items()) + " (docs/design.md)."
     return relation
 
 

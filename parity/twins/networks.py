@@ -11,7 +11,7 @@ per-step losses, accuracies and final weights are compared.
 
 Configurations: 'matched' switches the NumPy side to PyTorch's semantics (no
 1e-7 inside the log, PyTorch's running variance) and must agree exactly; the
-'book' configuration keeps the book's and must differ by DESIGN.md's relations.
+'book' configuration keeps the book's and must differ by docs/design.md's relations.
 """
 import re
 from dataclasses import dataclass, field

@@ -5,7 +5,7 @@ Both sides start from the same random parameters of a small MultiLayerNet
 sequence, so their states (m, v, h, velocities) depend on the gradients alone.
 Checked: the parameters after one step and after all steps; for stock torch
 configurations, that the book's parameters equal the ones predicted from
-torch's steps by DESIGN.md's relation; for Momentum and Nesterov, that the
+torch's steps by docs/design.md's relation; for Momentum and Nesterov, that the
 book's velocity is -lr times torch's momentum buffer.
 """
 from dataclasses import dataclass, field
@@ -20,19 +20,19 @@ from parity.convert import book_layout, numpy_to_torch
 from torch_impl.optimizers import make_optimizer
 
 from ..records import compare
-from ..sources import TwinSources, doc_of, source_of
+from ..sources import TwinSources, doc_of, method_sources, source_of
 from ..tolerances import DTYPES
 from ..twin import DEVICES
 from .layers import TORCH_DTYPES
 
 SHAPES = (6, [5], 3)  # MultiLayerNet(6, [5], 3): W1 (6, 5), b1, W2 (5, 3), b2
-# the optimizers whose eps differs between the book and torch (DESIGN.md), with the name of torch's state
+# the optimizers whose eps differs between the book and torch (docs/design.md), with the name of torch's state
 # that holds the running squares the eps is added to
 STATE_SQUARES = {"AdaGrad": "sum", "RMSprop": "square_avg", "Adam": "exp_avg_sq"}
 
 
 def stock_eps_ratio(name, state, hyperparams, step, torch_eps):
-    """book step / torch step for one parameter, from torch's state (DESIGN.md's eps rows), torch_eps being
+    """book step / torch step for one parameter, from torch's state (the eps rows of docs/design.md), torch_eps being
     the eps the stock torch optimizer ran with (its default: 1e-10 for Adagrad, 1e-8 for RMSprop and Adam).
 
     AdaGrad, RMSprop: (sqrt(h) + torch_eps) / (sqrt(h) + 1e-7).
@@ -85,7 +85,8 @@ class OptimizerTwin:
             torch_side += "\n\n" + source_of(type(torch_optimizer))
         relation = {"eps": doc_of(stock_eps_ratio), "decay-all": "torch decays every parameter; the book only "
                     "the weights: the book's bias step is torch's plus lr * weight_decay * bias"}.get(self.stock, "")
-        return TwinSources(source_of(type(numpy_optimizer)), torch_side, relation)
+        return TwinSources(source_of(type(numpy_optimizer)), torch_side, relation,
+                           method_sources(type(numpy_optimizer)))
 
     def run(self, dtype, device, seed=0):
         rng = np.random.default_rng(seed)
