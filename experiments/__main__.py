@@ -182,6 +182,9 @@ def run_experiment(name, args, out):
         StopRequests().install()
     if ctx.writes:
         print(f"== {name}: {describe(name)}" + (" (resumed)" if ctx.checkpoints and ctx.checkpoints.resume else ""))
+        if "torch" in ctx.backends and "device" not in unused_options(name):
+            print(f"torch runs on {ctx.device}" + (" (--device auto: the GPU where there is one, else the CPU)"
+                                                  if args.device == "auto" else ""))
     try:
         experiment(name)(ctx)
     except KeyboardInterrupt:

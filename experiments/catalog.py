@@ -121,6 +121,13 @@ def epoch_defaults(name):
     return None
 
 
+def runs_as(name):
+    """{setting: value} that experiment `name` runs with whatever the options say (those it does not use)."""
+    unused = unused_options(name)
+    fixed = {"backend": "numpy", "dtype": "float64", "device": "cpu"}
+    return {setting: value for setting, value in fixed.items() if setting in unused}
+
+
 def unused_options(name):
     """{option: why experiment `name` has no use for it}: the options `run` refuses."""
     if name in CLOSED_FORM:
@@ -128,6 +135,14 @@ def unused_options(name):
         return {**dict.fromkeys(CLOSED_FORM_OPTIONS + CHECKPOINT_OPTIONS, why),
                 **dict.fromkeys(SEARCH_OPTIONS, "it runs no hyper-parameter search")}
     reads, unused = context_reads(name), {}
+    if not reads & {"backends", "both", "train", "build", "data"}:
+        unused["backend"] = "it runs on NumPy alone"
+    if not reads & {"dtype", "train", "build"}:
+        unused["dtype"] = "it computes in float64 whatever --dtype says"
+    if "backend" in unused or not reads & {"device", "train", "build", "data"}:
+        unused["device"] = "it runs on the CPU"
+    if "train" not in reads:
+        unused["acceleration"] = "its trainings, if any, take no speed-ups"
     if "epochs_or" not in reads:
         unused["epochs"] = "it trains for no epochs"
     if not reads & {"data", "dataset"}:
@@ -135,7 +150,7 @@ def unused_options(name):
     if "trials_or" not in reads:
         unused.update(dict.fromkeys(SEARCH_OPTIONS, "it runs no hyper-parameter search"))
     if not reads & {"train", "build"}:
-        unused["semantics"] = "it builds no network"
+        unused["semantics"] = "its networks, if any, keep the book's semantics"
     if "train" not in reads:
         unused.update(dict.fromkeys(CHECKPOINT_OPTIONS, "it trains no network through the Trainers: nothing to "
                                     "checkpoint (a search resumes through its --storage)"))

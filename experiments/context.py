@@ -8,7 +8,7 @@ or both is experiments.training.
 from numpy_impl.datasets import load_mnist as numpy_load_mnist
 from torch_impl.datasets import load_mnist as torch_load_mnist
 
-from .catalog import AGREEMENT
+from .catalog import AGREEMENT, EXPERIMENTS, runs_as, unused_options
 from .outputs import RunOutputs
 from .training import TwoBackendTraining
 
@@ -30,6 +30,9 @@ class Context(RunOutputs, TwoBackendTraining):
         settings = {"backend": backend, "device": str(self.device), "dataset": dataset, "quick": quick,
                     "seed": seed, "epochs": epochs, "dtype": dtype, "acceleration": str(self.acceleration),
                     "semantics": semantics}
+        if name in EXPERIMENTS:  # what ran: the settings it uses, and what it runs on whatever the options say
+            unused = unused_options(name)
+            settings = {**{k: v for k, v in settings.items() if k not in unused}, **runs_as(name)}
         RunOutputs.__init__(self, name, out, settings, self.device)
         self._data = {}
 

@@ -8,31 +8,40 @@ import numpy as np
 import pytest
 
 from experiments.__main__ import main
-from experiments.catalog import EXPERIMENTS, unused_options
+from experiments.catalog import EXPERIMENTS, context_reads, runs_as, unused_options
 from experiments.context import Context
 from parity.records import assert_close
+
+CONTEXT_MODULES = ("experiments.__main__", "experiments.context", "experiments.training", "experiments.outputs",
+                   "experiments.checkpoints")
 
 
 @pytest.fixture
 def run(fashion_mnist, tmp_path, monkeypatch):
     """run(name, *options) -> metrics.json of `python -m experiments run NAME --quick ...` (in-process).
-    An experiment that reads a setting the catalog says it has no use for (and `run` refuses) fails."""
+    An experiment that reads a setting the catalog says it has no use for (and `run` refuses) fails: every
+    attribute of the Context its code reads while it runs must be one the catalog found in its source."""
     def run_experiment(name, *options, backend="both"):
         unused = unused_options(name)
+        reads = set()
+        real_getattribute = Context.__getattribute__
 
-        def refused(setting):
-            def read(*args, **kwargs):
-                raise AssertionError(f"{name} reads {setting}, which experiments.catalog says it never reads")
-            return read
-        if "epochs" in unused:
-            monkeypatch.setattr(Context, "epochs_or", refused("epochs"))
-        if "dataset" in unused:
-            monkeypatch.setattr(Context, "data", refused("the data set"))
+        def tracking(self, attribute):
+            if sys._getframe(1).f_globals.get("__name__", "").startswith("experiments.") and \
+                    sys._getframe(1).f_globals["__name__"] not in CONTEXT_MODULES:
+                reads.add(attribute)
+            return real_getattribute(self, attribute)
+        monkeypatch.setattr(Context, "__getattribute__", tracking)
         out = tmp_path / name
-        status = main(["run", name, "--quick", "--no-progress", "--backend", backend, "--out", str(out), *options])
+        backend_options = [] if "backend" in unused else ["--backend", backend]
+        status = main(["run", name, "--quick", "--no-progress", *backend_options, "--out", str(out), *options])
+        monkeypatch.setattr(Context, "__getattribute__", real_getattribute)
         assert status == 0
+        missed = reads - context_reads(name)
+        assert reads and not missed, f"{name} read {missed}, which the catalog did not find in its source"
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["interrupted"] is False
+        assert not set(metrics["settings"]) & set(unused) - set(runs_as(name))  # what ran, not what was ignored
         assert list(out.glob("*.png")), f"{name} drew no figure"
         assert not list(out.glob("*.part"))
         return metrics
@@ -466,6 +475,11 @@ def test_run_name_help_describes_that_experiment_and_its_options(capsys):
     ("weight_init_activation_histogram", ["--epochs", "2"], "it trains for no epochs"),
     ("optimizer_compare_naive", ["--dataset", "mnist"], "it reads no data set"),
     ("batch_norm_gradient_check", ["--epochs", "2"], "it trains for no epochs"),
+    ("batch_norm_gradient_check", ["--backend", "torch"], "it runs on NumPy alone"),
+    ("batch_norm_gradient_check", ["--dtype", "float64"], "it computes in float64 whatever --dtype says"),
+    ("weight_init_activation_histogram", ["--device", "cpu"], "it runs on the CPU"),
+    ("vanishing_gradient", ["--acceleration", "compile"], "its trainings, if any, take no speed-ups"),
+    ("hyperparameter_optimization", ["--semantics", "pytorch"], "its networks, if any, keep the book's semantics"),
 ])
 def test_options_an_experiment_never_reads_are_refused(name, option, why, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -482,3 +496,13 @@ def test_two_backend_training_names_a_bad_backend_or_dtype():
         TwoBackendTraining("numpy", "float16")
     both = TwoBackendTraining("both", "float64", "cpu", seed=3)
     assert both.backends == ["numpy", "torch"] and both.both and both.seed == 3 and str(both.device) == "cpu"
+
+
+def test_a_run_on_torch_says_which_device_auto_chose(fashion_mnist, tmp_path, capsys):
+    assert main(["run", "vanishing_gradient", "--quick", "--no-progress", "--backend", "torch",
+                 "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    device = json.loads((tmp_path / "run" / "metrics.json").read_text())["settings"]["device"]
+    assert f"torch runs on {device} (--device auto: the GPU where there is one, else the CPU)" in out
+    assert main(["run", "vanishing_gradient", "--quick", "--no-progress", "--out", str(tmp_path / "numpy")]) == 0
+    assert "torch runs on" not in capsys.readouterr().out  # NumPy alone
