@@ -39,11 +39,16 @@ def train_convnet(ctx):
     for backend, result in results.items():
         after = first_layer_filters(result.network)
         changes[backend] = float(np.mean(np.abs(after - before[backend])))
-        fig = plt.figure(figsize=(12, 4.4), layout="constrained")
-        top, bottom = fig.subfigures(2, 1)
+        fig = plt.figure(figsize=(12, 6.6), layout="constrained")
+        top, middle, bottom = fig.subfigures(3, 1)
         draw_filters(top, before[backend], "before training")
-        draw_filters(bottom, after, "after training")
-        fig.suptitle(f"SimpleConvNet's 30 first-layer filters (5x5) [{backend}]")
+        draw_filters(middle, after, "after training")
+        draw_filters(bottom, after - before[backend], "what training changed (after - before)")
+        moved = (f"a quick run: {len(result.train_loss)} steps moved them by {changes[backend]:.3f} on average, "
+                 "too little to see above; the edges and blobs they start to learn show in what changed"
+                 if ctx.quick else f"training moved them by {changes[backend]:.3f} on average")
+        fig.suptitle(f"SimpleConvNet's 30 first-layer filters (5x5, each on its own grey scale) [{backend}]\n"
+                     f"{moved}", fontsize=10)
         ctx.save_figure(fig, f"convnet_filters_{backend}.png")
         ctx.summary(f"[{backend}] test acc {result.final_test_acc:.4f} in {result.seconds:.1f} s; "
                     f"filters moved by {changes[backend]:.4f} on average")
