@@ -89,7 +89,10 @@ def docstring(name):
 
 
 def describe(name):
-    return docstring(name).splitlines()[0]
+    """The first sentence of the experiment's docstring, whatever lines it spans."""
+    paragraph = " ".join(docstring(name).split("\n\n")[0].split())
+    end = paragraph.find(". ")
+    return paragraph if end < 0 else paragraph[:end + 1]
 
 
 def context_reads(name):

@@ -47,7 +47,7 @@ def gradient_1d(ctx):
 
 
 def gradient_2d(ctx):
-    """The gradient field of x0^2 + x1^2: arrows pointing away from the minimum (drawn negated)."""
+    """The negative gradient field of x0^2 + x1^2: arrows pointing toward the minimum, longer further from it."""
     x0, x1 = np.meshgrid(np.arange(-2, 2.5, 0.25), np.arange(-2, 2.5, 0.25))
     points = np.array([x0.flatten(), x1.flatten()])
     fields = {}
@@ -106,6 +106,10 @@ def gradient_method(ctx):
         # NumPy's lr 10 run stalls near 1e13: there x + h == x in float64 (h = 1e-4), so its numerical gradient
         # is 0, as the book's is; torch's autograd gradient keeps it diverging
         title = f"learning rate {lr:g}"
+        if lr == 10.0:
+            ax.text(0.45, 0.2, "NumPy's run stops near 1e13: there\nx + h == x in float64 (h = 1e-4), so its\n"
+                    "numerical gradient is 0, as the book's is;\nautograd's is not: torch's run diverges on",
+                    transform=ax.transAxes, fontsize=7, va="bottom", bbox={"facecolor": "white", "alpha": 0.8})
         if lr == 0.1:
             ax.axhline(0, color="b", linestyle="--", linewidth=0.5)
             ax.axvline(0, color="b", linestyle="--", linewidth=0.5)
@@ -140,12 +144,14 @@ def gradient_simplenet(ctx):
             loss = torch.nn.functional.cross_entropy((torch.tensor(x) @ weights)[None], torch.tensor([2]))
             loss.backward()
             grads[backend] = weights.grad.numpy()
-    fig, axes = plt.subplots(1, len(grads), figsize=(4 * len(grads), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(grads), figsize=(4.5 * len(grads), 3), squeeze=False, layout="constrained")
     for ax, (backend, grad) in zip(axes[0], grads.items()):
         image = ax.imshow(grad, cmap="coolwarm", vmin=-0.6, vmax=0.6)
         for (i, j), value in np.ndenumerate(grad):
             ax.text(j, i, f"{value:.4f}", ha="center", va="center", fontsize=9)
-        ax.set_title(f"dL/dW ({'numerical' if backend == 'numpy' else 'autograd'})")
+        ax.set_xticks(range(grad.shape[1]), [f"output {j}" for j in range(grad.shape[1])], fontsize=8)
+        ax.set_yticks(range(grad.shape[0]), [f"input {i}" for i in range(grad.shape[0])], fontsize=8)
+        ax.set_title(f"dL/dW ({'numerical' if backend == 'numpy' else 'autograd'})", fontsize=10)
     fig.colorbar(image, ax=axes[0].tolist())
     ctx.save_figure(fig, "gradient_simplenet.png")
     ctx.record("dW", {backend: grad.tolist() for backend, grad in grads.items()})

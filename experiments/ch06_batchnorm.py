@@ -20,7 +20,8 @@ def batch_norm_test(ctx):
     # at scale 1 the plain net's activations overflow float32, as in the book: expected, not warned about
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         train_scales(ctx, scales, axes, data, epochs, results)
-    fig.suptitle("training accuracy with (blue) and without (orange) batch norm, per initial weight scale")
+    fig.suptitle("training accuracy with (blue) and without (orange) batch norm, per initial weight scale"
+                 + (f" (a quick run: {len(scales)} scales, {epochs} epochs on 500 images)" if ctx.quick else ""))
     fig.tight_layout()
     ctx.save_figure(fig, "batch_norm_test.png")
     for label, by_backend in results.items():
@@ -40,8 +41,9 @@ def train_scales(ctx, scales, axes, data, epochs, results):
                                    allow_divergence=True)
             results[label] = {backend: r.summary() for backend, r in by_backend.items()}
             for backend, result in by_backend.items():  # colour: batch norm or not; line style: the backend
+                style = f" ({backend}, {'solid' if backend == 'numpy' else 'dashed'})" if ctx.both else ""
                 ax.plot(result.train_acc, LINE_STYLES[backend], color="C0" if use_batchnorm else "C1",
-                        label=f"{label.split(',')[0]} ({backend}, {'solid' if backend == 'numpy' else 'dashed'})")
+                        label=label.split(",")[0] + style)
         ax.set(title=f"W scale {scale:.2e}", ylim=(0, 1), xlabel="epoch", ylabel="train accuracy")
         ax.legend(fontsize=8)
         ctx.record("runs", results)

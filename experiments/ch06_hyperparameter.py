@@ -39,14 +39,18 @@ def hyperparameter_optimization(ctx):
     ctx.record("trials", records)
     complete = sorted((r for r in records if r["state"] == "COMPLETE"), key=lambda r: -r["val_acc"])
     ctx.record("complete_trials", len(complete))
-    draw_best_trials(ctx, complete[:20])
+    draw_best_trials(ctx, complete[:20], len(complete))
     draw_optuna_plots(ctx, study, len(complete))
     for rank, result in enumerate(complete[:5], start=1):
-        ctx.summary(f"best {rank}: val acc {result['val_acc']:.3f}, lr {result['lr']:.2e}, "
+        ctx.summary(f"best {rank} of {len(complete)}: val acc {result['val_acc']:.3f}, lr {result['lr']:.2e}, "
                     f"weight decay {result['weight_decay']:.2e} (trial {result['number']}, draw {result['index']})")
+    if len(complete) < IMPORTANCE_TRIALS:
+        ctx.summary(f"no parameter-importance plot: {len(complete)} complete trials are too few to rank the two "
+                    f"parameters (it is drawn from {IMPORTANCE_TRIALS})")
 
 
 WORKER_STOP_SECONDS = 30  # a worker told to stop that has not ended by then is killed
+IMPORTANCE_TRIALS = 20  # complete trials before the parameters' importances are drawn: fewer are noise
 
 
 def run_workers(ctx, settings, study):
@@ -85,8 +89,9 @@ def run_workers(ctx, settings, study):
                            "(its trial is marked FAIL and runs again when the command is run again)")
 
 
-def draw_best_trials(ctx, best):
-    """The book's figure: the validation and training accuracy of the best trials, epoch by epoch."""
+def draw_best_trials(ctx, best, complete):
+    """The book's figure: the validation and training accuracy of the best trials (of `complete`), epoch by
+    epoch, best first."""
     columns = 5
     rows = max(1, int(np.ceil(len(best) / columns)))
     fig, axes = plt.subplots(rows, columns, figsize=(14, 2.6 * rows), squeeze=False)
@@ -101,20 +106,21 @@ def draw_best_trials(ctx, best):
         ax.tick_params(labelsize=6)
     if best:
         axes.flat[0].legend(fontsize=7)
-    fig.suptitle(f"the best {len(best)} trials of the random search")
+    fig.suptitle(f"the best {len(best)} of {complete} complete trials of the random search, best first"
+                 if len(best) < complete else f"all {complete} complete trials of the random search, best first")
     fig.tight_layout()
     ctx.save_figure(fig, "hyperparameter_optimization.png")
 
 
 def draw_optuna_plots(ctx, study, complete):
     """Optuna's own views of the study (its matplotlib versions): the history of the trials, each parameter's
-    slice and, given two or more complete trials, the parameters' importances."""
+    slice and, given IMPORTANCE_TRIALS complete trials or more, the parameters' importances."""
     import optuna.visualization.matplotlib as views
     from optuna.exceptions import ExperimentalWarning
 
     warnings.filterwarnings("ignore", category=ExperimentalWarning)  # Optuna marks its matplotlib views so
     plots = [("optimization_history", views.plot_optimization_history), ("slice", views.plot_slice)]
-    if complete >= 2:
+    if complete >= IMPORTANCE_TRIALS:
         plots.append(("param_importances", views.plot_param_importances))
     for name, plot in plots:
         axes = plot(study)

@@ -40,6 +40,11 @@ def layer_activations(backend, activation, x, weights):
     return outputs
 
 
+def relu_row_maximum(by_backend) -> float:
+    """The largest activation of any layer in a row of ReLU histograms: the row's common range."""
+    return max(float(np.max(layer)) for outputs in by_backend.values() for layer in outputs)
+
+
 def weight_init_activation_histogram(ctx):
     """Histograms of 5 layers' activations for sigmoid, ReLU and tanh with std 1, 0.01, Xavier and He."""
     rng = np.random.default_rng(ctx.seed)
@@ -53,17 +58,28 @@ def weight_init_activation_histogram(ctx):
             by_backend = {backend: layer_activations(backend, activation, x, weights) for backend in ctx.backends}
             for layer in range(5):
                 ax = axes[row, layer]
+                title = f"{init}, layer {layer + 1}"
                 for backend, outputs in by_backend.items():
-                    ax.hist(outputs[layer].flatten(), 30, range=(-1, 1) if activation == "tanh" else (0, 1),
-                            histtype="stepfilled" if backend == "numpy" else "step", alpha=0.7, label=backend)
+                    values = outputs[layer].flatten()
+                    if activation == "relu":  # the zeros would set the scale: drawn without them, counted
+                        zeros = float(np.mean(values == 0))
+                        values = values[values > 0]
+                        title = f"{init}, layer {layer + 1}: {zeros:.0%} zero"
+                        bins = np.linspace(0, max(relu_row_maximum(by_backend), 1e-12), 31)
+                    else:
+                        bins = np.linspace(-1, 1, 31) if activation == "tanh" else np.linspace(0, 1, 31)
+                    ax.hist(values, bins, histtype="stepfilled" if backend == "numpy" else "step", alpha=0.7,
+                            label=backend)
                     stats[f"{activation}/{init}/layer{layer + 1}/{backend}"] = activation_statistics(
                         outputs[layer], activation)
-                ax.set_title(f"{init}, layer {layer + 1}", fontsize=8)
+                ax.set_title(title, fontsize=8)
                 ax.tick_params(labelsize=6)
             if ctx.both:
                 gap = max(float(np.max(np.abs(a - b))) for a, b in zip(by_backend["numpy"], by_backend["torch"]))
                 stats[f"{activation}/{init}/backend_difference"] = gap
-        fig.suptitle(f"{activation}: activation histograms of 5 layers of {NODES} units")
+        fig.suptitle(f"{activation}: activation histograms of 5 layers of {NODES} units"
+                     + (" (the positive ones, on each row's range; the zeros counted in the titles)"
+                        if activation == "relu" else ""))
         fig.tight_layout()
         ctx.save_figure(fig, f"weight_init_activation_histogram_{activation}.png")
     ctx.record("activation_statistics", stats)

@@ -16,6 +16,32 @@ CONTEXT_MODULES = ("experiments.__main__", "experiments.context", "experiments.t
                    "experiments.checkpoints")
 
 
+def figure_summary(fig) -> dict:
+    """What a figure shows, for tests to read: its titles, and per axes its labels, legend, lines (points,
+    marker, y values), images, bars and texts."""
+    titles = [text.get_text() for figure in (fig, *fig.subfigs) if (text := figure._suptitle) is not None]
+    axes = []
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        axes.append({"title": ax.get_title(), "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(),
+                     "legend": [text.get_text() for text in legend.get_texts()] if legend else [],
+                     "lines": [(len(line.get_xdata()), line.get_marker(), list(line.get_ydata()))
+                               for line in ax.get_lines()],
+                     "images": len(ax.images), "patches": len(ax.patches), "collections": len(ax.collections),
+                     "texts": [t.get_text() for t in ax.texts],
+                     "xticklabels": [t.get_text() for t in ax.get_xticklabels()], "shown": ax.axison})
+    return {"titles": titles, "axes": axes}
+
+
+def assert_every_panel_shows_data(name, figures):
+    """Each drawn panel has data on it, and no legend names a curve twice."""
+    for filename, figure in figures.items():
+        for ax in figure["axes"]:
+            drawn = any(points for points, _, _ in ax["lines"]) or ax["images"] or ax["patches"] or ax["collections"]
+            assert drawn or not ax["shown"], (name, filename, ax)
+            assert len(ax["legend"]) == len(set(ax["legend"])), (name, filename, ax["legend"])
+
+
 @pytest.fixture
 def run(fashion_mnist, tmp_path, monkeypatch):
     """run(name, *options) -> metrics.json of `python -m experiments run NAME --quick ...` (in-process).
@@ -32,6 +58,13 @@ def run(fashion_mnist, tmp_path, monkeypatch):
                 reads.add(attribute)
             return real_getattribute(self, attribute)
         monkeypatch.setattr(Context, "__getattribute__", tracking)
+        figures = {}
+        real_save_figure = Context.save_figure
+
+        def save_figure(self, fig, filename):
+            figures[filename] = figure_summary(fig)
+            return real_save_figure(self, fig, filename)
+        monkeypatch.setattr(Context, "save_figure", save_figure)
         out = tmp_path / name
         backend_options = [] if "backend" in unused else ["--backend", backend]
         status = main(["run", name, "--quick", "--no-progress", *backend_options, "--out", str(out), *options])
@@ -44,6 +77,8 @@ def run(fashion_mnist, tmp_path, monkeypatch):
         assert not set(metrics["settings"]) & set(unused) - set(runs_as(name))  # what ran, not what was ignored
         assert list(out.glob("*.png")), f"{name} drew no figure"
         assert not list(out.glob("*.part"))
+        assert_every_panel_shows_data(name, figures)
+        metrics["figures"] = figures
         return metrics
     return run_experiment
 
@@ -60,13 +95,21 @@ def test_gradient_1d(run):
 
 
 def test_gradient_2d(run):
-    results = run("gradient_2d")["results"]
+    metrics = run("gradient_2d")
+    results = metrics["results"]
     assert_close(results["gradient_at_1_0.5"]["numpy"], [2.0, 1.0], "central difference")
     assert results["max_difference"] < 1e-8
+    (ax,) = metrics["figures"]["gradient_2d.png"]["axes"]
+    assert ax["collections"] == 2 and ax["title"].startswith("-∇f")  # the field of each backend, negated
+    from experiments.catalog import describe
+    assert "arrows pointing toward the minimum" in describe("gradient_2d")
 
 
 def test_gradient_method(run):
-    runs = run("gradient_method")["results"]["runs"]
+    metrics = run("gradient_method")
+    runs = metrics["results"]["runs"]
+    lr_10 = [ax for ax in metrics["figures"]["gradient_method.png"]["axes"] if ax["title"] == "learning rate 10"]
+    assert any("x + h == x in float64" in text for text in lr_10[0]["texts"])  # why the two backends part
     for backend in ("numpy", "torch"):
         assert runs[f"{backend} lr=0.1"]["distance_to_minimum"] < 1e-8
         assert runs[f"{backend} lr=10"]["distance_to_minimum"] > 1e10
@@ -81,6 +124,13 @@ def test_gradient_simplenet(run):
     # softmax rows sum to one, so the columns of dW do too: rounding noise, at the scale of dW
     dW = np.asarray(results["dW"]["torch"])
     assert_close(np.sum(dW), 0.0, "hand derivation", scale=np.abs(dW).max())
+
+
+def test_gradient_simplenet_figure_labels_the_rows_and_columns(run):
+    axes = run("gradient_simplenet")["figures"]["gradient_simplenet.png"]["axes"]
+    matrices = [ax for ax in axes if ax["title"].startswith("dL/dW")]
+    assert len(matrices) == 2
+    assert all(ax["xticklabels"] == ["output 0", "output 1", "output 2"] and len(ax["texts"]) == 6 for ax in matrices)
 
 
 @pytest.mark.slow
@@ -110,7 +160,10 @@ def test_optimizer_compare_mnist(run):
 
 @pytest.mark.slow
 def test_weight_init_activation_histogram(run):
-    stats = run("weight_init_activation_histogram")["results"]["activation_statistics"]
+    metrics = run("weight_init_activation_histogram")
+    stats = metrics["results"]["activation_statistics"]
+    relu = metrics["figures"]["weight_init_activation_histogram_relu.png"]["axes"]
+    assert len(relu) == 20 and all(ax["title"].endswith("% zero") and ax["patches"] for ax in relu)
     assert stats["sigmoid/std=1/layer5/numpy"]["saturated_or_zero"] > 0.3  # pinned at 0 or 1
     assert stats["sigmoid/std=0.01/layer5/numpy"]["std"] < 0.02  # all near 0.5
     assert 0.05 < stats["sigmoid/Xavier/layer5/numpy"]["std"]
@@ -155,6 +208,10 @@ def test_vanishing_gradient(run):
 def test_batch_norm_test(run, backend, dtype):
     metrics = run("batch_norm_test", "--dtype", dtype, backend=backend)
     runs = metrics["results"]["runs"]
+    legends = [ax["legend"] for ax in metrics["figures"]["batch_norm_test.png"]["axes"]]
+    expected = ["batch norm", "plain"] if backend != "both" else [
+        "batch norm (torch, dashed)", "batch norm (numpy, solid)", "plain (torch, dashed)", "plain (numpy, solid)"]
+    assert all(sorted(legend) == sorted(expected) for legend in legends), legends
     for trained in trained_backends(backend):  # batch norm trains where small weights leave a plain net at chance
         for scale in ("4.64e-02", "2.15e-03", "1.00e-04"):
             with_batch_norm = runs[f"batch norm, scale {scale}"][trained]["final_train_acc"]
@@ -201,7 +258,12 @@ def test_overfit_dropout(run, backend):
 
 @pytest.mark.slow
 def test_hyperparameter_optimization(run):
-    results = run("hyperparameter_optimization")["results"]
+    metrics = run("hyperparameter_optimization")
+    results = metrics["results"]
+    assert metrics["figures"]["hyperparameter_optimization.png"]["titles"] == [
+        "all 6 complete trials of the random search, best first"]
+    assert "optuna_param_importances.png" not in metrics["figures"]  # 6 trials rank the parameters by noise
+    assert any("best 5 of 6" in line for line in metrics["summary"])
     trials = results["trials"]
     assert results["complete_trials"] == 6 and sorted(trial["index"] for trial in trials) == list(range(6))
     accuracies = [trial["val_acc"] for trial in trials]
@@ -213,13 +275,24 @@ def test_hyperparameter_optimization(run):
 
 @pytest.mark.slow
 def test_train_convnet(run):
-    results = run("train_convnet")["results"]
+    metrics = run("train_convnet")
+    results = metrics["results"]
+    filters = metrics["figures"]["convnet_filters_numpy.png"]
+    assert filters["titles"][1:] == ["before training", "after training", "what training changed (after - before)"]
+    assert "a quick run" in filters["titles"][0] and sum(ax["images"] for ax in filters["axes"]) == 90
     assert results["training"]["numpy"]["final_test_acc"] > 0.4
     assert results["mean_abs_filter_change"]["torch"] > 1e-3
 
 
 def test_train_deepnet(run, tmp_path):
-    results = run("train_deepnet", backend="torch")["results"]
+    metrics = run("train_deepnet", backend="torch")
+    results = metrics["results"]
+    figure = metrics["figures"]["train_deepnet.png"]
+    accuracy = figure["axes"][1]
+    # one epoch: its start and the end, each point marked, the end the final accuracy the run prints
+    assert [(points, marker) for points, marker, _ in accuracy["lines"]] == [(2, "o"), (2, "o")]
+    assert accuracy["lines"][1][2][-1] == results["training"]["torch"]["final_test_acc"]
+    assert accuracy["xticklabels"] == ["0", "end"] and "quick run" in figure["titles"][0]
     assert results["misclassified_torch"]["count"] == round((1 - results["training"]["torch"]["final_test_acc"]) * 200)
     assert (tmp_path / "train_deepnet" / "misclassified_torch.png").is_file()
 
@@ -233,7 +306,10 @@ def test_both_backends_agree_in_float64(run):
 
 def test_list_and_bad_dataset(capsys, tmp_path, monkeypatch):
     assert main(["list"]) == 0
-    assert "train_deepnet" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "train_deepnet" in listed
+    # a description is its docstring's first sentence, whole, whatever lines it spans
+    assert "scored on 20% of 500 images; the best 20 drawn." in listed
     monkeypatch.setenv("DLFS_DATA_DIR", str(tmp_path))
     monkeypatch.setattr("dlfs_common.dataset_files.SYSTEM_DATA_DIR", tmp_path / "nowhere")
     assert main(["run", "train_neuralnet", "--quick", "--dataset", "mnist", "--out", str(tmp_path / "o")]) == 2

@@ -54,9 +54,9 @@ def test_two_workers_share_one_storage_and_record_every_trial_once(storage, fash
     assert 1 <= len({record["worker"] for record in records}) <= 2
     if storage == "journal":
         assert (tmp_path / "run" / "study.journal").is_file()
-    assert {path.name for path in (tmp_path / "run").glob("*.png")} >= {
-        "hyperparameter_optimization.png", "optuna_optimization_history.png", "optuna_slice.png",
-        "optuna_param_importances.png"}
+    assert {path.name for path in (tmp_path / "run").glob("*.png")} == {
+        "hyperparameter_optimization.png", "optuna_optimization_history.png", "optuna_slice.png"}  # 8 trials:
+    # too few for the importances (IMPORTANCE_TRIALS)
 
 
 @pytest.mark.slow
