@@ -29,7 +29,7 @@ from .checkpoints import (
 from .search import StorageError
 
 
-def add_run_options(parser, unused=(), epochs=None):
+def add_run_options(parser, unused=(), epochs=None, backend="numpy"):
     """The options of `run` and `demo`; those in `unused` are hidden (and refused when given).
     epochs: (default, --quick default) of the experiment, for the help text."""
     def shown(option, text):
@@ -37,8 +37,9 @@ def add_run_options(parser, unused=(), epochs=None):
 
     parser.add_argument("--out", type=Path, default=None,
                         help="output folder (default runs/NAME under the working folder; for demo, runs)")
-    parser.add_argument("--backend", choices=["numpy", "torch", "both"], default="numpy",
-                        help="numpy (hand-written), torch, or both from the same weights and batches (default numpy)")
+    parser.add_argument("--backend", choices=["numpy", "torch", "both"], default=backend,
+                        help=f"numpy (hand-written), torch, or both from the same weights and batches (default "
+                             f"{backend})")
     parser.add_argument("--semantics", choices=["book", "pytorch"], default="book",
                         help=shown("semantics", "book: every backend trains with the book's loss (1e-7 in the log) "
                                                 "and batch-norm running statistics (from 0), torch included; "
@@ -103,7 +104,7 @@ def parse_args(argv):
                                            "write a gallery page linking every figure.")
     demo_unused = {**dict.fromkeys(SEARCH_OPTIONS, "the demo runs no hyper-parameter search"),
                    **dict.fromkeys(CHECKPOINT_OPTIONS, "the demo's runs are quick: run it again instead")}
-    add_run_options(demo, unused=demo_unused)
+    add_run_options(demo, unused=demo_unused, backend="both")
     demo.set_defaults(out=Path("runs"), unused=demo_unused, name="demo")
     commands.add_parser("bench", add_help=False, help="ms per training step on every backend, as one table "
                                                       "(python -m experiments.bench --help)")
@@ -163,7 +164,9 @@ def check_acceleration(parser, args):
         parser.error(str(error))
 
 
-def run_experiment(name, args, out):
+def run_experiment(name, args, out, quiet=False):
+    """Run experiment `name` with the options in `args`, its outputs in `out`; quiet: one line when it ends
+    instead of its summary lines and agreement (the demo)."""
     from .context import Context
 
     ctx = Context(name, backend=args.backend, device=args.device, dataset=args.dataset, quick=args.quick,
@@ -180,7 +183,8 @@ def run_experiment(name, args, out):
             ctx.weights_folder = ctx.out / "weights"
     else:  # SIGTERM stops it as Ctrl-C does: metrics.json says interrupted, a search's workers stop too
         StopRequests().install()
-    if ctx.writes:
+    ctx.quiet = quiet
+    if ctx.writes and not quiet:
         print(f"== {name}: {describe(name)}" + (" (resumed)" if ctx.checkpoints and ctx.checkpoints.resume else ""))
         if "torch" in ctx.backends and "device" not in unused_options(name):
             print(f"torch runs on {ctx.device}" + (" (--device auto: the GPU where there is one, else the CPU)"
@@ -196,17 +200,50 @@ def run_experiment(name, args, out):
     if ctx.checkpoints:
         ctx.checkpoints.finish()
     ctx.write_metrics(interrupted=False)
-    if ctx.writes:
+    if ctx.writes and quiet:
+        print(f"{name} ({ctx.metrics['wall_seconds']:.0f} s): {agreement_verdict(ctx)}")
+    elif ctx.writes:
         print(f"wrote {', '.join(str(p) for p in ctx.files)} ({ctx.metrics['wall_seconds']:.1f} s)")
     return ctx
+
+
+def agreement_verdict(ctx) -> str:
+    """One phrase: how the two backends' results agreed in this run, against what the experiment states."""
+    records = ctx.metrics.get("backend_agreement", {})
+    if not records:
+        return "NumPy and torch computed every result side by side" if ctx.both else "one backend"
+    verdicts = [record.get("within_stated_agreement") for record in records.values()]
+    if None in verdicts:
+        worst = max(record["final_test_acc_difference"] for record in records.values())
+        return f"{len(records)} trainings on both backends; final test accuracies at most {worst:.3f} apart"
+    held = sum(verdicts)
+    return (f"{len(records)} trainings on both backends, {held} within the agreement the experiment states"
+            + ("" if held == len(records) else f", {len(records) - held} OUTSIDE it"))
 
 
 def write_gallery(out, contexts, parity_markdown):
     from parity.report import MARKDOWN_TITLE
 
-    lines = ["# Gallery", "", "Figures written by `python -m experiments demo`.", ""]
+    lines = ["# Gallery", "", "Figures written by `python -m experiments demo`: quick runs (`--quick`: a slice of the "
+             "data, a few epochs), which show each chapter's point but not the book's final accuracies; "
+             "`python -m experiments run NAME` without `--quick` runs the book's settings.", ""]
+    agreement = [(ctx.name, label, record) for ctx in contexts
+                 for label, record in ctx.metrics.get("backend_agreement", {}).items()]
+    if agreement:
+        lines += ["## NumPy and torch, side by side", "",
+                  "Each training ran on both backends from the same weights, batches and dropout masks (NumPy "
+                  "solid, torch dashed in the figures). How far apart they ended, and whether that is within "
+                  "what the experiment states (`experiments.catalog.AGREEMENT`, with why):", "",
+                  "| experiment | training | max loss difference | final test accuracy difference | stated |",
+                  "|---|---|---|---|---|"]
+        for name, label, record in agreement:
+            loss = record["max_loss_difference"]
+            stated = {True: "within", False: "OUTSIDE", None: "none stated"}[record.get("within_stated_agreement")]
+            lines.append(f"| {name} | {label} | {'-' if loss is None else f'{loss:.2e}'} | "
+                         f"{record['final_test_acc_difference']:.4f} | {stated} |")
+        lines.append("")
     for ctx in contexts:
-        lines += [f"## {ctx.name}", "", describe(ctx.name), ""]
+        lines += [f"## {ctx.name}", "", describe(ctx.name) + " (quick run)", ""]
         lines += [line for line in ctx.metrics.get("summary", [])[:8] for line in (f"- {line}",)] + [""]
         lines += [f"![{p.name}]({p.relative_to(out).as_posix()})" for p in ctx.files if p.suffix == ".png"] + [""]
     if parity_markdown is not None:
@@ -218,18 +255,28 @@ def write_gallery(out, contexts, parity_markdown):
 
 
 def demo(args):
+    import contextlib
+    import io
+
     from parity.__main__ import main as parity_main
 
-    args.quick = True
+    args.quick, args.progress = True, False
     args.out.mkdir(parents=True, exist_ok=True)
-    contexts = [run_experiment(name, args, args.out / name) for name in DEMO]
+    print(f"the demo: quick runs of {len(DEMO)} experiments on {args.backend}, then the parity report "
+          f"(about a minute on 2 cores); everything goes to {args.out}/")
+    contexts = [run_experiment(name, args, args.out / name, quiet=True) for name in DEMO]
     parity_json, parity_markdown = args.out / "parity.json", args.out / "parity.md"
-    print("== parity report")
-    parity_status = parity_main(["--summary", "--json", str(parity_json), "--markdown", str(parity_markdown)])
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report):
+        parity_status = parity_main(["--summary", "--json", str(parity_json), "--markdown", str(parity_markdown)])
+    summary = [line for line in report.getvalue().splitlines() if " checks of " in line]
+    print(f"parity report: {summary[-1] if summary else report.getvalue().strip()[-300:]}")
+    for line in report.getvalue().splitlines():
+        if line.startswith("FAIL "):
+            print(line)
     gallery = write_gallery(args.out, contexts, parity_markdown)
-    written = [p for ctx in contexts for p in ctx.files] + [parity_json, parity_markdown, gallery]
-    print("\nfiles written:")
-    print("\n".join(f"  {p}" for p in written))
+    print(f"the figures, the two backends' agreement and the parity table: {gallery} (each run's numbers in its "
+          f"metrics.json, the parity checks in {parity_json})")
     return parity_status
 
 

@@ -33,6 +33,7 @@ class RunOutputs:
                 raise OSError(f"--out {self.out}: the output folder cannot be made ({error.strerror or error}); "
                               "pass --out a writable folder") from None
         self.files = []
+        self.quiet = False  # summary lines go to metrics.json alone (the demo prints a line per experiment)
         self.metrics = {"experiment": name, "settings": settings, "machine": machine_description([device]),
                         "ranks": rank_and_size()[1], "results": {}}
         self.started = time.perf_counter()
@@ -71,7 +72,7 @@ class RunOutputs:
             self.files.append(path)
 
     def summary(self, line):
-        if self.writes:
+        if self.writes and not self.quiet:
             print(line)
         self.metrics.setdefault("summary", []).append(line)
 

@@ -227,7 +227,8 @@ class TwoBackendTraining:
             line += (f" ({'within' if held else 'OUTSIDE'} the stated {expected.accuracy:g}"
                      + ("" if expected.loss is None else f" and {expected.loss:.0e} of the losses") + ")")
         self.metrics.setdefault("backend_agreement", {})[label] = record
-        print(line)
+        if not getattr(self, "quiet", False):
+            print(line)
 
     def progress_bar(self, description):
         return ProgressBar(description, enabled=self.progress)

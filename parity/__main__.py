@@ -32,7 +32,8 @@ def parse_args(argv):
         prog="python -m parity",
         description="Compare numpy_impl and torch_impl twin by twin (forward outputs, gradients, optimizer "
                     "steps, training trajectories) and print the measured error of every check. "
-                    "Exits with status 1 if any check fails.")
+                    "Exits with status 1 if any check fails. For a learner's own code: `python -m parity grade "
+                    "FILE` and `python -m parity exercises DIR --chapter N` (each with --help).")
     parser.add_argument("--twin", action="append", metavar="PATTERN",
                         help="only twins whose name is PATTERN or matches it as a glob ('Pooling*'); repeatable")
     parser.add_argument("--exclude", action="append", metavar="PATTERN",
@@ -60,7 +61,40 @@ def parse_args(argv):
     return args
 
 
+def learner_command(argv) -> int:
+    """`grade FILE` and `exercises DIR --chapter N`: the learner's commands (parity.grade)."""
+    from .grade import CHAPTERS, GradeError, grade, write_exercises
+
+    parser = argparse.ArgumentParser(prog="python -m parity", description="Grade a learner's file of the book's "
+                                     "pieces against PyTorch, or write blank pieces to fill in.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    grading = commands.add_parser("grade", help="check every piece FILE defines under a book's name (Relu, "
+                                                "Affine, SGD, Convolution, ...), chapter by chapter; exit 1 if one "
+                                                "fails, 2 if FILE defines none or cannot be imported")
+    grading.add_argument("file", metavar="FILE")
+    grading.add_argument("--dtype", action="append", choices=DTYPES, help="only this dtype; repeatable (default both)")
+    blanks = commands.add_parser("exercises", help="write DIR/chapter_N.py: chapter N's pieces, blank, each with "
+                                                   "its docstring and the book's signature")
+    blanks.add_argument("folder", metavar="DIR")
+    blanks.add_argument("--chapter", required=True, choices=list(CHAPTERS))
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "exercises":
+            path = write_exercises(args.folder, args.chapter)
+            print(f"wrote {path}: fill in its pieces, then `python -m parity grade {path}`")
+            return 0
+        status, report = grade(args.file, tuple(args.dtype or DTYPES))
+    except (GradeError, OSError) as error:
+        print(f"python -m parity {args.command}: {error}", file=sys.stderr)
+        return 2
+    print(report)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["grade"], ["exercises"]):
+        return learner_command(argv)
     args = parse_args(argv)
     try:
         return run(args)

@@ -21,12 +21,14 @@ from .report import check_output_path, failure_lines, summary_line, text_table, 
 from .twins.layers import LayerTwin
 from .twins.optimizers import OptimizerTwin
 
+HOMES = (layers, functions, util, optimizers)  # the modules whose pieces a learner's code stands in for
+
 
 @contextmanager
 def standing_in(name: str, implementation):
     """Within: `implementation` in place of numpy_impl's `name` wherever the twins build it (the twins look
     these modules' names up when they run)."""
-    homes = [module for module in (layers, functions, util, optimizers) if hasattr(module, name)]
+    homes = [module for module in HOMES if hasattr(module, name)]
     if not homes:  # nothing to stand in for: the check would run numpy_impl's own code and prove nothing
         raise ValueError(f"numpy_impl has no layer, function or optimizer {name!r}")
     saved = [(module, getattr(module, name)) for module in homes]
@@ -53,9 +55,10 @@ def twins_of(name: str, only: str | None = None) -> list:
 
 
 def checkable_names() -> list[str]:
-    """The names parity.check takes: those of the value-comparing twins, without their variants."""
-    return sorted({twin.name.split("[")[0] for twin in registry.all_twins()
-                   if isinstance(twin, (LayerTwin, OptimizerTwin))})
+    """The names parity.check takes: those of the value-comparing twins, without their variants, that name a
+    piece a learner's code can stand in for (not the fast kernels)."""
+    return sorted({name for twin in registry.all_twins() if isinstance(twin, (LayerTwin, OptimizerTwin))
+                   and any(hasattr(module, name := twin.name.split("[")[0]) for module in HOMES)})
 
 
 def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None,
@@ -68,6 +71,17 @@ def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu"
     `html`: a file to write the page of `python -m parity --html` into, for these twins run on this code (the
     failing twins first, each with the learner's method that computed the failing values).
     Raises ValueError when the arguments select no check."""
+    records = check_records(implementation, name, dtypes, device, only, html)
+    print(text_table(records))
+    for line in failure_lines(records):
+        print(line)
+    print(summary_line(records))
+    return all(record.passed for record in records)
+
+
+def check_records(implementation, name: str, dtypes=("float64", "float32"), device="cpu", only: str | None = None,
+                  html=None) -> list:
+    """check's records, printing nothing."""
     if not isinstance(name, str):
         raise ValueError(f"name must be the name of a numpy_impl layer, function or optimizer; got {name!r}")
     dtypes, device = runner.checked_dtypes(dtypes), runner.checked_device(device)
@@ -87,11 +101,7 @@ def check(implementation, name: str, dtypes=("float64", "float32"), device="cpu"
                     for record in conduct_of(twin, dtype)]
         if html is not None:  # the sources read while the learner's code stands in
             write_atomically(html, html_page(twins, records, machine_description([device])))
-    print(text_table(records))
-    for line in failure_lines(records):
-        print(line)
-    print(summary_line(records))
-    return all(record.passed for record in records)
+    return records
 
 
 def conduct_of(twin, dtype: str) -> list:

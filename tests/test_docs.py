@@ -56,12 +56,12 @@ def test_every_command_of_the_readme_runs_without_a_gpu(command, fashion_mnist, 
 
 
 def test_the_readme_commands_not_run_here_are_the_set_up_and_gpu_ones():
-    """`make test` and `make demo` are what CI runs; others install and open JupyterLab (the `lab` extra they
-    install must exist), or need GPUs or several machines."""
+    """`make test` and `make demo` are what CI runs; others set up and activate the environment, install and
+    open JupyterLab (the `lab` extra they install must exist), or need GPUs or several machines."""
     others = [line for line in SHELL_LINES if not runs_here(line)]
-    assert others[:5] == ["make test", "make demo", "make setup", ".venv/bin/pip install -e '.[lab]'",
-                          ".venv/bin/jupyter lab notebooks/"]
-    assert all("--device cuda" in line for line in others[5:]) and len(others) == 8
+    assert others[:7] == ["make test", "make demo", "make setup", "source .venv/bin/activate", "make setup",
+                          ".venv/bin/pip install -e '.[lab]'", ".venv/bin/jupyter lab notebooks/"]
+    assert all("--device cuda" in line for line in others[7:]) and len(others) == 10
     lab = re.search(r"^lab = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S)  # no tomllib in 3.10
     assert lab and '"jupyterlab>=' in lab.group(1)
 

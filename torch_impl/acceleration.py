@@ -4,6 +4,7 @@ All are off by default. The parity suite trains with each one on and checks the
 trajectory against the NumPy side within the tolerance parity.tolerances states
 for it, so a flag that changed what is learned would show there.
 """
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, fields
 
@@ -66,6 +67,8 @@ class Acceleration:
         """
         self.check(sample_batch.device, next(network.parameters()).dtype)
         if self.compile:
+            if not torch.cuda.is_available():  # inductor's C++ helper warns that it found no CUDA runtime: nothing
+                logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # to act on, on a CPU
             return torch.compile(network, mode="reduce-overhead" if self.cuda_graphs else None)
         if self.cuda_graphs:
             buffers = {name: buffer.clone() for name, buffer in network.named_buffers()}

@@ -1,0 +1,155 @@
+"""`python -m parity grade FILE`: a learner's whole file checked piece by piece, chapter by chapter, and
+`python -m parity exercises DIR --chapter N`: blank pieces of chapter N to fill in.
+
+grade finds the classes and functions FILE defines under the book's names (any subset of them), runs each
+against its torch twins as parity.check does, and prints a short report: each piece's verdict, and the first
+thing to fix with how it failed (the shapes, or the worst element's two values).
+"""
+import importlib.util
+import inspect
+import sys
+import textwrap
+from pathlib import Path
+
+from .learner import HOMES, check_records, checkable_names
+from .report import failure_lines
+
+CHAPTERS = {  # the pieces a learner writes, chapter by chapter, in the book's order
+    "3-4": ("sigmoid", "relu", "tanh", "leaky_relu", "softmax"),
+    "5": ("Relu", "Sigmoid", "Tanh", "LeakyRelu", "Affine", "SoftmaxWithLoss"),
+    "6": ("SGD", "Momentum", "Nesterov", "AdaGrad", "RMSprop", "Adam", "BatchNormalization", "Dropout"),
+    "7": ("unfold", "fold", "Convolution", "Pooling"),
+}
+# pieces a learner may write in part: (argument whose absence marks the part, the twins of that part, what it is)
+PARTS = {"Pooling": ("mode", "Pooling[max*", "max pooling only: its __init__ takes no mode")}
+COMPUTING_METHODS = ("forward", "backward", "update")
+BLANK = "NotImplementedError: write {}"  # what a blank piece of write_exercises raises
+
+
+class GradeError(ValueError):
+    """The file cannot be graded: missing, not importable, or defining no piece under a book's name."""
+
+
+def load_learner_file(path) -> object:
+    """The module that the Python file at `path` defines, imported under a name of its own."""
+    path = Path(path)
+    if not path.is_file():
+        raise GradeError(f"{path}: no such file")
+    name = f"learner_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look their module up by name
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        del sys.modules[name]
+        raise GradeError(f"{path} cannot be imported: {type(error).__name__}: {error}") from None
+    return module
+
+
+def pieces_of(module) -> dict:
+    """{book name: class or function} that `module` itself defines (not imports) under a checkable name, in
+    chapter order."""
+    defined = {name: obj for name, obj in vars(module).items()
+               if getattr(obj, "__module__", None) == module.__name__ and (inspect.isclass(obj) or callable(obj))}
+    return {name: defined[name] for chapter in CHAPTERS.values() for name in chapter if name in defined}
+
+
+def part_of(name: str, implementation) -> tuple:
+    """(glob of the twins to run or None, a note) for a piece written in part (PARTS)."""
+    if name in PARTS and inspect.isclass(implementation):
+        argument, only, note = PARTS[name]
+        if argument not in inspect.signature(implementation.__init__).parameters:
+            return only, note
+    return None, ""
+
+
+def chapter_of(name: str) -> str:
+    return next(chapter for chapter, names in CHAPTERS.items() if name in names)
+
+
+def grade(path, dtypes=("float64", "float32")) -> tuple[int, str]:
+    """(exit status, report) for the learner's file at `path`: 0 if every piece passed, 1 if one failed."""
+    module = load_learner_file(path)
+    pieces = pieces_of(module)
+    if not pieces:
+        raise GradeError(f"{path} defines none of the book's pieces ({', '.join(checkable_names())}): name a "
+                         "class or function as the book does, or write the stubs with `python -m parity exercises`")
+    lines, failures, blanks, passed = [f"grading {path}: {len(pieces)} piece(s) of the book's"], [], [], 0
+    current = None
+    for name, implementation in pieces.items():
+        if chapter_of(name) != current:
+            current = chapter_of(name)
+            lines.append(f"chapter {current}")
+        only, note = part_of(name, implementation)
+        try:
+            records = check_records(implementation, name, dtypes, "cpu", only)
+        except Exception as error:  # the piece cannot even be set up: a finding like any other
+            lines.append(f"  {name:20s} FAIL  {type(error).__name__}: {error}")
+            failures.append((name, f"{type(error).__name__}: {error}"))
+            continue
+        failed = failure_lines(records)
+        if failed and all(BLANK.format(name) in line for line in failed):
+            lines.append(f"  {name:20s} blank (not written yet)")
+            blanks.append(name)
+            continue
+        verdict = "pass" if not failed else f"FAIL  {len(failed)} of {len(records)} checks"
+        lines.append(f"  {name:20s} {verdict}" + (f" ({note})" if note else "")
+                     + ("" if failed else f"  ({len(records)} checks)"))
+        for line in failed[:3]:
+            lines.append(f"      {line}")
+        if len(failed) > 3:
+            lines.append(f"      ... and {len(failed) - 3} more")
+        passed += not failed
+        if failed:
+            failures.append((name, failed[0]))
+    missing = [name for name in checkable_names() if name not in pieces]
+    written = len(pieces) - len(blanks)
+    lines.append(f"{passed} of {written} written pieces pass" + (f"; blank: {', '.join(blanks)}" if blanks else "")
+                 + (f"; not in the file: {', '.join(missing)}" if missing else ""))
+    if failures:
+        name, first = failures[0]
+        lines.append(f"first to fix: {name} (chapter {chapter_of(name)}): {first}")
+    elif not written:
+        lines.append("no piece written yet: fill in a blank, then grade again")
+    return (1 if failures or not written else 0), "\n".join(lines)
+
+
+def plain_signature(function) -> str:
+    """The function's signature without annotations, as a stub file (importing numpy alone) can state it."""
+    signature = inspect.signature(function)
+    parameters = [parameter.replace(annotation=inspect.Parameter.empty)
+                  for parameter in signature.parameters.values()]
+    return str(signature.replace(parameters=parameters, return_annotation=inspect.Signature.empty))
+
+
+def stub_of(name: str) -> str:
+    """The blank of numpy_impl's piece `name`: its docstring, and its signature and methods raising
+    NotImplementedError."""
+    original = next(getattr(module, name) for module in HOMES if hasattr(module, name))
+    doc = textwrap.indent(f'"""{inspect.getdoc(original) or name}"""', "    ")
+    if inspect.isfunction(original):
+        return (f"def {name}{plain_signature(original)}:\n{doc}\n"
+                f"    raise NotImplementedError(\"write {name}\")\n")
+    methods = ["__init__", *(m for m in COMPUTING_METHODS if inspect.isfunction(getattr(original, m, None)))]
+    body = [f"class {name}:", doc, ""]
+    for method in methods:
+        body += [f"    def {method}{plain_signature(getattr(original, method))}:",
+                 f"        raise NotImplementedError(\"write {name}.{method}\")", ""]
+    return "\n".join(body).rstrip() + "\n"
+
+
+def write_exercises(folder, chapter: str) -> Path:
+    """Write `folder`/chapter_N.py: the blank pieces of chapter N; refuses to replace a file there."""
+    if chapter not in CHAPTERS:
+        raise GradeError(f"--chapter must be one of {', '.join(CHAPTERS)}; got {chapter!r}")
+    folder = Path(folder)
+    path = folder / f"chapter_{chapter.replace('-', '_')}.py"
+    if path.exists():
+        raise GradeError(f"{path} exists: your work is there; delete or move it to write the blanks again")
+    folder.mkdir(parents=True, exist_ok=True)
+    header = (f'"""The pieces of chapter {chapter}, blank: write each, then `python -m parity grade {path}`\n'
+              "checks them against PyTorch (any subset: the others are skipped). Each keeps the book's\n"
+              'signature; the docstrings are numpy_impl\'s."""\nimport numpy as np  # noqa: F401\n\n\n')
+    path.write_text(header + "\n\n".join(stub_of(name) for name in CHAPTERS[chapter]))
+    return path
