@@ -207,6 +207,10 @@ def run_experiment(name, args, out, quiet=False):
     return ctx
 
 
+def trainings(count: int) -> str:
+    return f"{count} training{'' if count == 1 else 's'}"
+
+
 def agreement_verdict(ctx) -> str:
     """One phrase: how the two backends' results agreed in this run, against what the experiment states."""
     records = ctx.metrics.get("backend_agreement", {})
@@ -215,9 +219,9 @@ def agreement_verdict(ctx) -> str:
     verdicts = [record.get("within_stated_agreement") for record in records.values()]
     if None in verdicts:
         worst = max(record["final_test_acc_difference"] for record in records.values())
-        return f"{len(records)} trainings on both backends; final test accuracies at most {worst:.3f} apart"
+        return f"{trainings(len(records))} on both backends; final test accuracies at most {worst:.3f} apart"
     held = sum(verdicts)
-    return (f"{len(records)} trainings on both backends, {held} within the agreement the experiment states"
+    return (f"{trainings(len(records))} on both backends, {held} within the agreement the experiment states"
             + ("" if held == len(records) else f", {len(records) - held} OUTSIDE it"))
 
 

@@ -337,15 +337,21 @@ def test_demo_runs_the_selection_the_parity_report_and_a_gallery(fashion_mnist, 
     import parity.registry
 
     all_twins = parity.registry.all_twins
-    monkeypatch.setattr(cli, "DEMO", ("gradient_1d", "gradient_method"))
+    monkeypatch.setattr(cli, "DEMO", ("gradient_1d", "weight_init_compare"))
     monkeypatch.setattr(parity.registry, "all_twins", lambda: [t for t in all_twins() if t.name.startswith("Affine")])
-    assert main(["demo", "--no-progress", "--out", str(tmp_path)]) == 0
+    assert main(["demo", "--out", str(tmp_path)]) == 0
     gallery = (tmp_path / "gallery.md").read_text()
     assert "![gradient_1d.png](gradient_1d/gradient_1d.png)" in gallery and "## Parity report" in gallery
     assert "# The parity table" not in gallery and "| Affine | " in gallery
+    assert "quick runs" in gallery and "## NumPy and torch, side by side" in gallery  # both backends by default
+    assert gallery.count("| weight_init_compare | ") == 3 and "| within |" in gallery
     assert json.loads((tmp_path / "parity.json").read_text())
-    out = capsys.readouterr().out
-    assert "files written:" in out and str(tmp_path / "gallery.md") in out
+    out = capsys.readouterr().out.splitlines()  # quiet: a line per experiment, the parity summary, where it all is
+    assert out[1] == "gradient_1d (0 s): NumPy and torch computed every result side by side"
+    assert out[2].startswith("weight_init_compare (") and out[2].endswith(
+        "3 trainings on both backends, 3 within the agreement the experiment states")
+    assert out[3].startswith("parity report: ") and " 0 failed in " in out[3] and len(out) == 5
+    assert str(tmp_path / "gallery.md") in out[4]
 
 
 def test_bench_prints_the_table_and_the_targets(capsys, monkeypatch):
