@@ -135,7 +135,9 @@ def test_gradient_simplenet_figure_labels_the_rows_and_columns(run):
 
 @pytest.mark.slow
 def test_train_neuralnet(run):
-    results = run("train_neuralnet")["results"]
+    metrics = run("train_neuralnet")
+    assert_within_stated_agreement(metrics, "both")
+    results = metrics["results"]
     assert max(results["gradient_check_mean_abs_difference"].values()) < 1e-6
     for backend in ("numpy", "torch"):
         training = results["training"][backend]
@@ -276,6 +278,7 @@ def test_hyperparameter_optimization(run):
 @pytest.mark.slow
 def test_train_convnet(run):
     metrics = run("train_convnet")
+    assert_within_stated_agreement(metrics, "both")
     results = metrics["results"]
     filters = metrics["figures"]["convnet_filters_numpy.png"]
     assert filters["titles"][1:] == ["before training", "after training", "what training changed (after - before)"]
@@ -302,6 +305,14 @@ def test_both_backends_agree_in_float64(run):
     metrics = run("train_neuralnet", "--dtype", "float64", "--epochs", "2")
     agreement = metrics["backend_agreement"]["TwoLayerNet"]
     assert agreement["max_loss_difference"] < 1e-9 and agreement["final_test_acc_difference"] == 0
+    assert agreement["within_stated_agreement"] is True  # FLOAT64_AGREEMENT
+
+
+def test_every_experiment_that_trains_states_how_far_its_backends_may_drift():
+    from experiments.catalog import AGREEMENT
+    training = {name for name in EXPERIMENTS if "train" in context_reads(name)}
+    assert training == set(AGREEMENT)
+    assert all(agreement.why for agreement in AGREEMENT.values())
 
 
 def test_list_and_bad_dataset(capsys, tmp_path, monkeypatch):
