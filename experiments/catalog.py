@@ -33,6 +33,7 @@ CLOSED_FORM_OPTIONS = ("device", "dtype", "dataset", "download", "epochs", "seed
 SEARCH_OPTIONS = ("trials", "workers", "storage")
 CHECKPOINT_OPTIONS = ("resume", "checkpoint_every")
 
+
 @dataclass(frozen=True)
 class Agreement:
     """What `--backend both` promises for an experiment (the book's semantics on both, --quick): in float64 the

@@ -226,6 +226,8 @@ class TwoBackendTraining:
             record["within_stated_agreement"] = held
             line += (f" ({'within' if held else 'OUTSIDE'} the stated {expected.accuracy:g}"
                      + ("" if expected.loss is None else f" and {expected.loss:.0e} of the losses") + ")")
+        elif expected is not None:
+            line += f" (no bound stated in {self.dtype}: experiments.catalog.AGREEMENT says why)"
         self.metrics.setdefault("backend_agreement", {})[label] = record
         if not getattr(self, "quiet", False):
             print(line)
