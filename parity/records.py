@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .tolerances import tolerance
+from .tolerances import allowance, tolerance
 
 
 @dataclass
@@ -50,9 +50,11 @@ class Record:
                     f"the first at index {list(self.worst_index)}{values}")
         where = f" at index {list(self.worst_index)}" if self.worst_index else ""
         verdict = ">" if not self.passed else "<="
+        allows = allowance(self.check)
+        meaning = f"; the tolerance allows {allows}" if allows and not self.passed else ""
         return (f"{self.check}: max rel err {self.max_rel_err:.3e} {verdict} tol {self.tol:.0e}{where}{values} "
                 f"({self.out_of_tolerance} of {self.size} elements out of tolerance; max abs err "
-                f"{self.max_abs_err:.3e})")
+                f"{self.max_abs_err:.3e}{meaning})")
 
 
 def as_float64(value):

@@ -60,6 +60,18 @@ TOLERANCES = {
 
 DTYPES = tuple(TOLERANCES)
 
+# what a tolerance allows, by the first word of a check's name, for a learner reading a failure
+ALLOWS = {"forward": "rounding alone: the same arithmetic in another order",
+          "grad": "rounding alone: the same arithmetic in another order",
+          "state": "rounding alone: the same arithmetic in another order",
+          "step": "rounding alone: the same arithmetic in another order",
+          "trajectory": "rounding fed back through the training steps"}
+
+
+def allowance(check: str) -> str:
+    """What the tolerance of `check` ('grad:W', 'forward', ...) allows for, '' where none is written."""
+    return ALLOWS.get(check.split(":")[0].split("[")[0], "")
+
 
 def tolerance(dtype: str, kind: str) -> float:
     """The tolerance for a check of `kind` ('forward', 'grad', 'state', 'step', 'trajectory') in `dtype`."""

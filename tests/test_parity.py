@@ -407,6 +407,7 @@ def test_the_command_prints_a_line_for_each_failure_with_the_values_at_the_worst
     failures = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL ")]
     assert failures and all(line.startswith("FAIL Affine [float64, cpu]: grad:W: max rel err") for line in failures)
     assert "at index [" in failures[0] and "(numpy " in failures[0] and ", torch " in failures[0]
+    assert failures[0].endswith("; the tolerance allows rounding alone: the same arithmetic in another order)")
 
 
 def test_a_learners_failing_page_puts_the_failure_first_with_its_values_and_method(tmp_path, capsys):
