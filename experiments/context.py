@@ -36,6 +36,13 @@ class Context(RunOutputs, TwoBackendTraining):
         RunOutputs.__init__(self, name, out, settings, self.device)
         self._data = {}
 
+    def save_figure(self, fig, filename):
+        """RunOutputs.save_figure, a quick run's figure marked as one in its corner."""
+        if self.quick:
+            fig.text(0.998, 0.002, "--quick: a short run on a slice of the data", ha="right", va="bottom", fontsize=7,
+                     color="0.35")
+        RunOutputs.save_figure(self, fig, filename)
+
     def epochs_or(self, default, quick_default):
         """--epochs if given, else the experiment's default (its quick one with --quick)."""
         if self.epochs is not None:

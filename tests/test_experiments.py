@@ -20,6 +20,7 @@ def figure_summary(fig) -> dict:
     """What a figure shows, for tests to read: its titles, and per axes its labels, legend, lines (points,
     marker, y values), images, bars and texts."""
     titles = [text.get_text() for figure in (fig, *fig.subfigs) if (text := figure._suptitle) is not None]
+    notes = [text.get_text() for text in fig.texts]
     axes = []
     for ax in fig.axes:
         legend = ax.get_legend()
@@ -30,12 +31,13 @@ def figure_summary(fig) -> dict:
                      "images": len(ax.images), "patches": len(ax.patches), "collections": len(ax.collections),
                      "texts": [t.get_text() for t in ax.texts],
                      "xticklabels": [t.get_text() for t in ax.get_xticklabels()], "shown": ax.axison})
-    return {"titles": titles, "axes": axes}
+    return {"titles": titles, "notes": notes, "axes": axes}
 
 
-def assert_every_panel_shows_data(name, figures):
-    """Each drawn panel has data on it, and no legend names a curve twice."""
+def assert_every_panel_shows_data(name, figures, quick=True):
+    """Each drawn panel has data on it, no legend names a curve twice, and a quick run's figure says so."""
     for filename, figure in figures.items():
+        assert quick == any("--quick" in note for note in figure["notes"]), (name, filename, figure["notes"])
         for ax in figure["axes"]:
             drawn = any(points for points, _, _ in ax["lines"]) or ax["images"] or ax["patches"] or ax["collections"]
             assert drawn or not ax["shown"], (name, filename, ax)
@@ -62,8 +64,8 @@ def run(fashion_mnist, tmp_path, monkeypatch):
         real_save_figure = Context.save_figure
 
         def save_figure(self, fig, filename):
-            figures[filename] = figure_summary(fig)
-            return real_save_figure(self, fig, filename)
+            real_save_figure(self, fig, filename)
+            figures[filename] = figure_summary(fig)  # as it was written, closed by now
         monkeypatch.setattr(Context, "save_figure", save_figure)
         out = tmp_path / name
         backend_options = [] if "backend" in unused else ["--backend", backend]
