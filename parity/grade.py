@@ -51,7 +51,7 @@ def pieces_of(module) -> dict:
     """{book name: class or function} that `module` itself defines (not imports) under a checkable name, in
     chapter order."""
     defined = {name: obj for name, obj in vars(module).items()
-               if getattr(obj, "__module__", None) == module.__name__ and (inspect.isclass(obj) or callable(obj))}
+               if getattr(obj, "__module__", None) == module.__name__ and callable(obj)}
     return {name: defined[name] for chapter in CHAPTERS.values() for name in chapter if name in defined}
 
 

@@ -328,3 +328,9 @@ def test_the_book_semantics_put_book_batch_norms_in_place_of_torchs_on_the_same_
     rows = net.layers[:list(net.layers).index(first)](x)  # the first batch norm's input
     expected = first.momentum * rows.var(0, unbiased=False)  # 0.9 * 0 + 0.1 * the biased variance
     assert_close(first.running_var.detach().numpy(), expected.detach().numpy(), "forward", "running variance")
+    stock = torch_nets.MultiLayerNetExtend(6, [5, 4], 3, use_batchnorm=True, dtype=torch.float64)
+    stock.train()
+    stock(x)  # a network that has trained: its running statistics are kept
+    trained = {key: value.clone() for key, value in stock.state_dict().items()}
+    stock.use_book_semantics()
+    assert all(torch.equal(stock.state_dict()[key], value) for key, value in trained.items())

@@ -66,12 +66,14 @@ class BookBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 
 def book_batch_norm(module: nn.modules.batchnorm._BatchNorm) -> BookBatchNorm:
-    """A BookBatchNorm with `module`'s settings and parameters, its running statistics the book's initial ones."""
+    """A BookBatchNorm with `module`'s settings, parameters and running statistics; those of a module that has
+    not trained yet are the book's initial ones (the variance 0, not torch's 1)."""
     book = BookBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
                          device=module.running_mean.device, dtype=module.running_mean.dtype)
-    with torch.no_grad():
-        book.weight.copy_(module.weight)
-        book.bias.copy_(module.bias)
+    state = module.state_dict()
+    if not state["num_batches_tracked"]:
+        state["running_var"] = book.running_var
+    book.load_state_dict(state)
     return book
 
 
