@@ -71,12 +71,14 @@ def learner_command(argv) -> int:
     grading = commands.add_parser("grade", help="check every piece FILE defines under a book's name (Relu, "
                                                 "Affine, SGD, Convolution, ...), chapter by chapter; exit 1 if one "
                                                 "fails, 2 if FILE defines none or cannot be imported")
-    grading.add_argument("file", metavar="FILE")
+    grading.add_argument("file", metavar="FILE", help="a Python file of your pieces (my_layers.py)")
     grading.add_argument("--dtype", action="append", choices=DTYPES, help="only this dtype; repeatable (default both)")
     blanks = commands.add_parser("exercises", help="write DIR/chapter_N.py: chapter N's pieces, blank, each with "
                                                    "its docstring and the book's signature")
-    blanks.add_argument("folder", metavar="DIR")
-    blanks.add_argument("--chapter", required=True, choices=list(CHAPTERS))
+    blanks.add_argument("folder", metavar="DIR", help="the folder to write chapter_N.py into (made if missing)")
+    blanks.add_argument("--chapter", required=True, choices=list(CHAPTERS), help="the book's chapter (3-4: the "
+                        "activation functions and softmax; 5: layers; 6: optimizers, batch norm, dropout; 7: "
+                        "convolution and pooling)")
     args = parser.parse_args(argv)
     try:
         if args.command == "exercises":
