@@ -41,7 +41,7 @@ def load_learner_file(path) -> object:
     sys.modules[name] = module  # dataclasses and pickling look their module up by name
     try:
         spec.loader.exec_module(module)
-    except Exception as error:
+    except (Exception, SystemExit) as error:  # a learner's sys.exit() at import must not end the grader
         del sys.modules[name]
         raise GradeError(f"{path} cannot be imported: {type(error).__name__}: {error}") from None
     return module
@@ -84,7 +84,7 @@ def grade(path, dtypes=("float64", "float32")) -> tuple[int, str]:
         only, note = part_of(name, implementation)
         try:
             records = check_records(implementation, name, dtypes, "cpu", only)
-        except Exception as error:  # the piece cannot even be set up: a finding like any other
+        except (Exception, SystemExit) as error:  # the piece cannot even be set up: a finding like any other
             lines.append(f"  {name:20s} FAIL  {type(error).__name__}: {error}")
             failures.append((name, f"{type(error).__name__}: {error}"))
             continue

@@ -140,6 +140,7 @@ def test_blank_pieces_are_written_graded_as_blank_and_never_overwritten(tmp_path
 @pytest.mark.parametrize("source, message", [
     ("import nowhere_to_be_found\n", "cannot be imported: ModuleNotFoundError"),
     ("x = 1\n", "defines none of the book's pieces"),
+    ("import sys\nsys.exit(3)\n", "cannot be imported: SystemExit: 3"),
 ])
 def test_a_file_that_cannot_be_graded_says_why(tmp_path, capsys, source, message):
     status, _, err = grade(tmp_path, source, capsys)
