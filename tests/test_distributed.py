@@ -109,3 +109,40 @@ def fails_on_rank_one():
 def test_a_rank_that_fails_stops_every_rank_and_its_traceback_is_reported():
     with pytest.raises(RuntimeError, match=r"(?s)rank 1 of 2:.*ArithmeticError: planted on rank 1"):
         run_on_ranks(fails_on_rank_one, 2, timeout=120)
+
+
+def book_batch_norm_over_ranks(x):
+    """On each rank: a BookBatchNorm made to normalise over all ranks, trained one step on this rank's rows of
+    x; its running variance (the same on every rank)."""
+    from torch_impl.distributed import rank_and_size, synchronise_batch_norm
+    from torch_impl.layers import BookBatchNorm
+    rank, ranks = rank_and_size()
+    network = torch.nn.Sequential(BookBatchNorm(x.shape[1], eps=1e-6, momentum=0.1, dtype=torch.float64))
+    synchronise_batch_norm(network, torch.device("cpu"))
+    assert network[0].biased_running_var
+    rows = len(x) // ranks
+    network.train()
+    network(x[rank * rows:(rank + 1) * rows])
+    return network[0].running_var
+
+
+def test_book_batch_norm_keeps_its_biased_running_variance_when_made_to_span_ranks():
+    from torch_impl.distributed import CrossRankBatchNorm, synchronise_batch_norm
+    network = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, dtype=torch.float64)
+    stock = [module for module in synchronise_batch_norm(network, torch.device("cpu")).modules()
+             if isinstance(module, CrossRankBatchNorm)]
+    book = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, dtype=torch.float64).use_book_semantics()
+    booked = [module for module in synchronise_batch_norm(book, torch.device("cpu")).modules()
+              if isinstance(module, CrossRankBatchNorm)]
+    assert [module.biased_running_var for module in stock + booked] == [False, True]
+
+
+@pytest.mark.slow
+def test_book_batch_norm_over_two_ranks_matches_one_process():
+    from torch_impl.layers import BookBatchNorm
+    x = torch.randn(8, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    one = BookBatchNorm(4, eps=1e-6, momentum=0.1, dtype=torch.float64)
+    one.train()
+    one(x)
+    assert_close(run_on_ranks(book_batch_norm_over_ranks, 2, x, timeout=120).numpy(), one.running_var.numpy(),
+                 "state", "running variance over two ranks")

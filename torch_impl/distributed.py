@@ -127,8 +127,8 @@ class CrossRankBatchNorm(nn.modules.batchnorm._BatchNorm):
         variance = SumOverRanks.apply((centered * centered).sum(dims)) / rows
         with torch.no_grad():
             self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
-            unbiased = variance if self.biased_running_var else variance * rows / (rows - 1)
-            self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)
+            added = variance if self.biased_running_var else variance * rows / (rows - 1)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * added)
             self.num_batches_tracked.add_(1)
         normalised = centered / torch.sqrt(variance.view(shape) + self.eps)
         return normalised * self.weight.view(shape) + self.bias.view(shape)
