@@ -61,8 +61,8 @@ class TwoBackendTraining:
     progress bars shown if `progress`. The agreement of the two backends goes to self.metrics.
 
     `semantics`: 'book' (the default) trains every backend with the book's semantics where PyTorch's differ
-    (the torch network through BookNet.use_book_semantics: 1e-7 in the loss's log, running variance from 0;
-    its batch norm's unbiased running-variance update is what stays apart); 'pytorch' trains every backend
+    (the torch network through BookNet.use_book_semantics: 1e-7 in the loss's value, BookBatchNorm's running
+    statistics); 'pytorch' trains every backend
     with PyTorch's loss and running statistics (the NumPy network through parity.convert.match_torch_semantics).
     Dropout and the optimizers' eps are the book's on both sides either way."""
 
@@ -210,11 +210,10 @@ class TwoBackendTraining:
         finite = np.isfinite(numpy_losses) & np.isfinite(torch_losses)
         same_divergence = np.array_equal(np.isfinite(numpy_losses), np.isfinite(torch_losses))
         loss_gap = float(np.max(np.abs(numpy_losses[finite] - torch_losses[finite]))) if finite.any() else None
-        accuracy_gap = max(abs(numpy_result.final_test_acc - torch_result.final_test_acc),
-                           abs(numpy_result.final_train_acc - torch_result.final_train_acc))
         record = {"max_loss_difference": loss_gap,
                   "final_test_acc_difference": abs(numpy_result.final_test_acc - torch_result.final_test_acc),
                   "final_train_acc_difference": abs(numpy_result.final_train_acc - torch_result.final_train_acc)}
+        accuracy_gap = max(record["final_test_acc_difference"], record["final_train_acc_difference"])
         line = (f"{label}: numpy and torch losses differ by at most "
                 f"{'(none finite)' if loss_gap is None else f'{loss_gap:.2e}'}"
                 f"{'' if same_divergence else ' where both are finite (one side diverged at other steps)'}; "

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .learner import HOMES, check_records, checkable_names
 from .report import failure_lines
+from .sources import COMPUTING_METHODS
 
 CHAPTERS = {  # the pieces a learner writes, chapter by chapter, in the book's order
     "3-4": ("sigmoid", "relu", "tanh", "leaky_relu", "softmax"),
@@ -22,7 +23,6 @@ CHAPTERS = {  # the pieces a learner writes, chapter by chapter, in the book's o
 }
 # pieces a learner may write in part: (argument whose absence marks the part, the twins of that part, what it is)
 PARTS = {"Pooling": ("mode", "Pooling[max*", "max pooling only: its __init__ takes no mode")}
-COMPUTING_METHODS = ("forward", "backward", "update")
 BLANK = "NotImplementedError: write {}"  # what a blank piece of write_exercises raises
 
 
