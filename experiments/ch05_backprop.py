@@ -22,4 +22,4 @@ def train_neuralnet(ctx):
     save_training_figure(ctx, results, "train_neuralnet.png", "TwoLayerNet, SGD lr 0.1, batch 100")
     for backend, result in results.items():
         ctx.summary(f"[{backend}] train acc {result.final_train_acc:.4f}, test acc {result.final_test_acc:.4f} "
-                    f"in {result.seconds:.1f} s")
+                    f"{result.took()}")

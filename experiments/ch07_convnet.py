@@ -50,6 +50,6 @@ def train_convnet(ctx):
         fig.suptitle(f"SimpleConvNet's 30 first-layer filters (5x5, each on its own grey scale) [{backend}]\n"
                      f"{moved}", fontsize=10)
         ctx.save_figure(fig, f"convnet_filters_{backend}.png")
-        ctx.summary(f"[{backend}] test acc {result.final_test_acc:.4f} in {result.seconds:.1f} s; "
+        ctx.summary(f"[{backend}] test acc {result.final_test_acc:.4f} {result.took()}; "
                     f"filters moved by {changes[backend]:.4f} on average")
     ctx.record("mean_abs_filter_change", changes)

@@ -44,4 +44,4 @@ def train_deepnet(ctx):
         ctx.record(f"misclassified_{backend}", {"count": int(len(wrong)), "of": int(len(labels)),
                                                 "first_indices": wrong[:20].tolist()})
         ctx.summary(f"[{backend}] test acc {result.final_test_acc:.4f} ({len(wrong)} wrong) "
-                    f"in {result.seconds:.1f} s")
+                    f"{result.took()}")

@@ -36,7 +36,8 @@ class Net:
 class TrainResult:
     """Curves as the trainers record them (accuracies at the first step of each epoch), and
     the accuracies after the last step: on the training images evaluated per epoch, and on
-    the whole test set."""
+    the whole test set. `seconds`: the time this process spent in the training's steps, which began at step
+    `first_step` (0, or where a resumed run's checkpoint left off) of `steps`."""
     train_loss: list
     train_acc: list
     test_acc: list
@@ -44,11 +45,22 @@ class TrainResult:
     final_test_acc: float
     seconds: float
     network: object
+    first_step: int = 0
+    steps: int = 0
 
     def summary(self):
-        return {"final_train_acc": self.final_train_acc, "final_test_acc": self.final_test_acc,
-                "train_acc": self.train_acc, "test_acc": self.test_acc, "train_loss": self.train_loss,
-                "seconds": round(self.seconds, 3)}
+        summary = {"final_train_acc": self.final_train_acc, "final_test_acc": self.final_test_acc,
+                   "train_acc": self.train_acc, "test_acc": self.test_acc, "train_loss": self.train_loss,
+                   "seconds": round(self.seconds, 3)}
+        if self.first_step:
+            summary["resumed_at_step"] = self.first_step
+        return summary
+
+    def took(self) -> str:
+        """'in 4.2 s', naming the steps the time covers when the run was resumed."""
+        if not self.first_step:
+            return f"in {self.seconds:.1f} s"
+        return f"in {self.seconds:.1f} s (steps {self.first_step + 1}-{self.steps}: resumed at step {self.first_step})"
 
 
 SEMANTICS = ("book", "pytorch")
@@ -138,7 +150,7 @@ class TwoBackendTraining:
             trainers[backend] = trainer_class(network, x_train, t_train, x_test, t_test, progress=bars[backend].step,
                                               **settings, **extra)
         try:
-            seconds = self.run_steps(label, trainers)
+            seconds, first_steps = self.run_steps(label, trainers)
         finally:
             for bar in bars.values():
                 bar.close()
@@ -151,21 +163,23 @@ class TwoBackendTraining:
             final_train = trainer.network.accuracy(trainer.x_train[:evaluated], trainer.t_train[:evaluated])
             results[backend] = TrainResult(list(map(float, trainer.train_loss_list)), trainer.train_acc_list,
                                            trainer.test_acc_list, final_train, final, seconds[backend],
-                                           trainer.network)
+                                           trainer.network, first_steps[backend], trainer.max_iter)
             if self.weights_folder is not None:
                 self.save_weights(label, backend, trainer.network)
         if self.both:
             self.record_agreement(label, results)
         return results
 
-    def run_steps(self, label, trainers) -> dict:
+    def run_steps(self, label, trainers) -> tuple:
         """Take every trainer's remaining steps in lockstep (torch's step, then NumPy's, which replays torch's
         dropout masks), writing their checkpoints where due (self.checkpoints: experiments.checkpoints) and
-        stopping between two steps when asked to; {backend: seconds spent in its steps}."""
+        stopping between two steps when asked to; ({backend: seconds spent in its steps}, {backend: the step it
+        began at, past those a checkpoint loaded})."""
         seconds = dict.fromkeys(trainers, 0.0)
         checkpoints = self.checkpoints
         if checkpoints is not None:
             checkpoints.load(trainers, label)
+        first_steps = {backend: trainer.current_iter for backend, trainer in trainers.items()}
         with freed_memory_kept():
             try:
                 if checkpoints is not None:
@@ -182,7 +196,7 @@ class TwoBackendTraining:
                     checkpoints.stops.deferring = False
                 for trainer in trainers.values():
                     trainer.record_losses()
-        return seconds
+        return seconds, first_steps
 
     def save_weights(self, label, backend, network):
         """The trained network's weights and running statistics as an .npz (no pickle) in weights_folder:

@@ -83,6 +83,25 @@ def test_a_run_stopped_between_two_steps_resumes_to_the_same_end(backend, stop, 
     assert_same_run(train(backend, resumed), straight)
 
 
+def test_a_resumed_training_says_which_steps_its_time_covers(tmp_path):
+    settings = {**SETTINGS, "backend": "both"}
+    stopped = StoppedAt(tmp_path, settings, resume=False, stop=5)
+    with pytest.raises(RunInterrupted):
+        train("both", stopped)
+    stopped.finish_lock()
+    training = TwoBackendTraining("both", "float32", "cpu", seed=4)
+    training.checkpoints = RunCheckpoints(tmp_path, settings, resume=True)
+    results = training.train("MultiLayerNetExtend with dropout", NET, data(), "Adam", {"lr": 0.01}, epochs=3,
+                             batch_size=4)
+    for result in results.values():
+        assert result.summary()["resumed_at_step"] == 5
+        assert re.fullmatch(r"in \d+\.\d s \(steps 6-18: resumed at step 5\)", result.took())
+    uninterrupted = TwoBackendTraining("numpy", "float32", "cpu", seed=4).train(
+        "MultiLayerNetExtend with dropout", NET, data(), "Adam", {"lr": 0.01}, epochs=3, batch_size=4)["numpy"]
+    assert "resumed_at_step" not in uninterrupted.summary()
+    assert re.fullmatch(r"in \d+\.\d s", uninterrupted.took())
+
+
 def test_resume_is_refused_with_other_settings_nothing_to_resume_or_the_run_busy(tmp_path):
     with pytest.raises(ResumeError, match="nothing to resume"):
         RunCheckpoints(tmp_path, SETTINGS, resume=True)

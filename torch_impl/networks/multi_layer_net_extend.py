@@ -25,9 +25,9 @@ class MultiLayerNetExtend(BookNet):
                  weight_decay_lambda=0, use_dropout=False, dropout_ration=0.5, use_batchnorm=False,
                  weight_decay_type="l2", inverted_dropout=False, dtype=None, device=None):
         super().__init__((input_size,))
-        check_sizes("MultiLayerNetExtend", input_size=input_size, hidden_size_list=list(hidden_size_list),
+        check_sizes(type(self).__name__, input_size=input_size, hidden_size_list=list(hidden_size_list),
                     output_size=output_size)
-        check_weight_decay("MultiLayerNetExtend", weight_decay_lambda, weight_decay_type)
+        check_weight_decay(type(self).__name__, weight_decay_lambda, weight_decay_type)
         check_dropout_ratio("dropout_ration", dropout_ration)
         self.weight_decay_type = weight_decay_type
         activation_module(activation)  # fail early on an unknown name
