@@ -34,11 +34,17 @@ def hyperparameter_optimization(ctx):
     study = open_study(settings)
     enqueue_missing(study, settings)
     ctx.record("study", {"name": settings.study_name, "storage": settings.storage, "workers_here": ctx.workers})
+    complete_before = {record["number"] for record in trial_records(study) if record["state"] == "COMPLETE"}
     run_workers(ctx, settings, study)
     records = trial_records(study)
     ctx.record("trials", records)
     complete = sorted((r for r in records if r["state"] == "COMPLETE"), key=lambda r: -r["val_acc"])
     ctx.record("complete_trials", len(complete))
+    ctx.record("complete_before_this_run", len(complete_before))
+    if complete_before:
+        ctx.summary(f"{len(complete_before)} of the {len(complete)} complete trials were complete in "
+                    f"{settings.storage} before this run (study {settings.study_name}); "
+                    f"{len(complete) - len(complete_before)} completed during it")
     draw_best_trials(ctx, complete[:20], len(complete))
     draw_optuna_plots(ctx, study, len(complete))
     for rank, result in enumerate(complete[:5], start=1):

@@ -327,6 +327,19 @@ def test_an_in_memory_storage_with_several_workers_is_refused(tmp_path, capsys):
             capsys.readouterr().err
 
 
+def test_a_rerun_with_the_same_settings_says_it_found_its_trials_complete(fashion_mnist, tmp_path, capsys):
+    from experiments.__main__ import main
+    command = ["run", "hyperparameter_optimization", *QUICK, "--trials", "2", "--epochs", "1", "--out", str(tmp_path)]
+    assert main(command) == 0
+    assert "complete in" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "metrics.json").read_text())["results"]["complete_before_this_run"] == 0
+    assert main(command) == 0
+    assert (f"2 of the 2 complete trials were complete in {tmp_path / 'study.journal'} before this run (study "
+            "hyperparameter_optimization-seed0-trials2-epochs1-") in capsys.readouterr().out
+    results = json.loads((tmp_path / "metrics.json").read_text())["results"]
+    assert results["complete_before_this_run"] == 2 and results["complete_trials"] == 2
+
+
 @pytest.mark.slow
 def test_a_rerun_with_other_settings_runs_its_own_study(fashion_mnist, tmp_path):
     out = tmp_path / "run"
