@@ -219,7 +219,7 @@ class TrainerBase:
         that differs."""
         for kind, mine in (("network", self.network), ("optimizer", self.optimizer)):
             if saved[f"{kind}_class"] != type(mine).__name__:
-                return (f"it holds the state of a {saved[f'{kind}_class']} {kind}, this Trainer's is a "
+                return (f"it holds the state of the {kind} {saved[f'{kind}_class']}, this Trainer's {kind} is "
                         f"{type(mine).__name__}")
         return first_difference(saved["settings"], self.settings)
 

@@ -135,7 +135,7 @@ def run_results(out):
     a finished run in `out`."""
     results = json.loads((out / "metrics.json").read_text())
     assert results.get("interrupted") is False
-    text = re.sub(r'"(seconds|resumed_at_step)": [0-9.e+-]+', "", json.dumps(results["results"], sort_keys=True))
+    text = re.sub(r'"(seconds|resumed_at_step)": [0-9.e+-]+,? ?', "", json.dumps(results["results"], sort_keys=True))
     arrays = {}
     for path in sorted((out / "weights").glob("*.npz")):
         with np.load(path) as saved:
