@@ -79,6 +79,9 @@ class RunCheckpoints:
         if resume:
             self.check_resumable(settings)
         elif has_checkpoints(out):
+            if writes:  # a run still going is said as such: --resume would be refused too
+                self.take_lock()
+                self.finish_lock()
             raise ResumeError(f"{self.folder} holds the checkpoints of an unfinished run: --resume continues it; "
                               f"delete {self.folder} to start over")
         self.resume = resume

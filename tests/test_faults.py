@@ -108,8 +108,9 @@ def test_resume_is_refused_with_other_settings_nothing_to_resume_or_the_run_busy
     stopped = StoppedAt(tmp_path, SETTINGS, resume=False, stop=2)
     with pytest.raises(RunInterrupted):
         train("numpy", stopped)
-    with pytest.raises(ResumeError, match="another process is running the run"):
-        RunCheckpoints(tmp_path, SETTINGS, resume=True)
+    for resume in (True, False):  # the checkpoints of a run still going are not offered for --resume
+        with pytest.raises(ResumeError, match="another process is running the run"):
+            RunCheckpoints(tmp_path, SETTINGS, resume=resume)
     stopped.finish_lock()
     with pytest.raises(ResumeError, match="holds the checkpoints of an unfinished run: --resume continues it"):
         RunCheckpoints(tmp_path, SETTINGS, resume=False)
