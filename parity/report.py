@@ -83,10 +83,14 @@ def markdown_table(records, machine="", not_run=(), left_out=()):
 
 def check_output_path(label: str, path) -> None:
     """Raise ValueError, starting with `label`, for an output file whose folder is missing or not writable, or
-    that is a folder: before any twin runs."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or os.path.isdir(path):
-        raise ValueError(f"{label}: {'it is a folder' if os.path.isdir(path) else 'no folder ' + folder}")
+    that is there and is not a regular file (a folder, a device): before any twin runs."""
+    folder = os.path.dirname(os.path.realpath(path))
+    if os.path.isdir(path):
+        raise ValueError(f"{label}: it is a folder")
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError(f"{label}: it is not a regular file (a device, FIFO or socket), which a report would replace")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{label}: no folder {folder}")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{label}: the folder {folder} is not writable")
 

@@ -72,3 +72,23 @@ def test_the_parity_table_in_docs_lists_every_twin():
             if line.startswith("| ")}
     missing = [twin.name for twin in registry.all_twins() if twin.name not in rows and "cuda" not in twin.name]
     assert not missing, f"regenerate docs/parity.md (docs/contributing.md says how); missing {missing}"
+
+
+def test_the_misuse_suites_counts_in_checking_md_are_its_tests():
+    import test_misuse
+    section = (ROOT / "docs" / "checking.md").read_text().split("## The misuse suite")[1]
+    stated = {name: int(count) for name, count in re.findall(r"^\| ([a-z ]+) \| (\d+) \|", section, re.M)}
+
+    def cases(test):
+        count = 1
+        for mark in getattr(test, "pytestmark", []):
+            if mark.name == "parametrize":
+                count *= len(mark.args[1])
+        return count
+    counted = {}
+    for name, suite in vars(test_misuse).items():
+        if name.startswith("Test") and isinstance(suite, type):
+            category = re.sub(r"(?<!^)([A-Z])", r" \1", name[len("Test"):]).lower()
+            counted[category] = sum(cases(test) for attribute, test in vars(suite).items()
+                                    if attribute.startswith("test_"))
+    assert stated == counted

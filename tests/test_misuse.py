@@ -5,6 +5,8 @@ Each test fails when the check it names is removed; where both sides take the in
 refusal that dlfs_common makes gives one message on both.
 """
 import errno
+import os
+import stat
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ import numpy_impl.networks as numpy_nets
 import parity
 import torch_impl.networks as torch_nets
 from dlfs_common import dataset_files
+from dlfs_common.files import NotARegularFile, atomic_write
 from numpy_impl import layers
 from numpy_impl.datasets import load_mnist as numpy_load_mnist
 from numpy_impl.gradient import numerical_gradient
@@ -467,6 +470,24 @@ class TestCommandLine:
         monkeypatch.setattr(runner, "run_jobs", lambda *args: pytest.fail("a twin ran"))
         assert parity_main(["--twin", "Relu", option, str(tmp_path / "missing" / "page")]) == 2
         assert f"{option} {tmp_path / 'missing' / 'page'}: no folder" in capsys.readouterr().err
+
+
+    def test_an_output_that_is_a_device_or_fifo_is_refused_and_left_as_it_was(self, tmp_path, monkeypatch, capsys):
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        monkeypatch.setattr(runner, "run_jobs", lambda *args: pytest.fail("a twin ran"))
+        assert parity_main(["--twin", "Relu", "--json", str(fifo)]) == 2
+        assert f"--json {fifo}: it is not a regular file (a device, FIFO or socket)" in capsys.readouterr().err
+        with pytest.raises(NotARegularFile, match=f"{fifo} is not a regular file"), atomic_write(fifo) as f:
+            f.write(b"replaced")
+        assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.listdir(tmp_path) == ["fifo"]
+
+    def test_a_write_through_a_link_replaces_the_file_and_keeps_the_link(self, tmp_path):
+        (tmp_path / "target.json").write_text("old")
+        (tmp_path / "link.json").symlink_to(tmp_path / "target.json")
+        with atomic_write(tmp_path / "link.json") as f:
+            f.write(b"new")
+        assert (tmp_path / "link.json").is_symlink() and (tmp_path / "target.json").read_text() == "new"
 
 
 class TestSideEffects:
