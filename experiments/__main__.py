@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 from dlfs_common.dataset_files import DatasetError
+from dlfs_common.files import atomic_write
 from dlfs_common.memory import keep_freed_memory
 
 from .catalog import (
@@ -254,7 +255,8 @@ def write_gallery(out, contexts, parity_markdown):
         # under the gallery's own heading, without the table's title
         lines += ["## Parity report", "", parity_markdown.read_text().removeprefix(MARKDOWN_TITLE).lstrip()]
     path = out / "gallery.md"
-    path.write_text("\n".join(lines))
+    with atomic_write(path) as f:
+        f.write("\n".join(lines).encode())
     return path
 
 

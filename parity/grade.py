@@ -145,11 +145,14 @@ def write_exercises(folder, chapter: str) -> Path:
         raise GradeError(f"--chapter must be one of {', '.join(CHAPTERS)}; got {chapter!r}")
     folder = Path(folder)
     path = folder / f"chapter_{chapter.replace('-', '_')}.py"
-    if path.exists():
-        raise GradeError(f"{path} exists: your work is there; delete or move it to write the blanks again")
     folder.mkdir(parents=True, exist_ok=True)
     header = (f'"""The pieces of chapter {chapter}, blank: write each, then `python -m parity grade {path}`\n'
               "checks them against PyTorch (any subset: the others are skipped). Each keeps the book's\n"
               'signature; the docstrings are numpy_impl\'s."""\nimport numpy as np  # noqa: F401\n\n\n')
-    path.write_text(header + "\n\n".join(stub_of(name) for name in CHAPTERS[chapter]))
+    text = header + "\n\n".join(stub_of(name) for name in CHAPTERS[chapter])
+    try:
+        with open(path, "x") as f:  # created here or not at all: never over a learner's file, even one made meanwhile
+            f.write(text)
+    except FileExistsError:
+        raise GradeError(f"{path} exists: your work is there; delete or move it to write the blanks again") from None
     return path
