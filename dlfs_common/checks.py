@@ -134,10 +134,9 @@ def check_hyperparameters(optimizer: str, lr, momentum=None, decay_rate=None, be
     for name, (value, high, high_allowed, expected) in ranges.items():
         if value is None:
             continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{optimizer}: {name} must be a number {expected}; got {value!r}") from None
+        if not is_number(value):  # float() would take '0.1' and True, which the update then fails on or misreads
+            raise ValueError(f"{optimizer}: {name} must be a number {expected}; got {value!r}")
+        number = float(value)
         too_high = high is not None and (number > high if high_allowed else number >= high)
         if not np.isfinite(number) or number < 0 or too_high:
             raise ValueError(f"{optimizer}: {name} must be {expected}; got {value!r}")

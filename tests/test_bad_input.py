@@ -14,6 +14,8 @@ BAD_HYPERPARAMETERS = [  # (optimizer, hyper-parameters, message)
     ("SGD", {"lr": float("nan")}, "SGD: lr must be >= 0; got nan"),
     ("Momentum", {"momentum": -0.5}, "Momentum: momentum must be >= 0; got -0.5"),
     ("Nesterov", {"lr": "fast"}, "Nesterov: lr must be a number >= 0; got 'fast'"),
+    ("AdaGrad", {"lr": "0.1"}, "AdaGrad: lr must be a number >= 0; got '0.1'"),  # float() would take it
+    ("Momentum", {"momentum": True}, "Momentum: momentum must be a number >= 0; got True"),
     ("RMSprop", {"decay_rate": 1.5}, r"RMSprop: decay_rate must be in \[0, 1\]; got 1.5"),
     ("Adam", {"beta1": 1.0}, r"Adam: beta1 must be in \[0, 1\); got 1.0"),
     ("Adam", {"beta2": -0.1}, r"Adam: beta2 must be in \[0, 1\); got -0.1"),
