@@ -198,9 +198,9 @@ def run_experiment(name, args, out, quiet=False):
                 if ctx.checkpoints else "")
         print(f"\n{name} interrupted; what was written is kept in {ctx.out}{kept}", file=sys.stderr)
         raise
-    if ctx.checkpoints:
-        ctx.checkpoints.finish()
     ctx.write_metrics(interrupted=False)
+    if ctx.checkpoints:  # only now: a kill before metrics.json is whole leaves a run that --resume finishes
+        ctx.checkpoints.finish()
     if ctx.writes and quiet:
         print(f"{name} ({ctx.metrics['wall_seconds']:.0f} s): {agreement_verdict(ctx)}")
     elif ctx.writes:

@@ -136,13 +136,18 @@ def run_results(out):
     a finished run in `out`."""
     results = json.loads((out / "metrics.json").read_text())
     assert results.get("interrupted") is False
-    text = re.sub(r'"(seconds|resumed_at_step)": [0-9.e+-]+,? ?', "", json.dumps(results["results"], sort_keys=True))
+    text = without_times(results["results"])
     arrays = {}
     for path in sorted((out / "weights").glob("*.npz")):
         with np.load(path) as saved:
             arrays[path.name] = {key: saved[key] for key in saved.files}
     assert arrays
     return text, arrays
+
+
+def without_times(results: dict) -> str:
+    """metrics.json's results as text, without the times and where a resumed training began."""
+    return re.sub(r'"(seconds|resumed_at_step)": [0-9.e+-]+,? ?', "", json.dumps(results, sort_keys=True))
 
 
 def assert_same_results(out, reference):
@@ -271,3 +276,26 @@ def test_two_trainings_of_one_run_may_not_share_a_label(tmp_path):
     train("numpy", checkpoints)
     with pytest.raises(ValueError, match="two trainings of this run are labelled 'MultiLayerNetExtend with dropout'"):
         train("numpy", checkpoints)
+
+
+class KilledHere(BaseException):
+    """What a SIGKILL at a chosen point of the process does to the rest of it: nothing more runs."""
+
+
+def test_a_run_killed_after_its_results_but_before_removing_its_checkpoints_resumes_to_them(tmp_path, monkeypatch,
+                                                                                             fashion_mnist):
+    from experiments.__main__ import main
+    command = ["run", "weight_init_compare", "--quick", "--no-progress", "--epochs", "1", "--out", str(tmp_path)]
+
+    def killed(self):
+        raise KilledHere
+    with monkeypatch.context() as patch:
+        patch.setattr(RunCheckpoints, "finish", killed)
+        with pytest.raises(KilledHere):
+            main(command)
+    first = json.loads((tmp_path / "metrics.json").read_text())  # the results were whole before the kill
+    assert first["interrupted"] is False and list((tmp_path / "checkpoints").glob("*.ckpt"))
+    assert main(command + ["--resume"]) == 0
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    assert without_times(again["results"]) == without_times(first["results"])
+    assert not (tmp_path / "checkpoints").exists()
