@@ -91,16 +91,16 @@ def book_arrays(torch_net: torch.nn.Module) -> dict:
 
 
 def torch_to_numpy(torch_net: torch.nn.Module, numpy_net):
-    """Copy torch_net's parameters and running statistics into numpy_net, in place."""
+    """Copy torch_net's parameters and running statistics into numpy_net, in place, every shape checked first."""
     book_keys = _check_same_architecture(numpy_net, torch_net)
-    for book_key, value in book_arrays(torch_net).items():
-        torch_key = book_keys[book_key][0]
+    arrays = book_arrays(torch_net)
+    for book_key, value in arrays.items():
+        if book_key in numpy_net.params and value.shape != numpy_net.params[book_key].shape:
+            raise ValueError(f"{book_key}: torch {book_keys[book_key][0]} gives shape {value.shape}; "
+                             f"NumPy expects {numpy_net.params[book_key].shape}")
+    for book_key, value in arrays.items():
         if book_key in numpy_net.params:
-            target = numpy_net.params[book_key]
-            if value.shape != target.shape:
-                raise ValueError(f"{book_key}: torch {torch_key} gives shape {value.shape}; "
-                                 f"NumPy expects {target.shape}")
-            target[...] = value
+            numpy_net.params[book_key][...] = value
         else:
             numpy_net.set_buffer(book_key, value)
     return numpy_net

@@ -211,6 +211,11 @@ def test_convert_rejects_different_architectures():
         numpy_to_torch(numpy_nets.TwoLayerNet(784, 20, 10), torch_nets.MultiLayerNet(784, [20, 20], 10))
     with pytest.raises(ValueError, match="W1: NumPy shape"):
         numpy_to_torch(numpy_nets.TwoLayerNet(784, 20, 10), torch_nets.TwoLayerNet(784, 21, 10))
+    numpy_net = numpy_nets.TwoLayerNet(784, 20, 10)
+    before = {key: value.copy() for key, value in numpy_net.params.items()}
+    with pytest.raises(ValueError, match=r"W2: torch \S+ gives shape \(20, 11\); NumPy expects \(20, 10\)"):  # W1 fits
+        torch_to_numpy(torch_nets.TwoLayerNet(784, 20, 11, dtype=torch.float64), numpy_net)
+    assert all(np.array_equal(value, numpy_net.params[key]) for key, value in before.items())  # nothing copied
 
 
 def test_book_dropout_scaling_and_mask():
