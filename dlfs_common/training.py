@@ -1,5 +1,6 @@
 """The bookkeeping of a training run that the NumPy and the torch Trainer share: batch order, epochs,
 accuracies, divergence, the loop. Each Trainer writes only its step (the arithmetic) on top."""
+import hashlib
 import json
 
 import numpy as np
@@ -60,13 +61,33 @@ def draw_batch_indices(rng, train_size: int, batch_size: int, steps: int) -> np.
 
 
 def run_settings(optimizer, optimizer_param, mini_batch_size, seed, epochs, evaluate_sample_num_per_epoch,
-                 dtype: str) -> dict:
+                 dtype: str, data: str) -> dict:
     """What a checkpoint must have been written with to resume a Trainer built with these arguments, as plain
-    JSON values (NumPy's numbers as Python's, tuples as lists), so that a stored copy compares equal."""
+    JSON values (NumPy's numbers as Python's, tuples as lists), so that a stored copy compares equal. `data`:
+    data_fingerprint's line for the Trainer's data."""
     settings = {"optimizer": str(optimizer).lower(), "optimizer_param": dict(optimizer_param),
                 "mini_batch_size": mini_batch_size, "seed": seed, "epochs": epochs,
-                "evaluate_sample_num_per_epoch": evaluate_sample_num_per_epoch, "dtype": dtype}
+                "evaluate_sample_num_per_epoch": evaluate_sample_num_per_epoch, "dtype": dtype, "data": data}
     return json.loads(json.dumps(settings, default=lambda value: value.item()))
+
+
+FINGERPRINT_SAMPLES = 256  # samples of each set in a data fingerprint, evenly spaced
+
+
+def data_fingerprint(x_train, t_train, x_test, t_test) -> str:
+    """A line that tells the data a Trainer trains on apart from other data: each set's sample count and a
+    digest of its labels and of FINGERPRINT_SAMPLES evenly spaced samples (another dataset, split, order or
+    normalisation), without reading every pixel. NumPy arrays or torch tensors (on any device) alike."""
+    def as_numpy(array):
+        return array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
+
+    def digest(x, t):
+        rows = np.linspace(0, len(x) - 1, min(len(x), FINGERPRINT_SAMPLES)).astype(np.int64)
+        sampled = np.ascontiguousarray(as_numpy(x[rows]), dtype=np.float64)
+        labels = np.ascontiguousarray(as_numpy(t), dtype=np.int64)
+        return hashlib.sha256(sampled.tobytes() + labels.tobytes()).hexdigest()[:16]
+    return (f"{len(x_train)} training samples (sha256 {digest(x_train, t_train)}), "
+            f"{len(x_test)} test samples (sha256 {digest(x_test, t_test)})")
 
 
 class TrainingDiverged(FloatingPointError):

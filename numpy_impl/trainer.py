@@ -6,7 +6,14 @@ import numpy as np
 
 from dlfs_common.checkpoint import arrays_difference
 from dlfs_common.checks import check_labels
-from dlfs_common.training import TrainerBase, batch_generator, generator_state, run_settings, set_generator_state
+from dlfs_common.training import (
+    TrainerBase,
+    batch_generator,
+    data_fingerprint,
+    generator_state,
+    run_settings,
+    set_generator_state,
+)
 
 from .layers import Dropout
 from .optimizers import make_optimizer
@@ -38,7 +45,8 @@ class Trainer(TrainerBase):
         self.optimizer = make_optimizer(optimizer, **optimizer_param)
         self.rng = batch_generator(seed)
         self.settings = run_settings(optimizer, optimizer_param, mini_batch_size, seed, epochs,
-                                     evaluate_sample_num_per_epoch, network.dtype.name)
+                                     evaluate_sample_num_per_epoch, network.dtype.name,
+                                     data_fingerprint(x_train, t_train, x_test, t_test))
 
     def train_step(self):
         batch_mask = self.rng.choice(self.train_size, self.batch_size)

@@ -356,11 +356,28 @@ class TestFiles:
         path = tmp_path / "ckpt.pt"
         small_trainer("torch").save_checkpoint(path)
         rng = np.random.default_rng(0)
-        other = TorchTrainer(torch_nets.MultiLayerNet(6, [4], 3), rng.random((20, 6)), rng.integers(0, 3, 20),
-                             rng.random((5, 6)), rng.integers(0, 3, 5), epochs=1, mini_batch_size=5,
+        x, t = rng.random((20, 6)), rng.integers(0, 3, 20)  # small_trainer's data: only the network differs
+        other = TorchTrainer(torch_nets.MultiLayerNet(6, [4], 3), x, t, x[:5], t[:5], epochs=1, mini_batch_size=5,
                              verbose=False, device="cpu", seed=0)
         assert "layers.1.weight is float32 (5, 6), this network's is float32 (4, 6)" in refusal(
             lambda: other.load_checkpoint(path))
+
+    @pytest.mark.parametrize("side", SIDES)
+    @pytest.mark.parametrize("change", ["fewer samples", "other order", "other test labels"])
+    def test_a_checkpoint_of_other_data_is_refused_naming_it(self, side, change, tmp_path):
+        path = tmp_path / "ckpt"
+        writer = small_trainer(side)
+        writer.train_step()
+        writer.save_checkpoint(path)
+        rng = np.random.default_rng(0)
+        x, t = rng.random((20, 6)), rng.integers(0, 3, 20)  # small_trainer's own data
+        other = {"fewer samples": dict(x=x[:15], t=t[:15]), "other order": dict(x=x[::-1].copy(), t=t[::-1].copy()),
+                 "other test labels": dict(x=x, t=t, x_test=x[:5], t_test=(t[:5] + 1) % 3)}[change]
+        reader = small_trainer(side, **other)
+        error = refusal(lambda: reader.load_checkpoint(path))
+        assert "it was written with data='20 training samples (sha256 " in error and "nothing was loaded" in error
+        assert reader.current_iter == 0
+        small_trainer(side).load_checkpoint(path)  # the same data, built again, fits
 
     def test_a_missing_or_unreadable_checkpoint_is_named(self, tmp_path):
         trainer = small_trainer("torch")

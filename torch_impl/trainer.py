@@ -10,6 +10,7 @@ from dlfs_common.checks import check_finite, check_labels
 from dlfs_common.training import (
     TrainerBase,
     batch_generator,
+    data_fingerprint,
     draw_batch_indices,
     first_divergence,
     generator_state,
@@ -78,7 +79,8 @@ class Trainer(TrainerBase):
             self.prepare_for_ranks()
         self.optimizer = make_optimizer(optimizer, self.network, **optimizer_param)
         self.settings = run_settings(optimizer, optimizer_param, mini_batch_size, seed, epochs,
-                                     evaluate_sample_num_per_epoch, str(dtype).removeprefix("torch."))
+                                     evaluate_sample_num_per_epoch, str(dtype).removeprefix("torch."),
+                                     data_fingerprint(self.x_train, self.t_train, self.x_test, self.t_test))
         self.settings["loss_after_update"] = loss_after_update
         self.loss_after_update = loss_after_update
         self.seed = seed
