@@ -1,5 +1,6 @@
 """python -m experiments: list, run, or demo the experiments of chapters 4 to 8."""
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -131,6 +132,8 @@ def parse_args(argv):
     if args.command == "run" and args.out is None:
         args.out = Path("runs") / args.name
     check_output_folder(parser, args.out)
+    if args.command == "run":
+        check_folder_is_this_experiments(parser, args.out, args.name)
     for option, why in getattr(args, "unused", {}).items():
         if getattr(args, option) != parser.get_default(option):
             parser.error(f"{args.name} does not use --{option.replace('_', '-')}: {why}")
@@ -147,6 +150,18 @@ def check_output_folder(parser, out):
         parser.error(f"--out {out}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         parser.error(f"--out {out}: {existing} is not writable")
+
+
+def check_folder_is_this_experiments(parser, out, name):
+    """Stop with a message if `out` holds the results of another experiment, whose metrics.json this run would
+    replace beside the other's figures."""
+    try:
+        written_by = json.loads((out / "metrics.json").read_text()).get("experiment")
+    except (OSError, ValueError, AttributeError):  # none there (or not ours): nothing of another experiment's
+        return
+    if written_by not in (None, name):
+        parser.error(f"--out {out} holds the results of {written_by} (its metrics.json); give {name} a folder of "
+                     "its own")
 
 
 def check_acceleration(parser, args):

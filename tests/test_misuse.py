@@ -489,6 +489,18 @@ class TestCommandLine:
         assert f"{option} {tmp_path / 'missing' / 'page'}: no folder" in capsys.readouterr().err
 
 
+    def test_an_output_folder_of_another_experiment_is_refused(self, tmp_path, capsys):
+        from experiments.__main__ import main
+        assert main(["run", "gradient_2d", "--quick", "--out", str(tmp_path)]) == 0
+        written = (tmp_path / "metrics.json").read_bytes()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "gradient_method", "--quick", "--out", str(tmp_path)])
+        assert exit_info.value.code == 2 and (f"--out {tmp_path} holds the results of gradient_2d (its "
+                                              "metrics.json); give gradient_method a folder of its own") in \
+            capsys.readouterr().err
+        assert (tmp_path / "metrics.json").read_bytes() == written and not (tmp_path / "gradient_method.png").exists()
+        assert main(["run", "gradient_2d", "--quick", "--out", str(tmp_path)]) == 0  # its own folder, again
+
     def test_an_output_that_is_a_device_or_fifo_is_refused_and_left_as_it_was(self, tmp_path, monkeypatch, capsys):
         fifo = tmp_path / "fifo"
         os.mkfifo(fifo)
