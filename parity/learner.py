@@ -84,6 +84,12 @@ def check_records(implementation, name: str, dtypes=("float64", "float32"), devi
     """check's records, printing nothing."""
     if not isinstance(name, str):
         raise ValueError(f"name must be the name of a numpy_impl layer, function or optimizer; got {name!r}")
+    if not callable(implementation):  # an instance, where the twins build their own from the book's arguments
+        instance = type(implementation).__module__ not in ("builtins", "numpy")
+        raise ValueError(f"implementation must be a class, or a function for a function's name ('softmax'), which "
+                         f"the twins call with the book's arguments; got {implementation!r}"
+                         + (f": pass {type(implementation).__name__} itself, not an instance of it" if instance
+                            else ""))
     dtypes, device = runner.checked_dtypes(dtypes), runner.checked_device(device)
     twins = twins_of(name, only)
     if not twins:

@@ -165,6 +165,12 @@ class TestVerdicts:
         assert "twin names or globs" in refusal(lambda: parity.run_twins())
         assert "device must be 'cpu' or 'cuda'" in refusal(lambda: parity.check(WrongRelu, "Relu", device="gpu"))
 
+    def test_an_instance_or_nothing_in_place_of_a_class_is_refused(self, monkeypatch):
+        monkeypatch.setattr(runner, "run_job", lambda *args: pytest.fail("a twin ran"))
+        assert "pass Affine itself, not an instance of it" in refusal(
+            lambda: parity.check(layers.Affine(np.zeros((2, 3)), np.zeros(3)), "Affine"))
+        assert refusal(lambda: parity.check(None, "softmax")).endswith("with the book's arguments; got None")
+
     @pytest.mark.parametrize("argv, message", [
         (["--exclude", "*"], "left out every one of the"),
         (["--twin", "SimpleConvNet[bf16]", "--dtype", "float64"], "nothing to check"),
