@@ -1,7 +1,9 @@
 """python -m parity: run the twin registry and report every check."""
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 
 import torch
@@ -93,16 +95,33 @@ def learner_command(argv) -> int:
     return status
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C's KeyboardInterrupt is, so that the worker processes are stopped on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["grade"], ["exercises"]):
         return learner_command(argv)
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, raise_interrupted)
     try:
         return run(args)
     except (ValueError, OSError) as error:  # a selection of nothing, an output that cannot be written
         print(f"python -m parity: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupted:
+        print("\npython -m parity: interrupted before every twin ran: no verdict", file=sys.stderr)
+        return 128 + getattr(interrupted, "signum", signal.SIGINT)
 
 
 def check_output_paths(args) -> None:

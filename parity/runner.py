@@ -113,20 +113,26 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
     results = [None] * len(jobs)
     context = multiprocessing.get_context("spawn")  # forking a process that runs torch's threads can hang
     with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(workers,)) as pool:
-        futures = {pool.submit(run_named_jobs, jobs[indices[0]][0].name, [jobs[index][1:] for index in indices]):
-                   indices for indices in groups}
-        for future in as_completed(futures):
-            indices = futures[future]
-            try:
-                for index, records in zip(indices, future.result()):
-                    results[index] = records
-            except Exception as error:  # its worker died (a crash in native code): a finding too
+        try:
+            futures = {pool.submit(run_named_jobs, jobs[indices[0]][0].name,
+                                   [jobs[index][1:] for index in indices]): indices for indices in groups}
+            for future in as_completed(futures):
+                indices = futures[future]
+                try:
+                    for index, records in zip(indices, future.result()):
+                        results[index] = records
+                except Exception as error:  # its worker died (a crash in native code): a finding too
+                    for index in indices:
+                        twin, dtype, device = jobs[index]
+                        results[index] = [Record(twin.name, f"error: its worker process stopped ({error})", dtype,
+                                                 str(device), float("inf"), float("inf"), 0.0, False)]
                 for index in indices:
-                    twin, dtype, device = jobs[index]
-                    results[index] = [Record(twin.name, f"error: its worker process stopped ({error})", dtype,
-                                             str(device), float("inf"), float("inf"), 0.0, False)]
-            for index in indices:
-                done(jobs[index])
+                    done(jobs[index])
+        except BaseException:  # Ctrl-C or SIGTERM: the workers stop now, not after the jobs they are running
+            pool.shutdown(wait=False, cancel_futures=True)
+            for worker in multiprocessing.active_children():
+                worker.terminate()
+            raise
     return [record for job_records in results for record in job_records]
 
 

@@ -2,6 +2,7 @@
 planted errors that the harness must catch."""
 import json
 from dataclasses import fields, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -237,6 +238,38 @@ def test_a_worker_that_dies_turns_its_unfinished_job_into_a_failing_record(monke
     for record in records:
         assert record.passed or record.check.startswith("error: its worker process stopped"), record
     assert {record.twin for record in records} == {twin.name for twin, _, _ in jobs}
+
+
+@pytest.mark.slow  # starts the command and its two worker processes
+def test_sigterm_stops_the_command_and_its_workers_at_once_with_no_verdict(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    command = subprocess.Popen([sys.executable, "-m", "parity", "--twin", "*trajectory*", "--jobs", "2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    workers, deadline = [], time.time() + 60
+    while len(workers) < 2 and time.time() < deadline:
+        children = subprocess.run(["pgrep", "-P", str(command.pid), "-f", "spawn_main"], capture_output=True,
+                                  text=True).stdout.split()
+        workers = [int(pid) for pid in children]
+        time.sleep(0.1)
+    assert len(workers) == 2
+    time.sleep(1.0)  # into their first jobs
+    command.send_signal(signal.SIGTERM)
+    _, err = command.communicate(timeout=30)
+    assert command.returncode == 128 + signal.SIGTERM
+    assert "python -m parity: interrupted before every twin ran: no verdict" in err and "checks of" not in err
+
+    def running(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+        except OSError:
+            return False
+    deadline = time.time() + 5  # a worker left alone ran on until its job ended, seconds later
+    while any(map(running, workers)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(map(running, workers))
 
 
 @pytest.mark.slow  # starts two worker processes
