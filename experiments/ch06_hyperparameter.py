@@ -51,7 +51,8 @@ def hyperparameter_optimization(ctx):
         ctx.summary(f"best {rank} of {len(complete)}: val acc {result['val_acc']:.3f}, lr {result['lr']:.2e}, "
                     f"weight decay {result['weight_decay']:.2e} (trial {result['number']}, draw {result['index']})")
     if len(complete) < IMPORTANCE_TRIALS:
-        ctx.summary(f"no parameter-importance plot: {len(complete)} complete trials are too few to rank the two "
+        trials = "1 complete trial is" if len(complete) == 1 else f"{len(complete)} complete trials are"
+        ctx.summary(f"no parameter-importance plot: {trials} too few to rank the two "
                     f"parameters (it is drawn from {IMPORTANCE_TRIALS})")
 
 
