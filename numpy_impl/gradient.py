@@ -33,14 +33,27 @@ def numerical_gradient(f: Callable, x: np.ndarray, h: float = 1e-4) -> np.ndarra
     while not it.finished:
         idx = it.multi_index
         original = x[idx]
-        x[idx] = original + h
-        f_plus = f(x)
-        x[idx] = original - h
-        f_minus = f(x)
+        try:
+            x[idx] = original + h
+            f_plus = loss_value(f, x)
+            x[idx] = original - h
+            f_minus = loss_value(f, x)
+        finally:  # even when f raises: x may be a network's weights, which must not stay nudged
+            x[idx] = original
         grad[idx] = (f_plus - f_minus) / (2 * h)
-        x[idx] = original
         it.iternext()
     return grad
+
+
+def loss_value(f: Callable, x: np.ndarray):
+    """f(x), which must be one real number; ValueError saying what f returned otherwise (an array, say, from
+    a loss that was not summed), which the gradient's elements could not hold."""
+    value = f(x)
+    array = np.asarray(value)
+    if array.shape != () or array.dtype.kind not in "iuf":
+        got = f"an array of shape {array.shape}" if array.shape != () else repr(value)
+        raise ValueError(f"numerical_gradient: f must return one number, the function's value at x; got {got}")
+    return value
 
 
 def numerical_gradient_2d(f: Callable, X: np.ndarray, h: float = 1e-4) -> np.ndarray:

@@ -227,6 +227,22 @@ class TestNumerics:
         assert "float32 or float64 NumPy array" in refusal(lambda: numerical_gradient(lambda x: np.sum(x ** 2),
                                                                                       point))
 
+    @pytest.mark.parametrize("loss, got", [(lambda x: x ** 2, "an array of shape (2,)"), (lambda x: None, "None")])
+    def test_numerical_gradient_refuses_a_function_that_returns_no_number(self, loss, got):
+        assert refusal(lambda: numerical_gradient(loss, np.array([3.0, 4.0]))).endswith(got)
+
+    def test_numerical_gradient_restores_its_point_when_the_function_raises(self):
+        weights, calls = np.array([[3.0, 4.0], [5.0, 6.0]]), []
+
+        def loss(w):
+            calls.append(1)
+            if len(calls) == 3:  # the first element done, the second nudged
+                raise FloatingPointError("the network blew up")
+            return np.sum(w ** 2)
+        with pytest.raises(FloatingPointError):
+            numerical_gradient(loss, weights)
+        np.testing.assert_array_equal(weights, [[3.0, 4.0], [5.0, 6.0]])
+
     def test_numerical_gradient_of_the_books_example(self):
         np.testing.assert_allclose(numerical_gradient(lambda x: np.sum(x ** 2), np.array([3.0, 4.0])), [6.0, 8.0])
 
