@@ -18,7 +18,7 @@ import os
 import runpy
 import sys
 import types
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ from dlfs_common.memory import keep_freed_memory
 
 from . import datasets
 from .layers import BatchNormalization
-from .safe_pickle import load_array_dict
+from .safe_pickle import is_pickle, load_array_dict
 
 # the book's module: the numpy_impl module that serves it
 BOOK_MODULES = {
@@ -147,6 +147,29 @@ def save_figures_on_show(stem: str, folder: Path):
     return undo
 
 
+@contextmanager
+def pickled_weights_noted(dataset: str):
+    """Within, for data other than MNIST: a line on stderr whenever a script loads a pickled parameter file,
+    the form of the book's published weights (save_params writes an .npz), which the book trained on MNIST: on
+    other data their accuracy says nothing about the code."""
+    from .networks import base
+    read = base.read_parameter_file
+
+    def reading(file_name):
+        arrays = read(file_name)
+        with open(file_name, "rb") as f:
+            if is_pickle(f.read(1)):
+                print(f"[numpy_impl.book] {file_name} is a pickle, as the book's published weights are, which it "
+                      f"trained on MNIST: scored on {dataset} their accuracy means nothing (--dataset mnist "
+                      "scores them as the book does)", file=sys.stderr)
+        return arrays
+    base.read_parameter_file = reading
+    try:
+        yield
+    finally:
+        base.read_parameter_file = read
+
+
 def run_book_script(script, args=(), dataset="fashion-mnist", download=False, figures=None, seed=None) -> None:
     """Run the book's `script` (a path into its ch04..ch08 folders) unchanged, on numpy_impl; `seed`, if given,
     seeds NumPy's global generator first (np.random.seed), which the book's code draws from."""
@@ -155,7 +178,8 @@ def run_book_script(script, args=(), dataset="fashion-mnist", download=False, fi
         raise FileNotFoundError(f"no script {script}")
     modules = served_modules(script.parent.name, dataset, download)
     keep_freed_memory()  # the book's training loops reuse each step's memory: see dlfs_common.memory
-    with book_environment(script, list(args), modules, None if figures is None else Path(figures).resolve()):
+    noted = pickled_weights_noted(dataset) if dataset != "mnist" else nullcontext()
+    with book_environment(script, list(args), modules, None if figures is None else Path(figures).resolve()), noted:
         if seed is not None:
             np.random.seed(seed)
         runpy.run_path(str(script), run_name="__main__")

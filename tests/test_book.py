@@ -131,6 +131,14 @@ def test_chapter_7_convolution_of_a_scalar_bias_column_labels_and_pickled_params
     """)
     assert run_script(script, capsys) == ["['W1', 'W2', 'W3', 'b1', 'b2', 'b3']", "(1, 10, 8, 8) (1, 1, 3, 3)",
                                           "True True"]
+    saved_here = book_script(tmp_path, "ch07", "saved.py", """
+        from simple_convnet import SimpleConvNet
+        network = SimpleConvNet(input_dim=(1, 10, 10), hidden_size=10, output_size=10)
+        network.save_params("mine.pkl")  # numpy_impl writes an .npz, whatever the name
+        network.load_params("mine.pkl")
+    """)
+    run_book_script(saved_here)
+    assert "[numpy_impl.book]" not in capsys.readouterr().err  # weights trained here, on this data
 
 
 def test_chapter_8_published_weights_give_the_books_scores_on_both_sides(tmp_path, capsys):
@@ -146,7 +154,13 @@ def test_chapter_8_published_weights_give_the_books_scores_on_both_sides(tmp_pat
         np.save("scores.npy", network.predict(np.load("images.npy"), train_flg=False))
         print(type(network.layers[0]).__name__, type(network.layers[18]).__name__)
     """)
-    assert run_script(script, capsys) == ["FastConvolution Affine"]  # the networks run the fast kernels
+    run_book_script(script)
+    printed = capsys.readouterr()
+    assert printed.out.splitlines() == ["FastConvolution Affine"]  # the networks run the fast kernels
+    assert ("[numpy_impl.book] deep_convnet_params.pkl is a pickle, as the book's published weights are, which it "
+            "trained on MNIST: scored on fashion-mnist their accuracy means nothing") in printed.err
+    run_book_script(script, dataset="mnist")  # the weights' own data: nothing to say (the script loads none)
+    assert "[numpy_impl.book]" not in capsys.readouterr().err
     assert_close(np.load(tmp_path / "ch08" / "scores.npy"), golden["eval_scores"], "golden", "numpy scores")
     torch_net = load_book_weights(tmp_path / "ch08" / "deep_convnet_params.pkl",
                                   torch_nets.DeepConvNet(dtype=torch.float64)).eval()
