@@ -407,6 +407,17 @@ class TestFiles:
 
 
 class TestEdges:
+    def test_a_device_torch_impl_is_not_checked_on_or_a_gpu_not_there_is_refused(self, monkeypatch):
+        from torch_impl.devices import resolve_device
+        for device in ("tpu", "mps", "cuda:x"):
+            assert refusal(lambda device=device: resolve_device(device)) == (
+                f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with one GPU
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+        assert resolve_device("cuda:0") == torch.device("cuda:0")
+        assert "device 'cuda:1' was asked for, but there is 1 CUDA device (cuda:0)" in refusal(
+            lambda: resolve_device("cuda:1"))
+
     @pytest.mark.parametrize("side", SIDES)
     def test_zero_epochs_train_nothing_and_score_the_test_set(self, side):
         trainer = small_trainer(side, epochs=0)

@@ -8,13 +8,24 @@ import torch
 
 
 def resolve_device(device="auto") -> torch.device:
-    """'auto' -> 'cuda' when a GPU is available, else 'cpu'; anything else as torch.device."""
+    """'auto' -> 'cuda' when a GPU is available, else 'cpu'; 'cpu', 'cuda' or 'cuda:N' (or a torch.device of
+    them) as torch.device. ValueError for another device, which nothing here is checked on, and for a CUDA
+    device that is not there."""
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} was asked for, but no CUDA device is available")
-    return device
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        resolved = None
+    if resolved is None or resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(resolved)!r} was asked for, but no CUDA device is available")
+    count = torch.cuda.device_count() if resolved.type == "cuda" else 0
+    if resolved.type == "cuda" and resolved.index is not None and resolved.index >= count:
+        there = "is 1 CUDA device (cuda:0)" if count == 1 else f"are {count} CUDA devices (cuda:0 to cuda:{count - 1})"
+        raise ValueError(f"device {str(resolved)!r} was asked for, but there {there}")
+    return resolved
 
 
 def machine_description(devices=("cpu",)) -> str:
