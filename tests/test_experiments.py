@@ -434,6 +434,13 @@ def test_bench_rejects_unknown_acceleration(capsys):
     assert "unknown acceleration ['warp']" in capsys.readouterr().err
 
 
+def test_bench_refuses_ranks_it_would_time_on_no_network(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--models", "MLP", "--ranks", "3"])
+    assert exit_info.value.code == 2
+    assert "--ranks times SimpleConvNet and DeepConvNet; --models MLP has neither" in capsys.readouterr().err
+
+
 def test_a_step_ratio_pairs_the_blocks_of_each_round():
     from experiments.bench.timing import Row, format_targets, step_ratio
     # the machine slows down from round to round: the ratio of the medians (20/12) misses the paired 1.875
