@@ -48,7 +48,7 @@ def parse_args(argv):
     if any(ranks < 1 for ranks in args.ranks):
         parser.error(f"--ranks must be at least 1; got {args.ranks}")
     if args.ranks != parser.get_default("ranks") and args.ranks and not {"SimpleConvNet", "DeepConvNet"} & set(
-            args.models or ["SimpleConvNet"]):
+            args.models):
         parser.error(f"--ranks times SimpleConvNet and DeepConvNet; --models {' '.join(args.models)} has neither")
     for option in ("steps", "rounds", "epoch_images"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
