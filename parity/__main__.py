@@ -65,7 +65,7 @@ def parse_args(argv):
 
 def learner_command(argv) -> int:
     """`grade FILE` and `exercises DIR --chapter N`: the learner's commands (parity.grade)."""
-    from .grade import CHAPTERS, GradeError, grade, write_exercises
+    from .grade import CHAPTERS, TIME_LIMIT, GradeError, grade, write_exercises
 
     parser = argparse.ArgumentParser(prog="python -m parity", description="Grade a learner's file of the book's "
                                      "pieces against PyTorch, or write blank pieces to fill in.")
@@ -75,6 +75,9 @@ def learner_command(argv) -> int:
                                                 "fails, 2 if FILE defines none or cannot be imported")
     grading.add_argument("file", metavar="FILE", help="a Python file of your pieces (my_layers.py)")
     grading.add_argument("--dtype", action="append", choices=DTYPES, help="only this dtype; repeatable (default both)")
+    grading.add_argument("--time-limit", type=float, default=TIME_LIMIT, metavar="SECONDS",
+                         help=f"a piece whose checks take longer fails, and the others are graded (default "
+                              f"{TIME_LIMIT:g})")
     blanks = commands.add_parser("exercises", help="write DIR/chapter_N.py: chapter N's pieces, blank, each with "
                                                    "its docstring and the book's signature")
     blanks.add_argument("folder", metavar="DIR", help="the folder to write chapter_N.py into (made if missing)")
@@ -82,12 +85,14 @@ def learner_command(argv) -> int:
                         "activation functions and softmax; 5: layers; 6: optimizers, batch norm, dropout; 7: "
                         "convolution and pooling)")
     args = parser.parse_args(argv)
+    if args.command == "grade" and not args.time_limit > 0:
+        parser.error(f"--time-limit must be a number of seconds above 0; got {args.time_limit}")
     try:
         if args.command == "exercises":
             path = write_exercises(args.folder, args.chapter)
             print(f"wrote {path}: fill in its pieces, then `python -m parity grade {path}`")
             return 0
-        status, report = grade(args.file, tuple(args.dtype or DTYPES))
+        status, report = grade(args.file, tuple(args.dtype or DTYPES), args.time_limit)
     except (GradeError, OSError) as error:
         print(f"python -m parity {args.command}: {error}", file=sys.stderr)
         return 2

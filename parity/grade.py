@@ -7,8 +7,11 @@ thing to fix with how it failed (the shapes, or the worst element's two values).
 """
 import importlib.util
 import inspect
+import signal
 import sys
 import textwrap
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from .learner import HOMES, check_records, checkable_names
@@ -28,6 +31,32 @@ BLANK = "NotImplementedError: write {}"  # what a blank piece of write_exercises
 
 class GradeError(ValueError):
     """The file cannot be graded: missing, not importable, or defining no piece under a book's name."""
+
+
+TIME_LIMIT = 60.0  # seconds a piece's checks may take: the reference's take well under one
+
+
+class PieceTimedOut(BaseException):
+    """A piece's checks ran past the time limit (an endless loop, say): a BaseException, so that neither the
+    learner's code nor the harness, which turn an Exception into a finding and go on, catch it."""
+
+
+@contextmanager
+def time_limit(seconds: float | None):
+    """Within, PieceTimedOut once `seconds` have passed (SIGALRM; in the main thread only, else no limit)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum, frame):
+        raise PieceTimedOut(f"its checks took longer than {seconds:g} s (an endless loop?)")
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def load_learner_file(path) -> object:
@@ -68,8 +97,9 @@ def chapter_of(name: str) -> str:
     return next(chapter for chapter, names in CHAPTERS.items() if name in names)
 
 
-def grade(path, dtypes=("float64", "float32")) -> tuple[int, str]:
-    """(exit status, report) for the learner's file at `path`: 0 if every piece passed, 1 if one failed."""
+def grade(path, dtypes=("float64", "float32"), seconds: float | None = TIME_LIMIT) -> tuple[int, str]:
+    """(exit status, report) for the learner's file at `path`: 0 if every piece passed, 1 if one failed. A piece
+    whose checks take longer than `seconds` (None: no limit) fails, and the others are graded."""
     module = load_learner_file(path)
     pieces = pieces_of(module)
     if not pieces:
@@ -83,8 +113,9 @@ def grade(path, dtypes=("float64", "float32")) -> tuple[int, str]:
             lines.append(f"chapter {current}")
         only, note = part_of(name, implementation)
         try:
-            records = check_records(implementation, name, dtypes, "cpu", only)
-        except (Exception, SystemExit) as error:  # the piece cannot even be set up: a finding like any other
+            with time_limit(seconds):
+                records = check_records(implementation, name, dtypes, "cpu", only)
+        except (Exception, SystemExit, PieceTimedOut) as error:  # not even set up, or endless: a finding too
             lines.append(f"  {name:20s} FAIL  {type(error).__name__}: {error}")
             failures.append((name, f"{type(error).__name__}: {error}"))
             continue

@@ -147,3 +147,27 @@ def test_a_file_that_cannot_be_graded_says_why(tmp_path, capsys, source, message
     assert status == 2 and message in err
     assert main(["grade", str(tmp_path / "missing.py")]) == 2
     assert "missing.py: no such file" in capsys.readouterr().err
+
+
+def test_a_piece_that_never_returns_fails_on_the_time_limit_and_the_others_are_graded(tmp_path, capsys):
+    source = tmp_path / "endless.py"
+    source.write_text(textwrap.dedent('''
+        import numpy as np
+
+        def sigmoid(x):
+            return 1 / (1 + np.exp(-x))
+
+        def relu(x):
+            while True:
+                pass
+
+        def tanh(x):
+            return np.tanh(x)
+    '''))
+    assert main(["grade", str(source), "--time-limit", "0.5", "--dtype", "float64"]) == 1
+    report = capsys.readouterr().out
+    assert "relu                 FAIL  PieceTimedOut: its checks took longer than 0.5 s (an endless loop?)" in report
+    assert "sigmoid              pass" in report and "tanh                 pass" in report  # graded after it
+    with pytest.raises(SystemExit):
+        main(["grade", str(source), "--time-limit", "0"])
+    assert "--time-limit must be a number of seconds above 0; got 0.0" in capsys.readouterr().err
