@@ -60,6 +60,8 @@ class TrainResult:
         """'in 4.2 s', naming the steps the time covers when the run was resumed."""
         if not self.first_step:
             return f"in {self.seconds:.1f} s"
+        if self.first_step >= self.steps:
+            return f"(all {self.steps} steps ran before the run was resumed)"
         return f"in {self.seconds:.1f} s (steps {self.first_step + 1}-{self.steps}: resumed at step {self.first_step})"
 
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -100,6 +101,8 @@ def test_a_resumed_training_says_which_steps_its_time_covers(tmp_path):
         "MultiLayerNetExtend with dropout", NET, data(), "Adam", {"lr": 0.01}, epochs=3, batch_size=4)["numpy"]
     assert "resumed_at_step" not in uninterrupted.summary()
     assert re.fullmatch(r"in \d+\.\d s", uninterrupted.took())
+    finished = replace(uninterrupted, first_step=18, steps=18)  # killed after its last checkpoint, then resumed
+    assert finished.took() == "(all 18 steps ran before the run was resumed)"
 
 
 def test_resume_is_refused_with_other_settings_nothing_to_resume_or_the_run_busy(tmp_path):
