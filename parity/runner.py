@@ -112,6 +112,7 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
     groups = sorted(by_twin.values(), key=lambda indices: not is_training_run(jobs[indices[0]][0]))
     results = [None] * len(jobs)
     context = multiprocessing.get_context("spawn")  # forking a process that runs torch's threads can hang
+    others = set(multiprocessing.active_children())  # the caller's own processes, left alone
     with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(workers,)) as pool:
         try:
             futures = {pool.submit(run_named_jobs, jobs[indices[0]][0].name,
@@ -130,7 +131,7 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
                     done(jobs[index])
         except BaseException:  # Ctrl-C or SIGTERM: the workers stop now, not after the jobs they are running
             pool.shutdown(wait=False, cancel_futures=True)
-            for worker in multiprocessing.active_children():
+            for worker in set(multiprocessing.active_children()) - others:
                 worker.terminate()
             raise
     return [record for job_records in results for record in job_records]
