@@ -213,7 +213,7 @@ def run_experiment(name, args, out, quiet=False):
                 if ctx.checkpoints else "")
         print(f"\n{name} interrupted; what was written is kept in {ctx.out}{kept}", file=sys.stderr)
         raise
-    ctx.write_metrics(interrupted=False)
+    ctx.write_metrics(interrupted=False, finished=True)
     if ctx.checkpoints:  # only now: a kill before metrics.json is whole leaves a run that --resume finishes
         ctx.checkpoints.finish()
     if ctx.writes and quiet:

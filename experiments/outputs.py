@@ -34,8 +34,9 @@ class RunOutputs:
                               "pass --out a writable folder") from None
         self.files = []
         self.quiet = False  # summary lines go to metrics.json alone (the demo prints a line per experiment)
-        self.metrics = {"experiment": name, "settings": settings, "machine": machine_description([device]),
-                        "ranks": rank_and_size()[1], "results": {}}
+        # "finished" stays false until the run ends: a metrics.json of a run killed on the way says so
+        self.metrics = {"experiment": name, "finished": False, "settings": settings,
+                        "machine": machine_description([device]), "ranks": rank_and_size()[1], "results": {}}
         self.started = time.perf_counter()
 
     def record(self, key, value):

@@ -75,7 +75,7 @@ def run(fashion_mnist, tmp_path, monkeypatch):
         missed = reads - context_reads(name)
         assert reads and not missed, f"{name} read {missed}, which the catalog did not find in its source"
         metrics = json.loads((out / "metrics.json").read_text())
-        assert metrics["interrupted"] is False
+        assert metrics["interrupted"] is False and metrics["finished"] is True
         assert not set(metrics["settings"]) & set(unused) - set(runs_as(name))  # what ran, not what was ignored
         assert list(out.glob("*.png")), f"{name} drew no figure"
         assert not list(out.glob("*.part"))
@@ -341,7 +341,8 @@ def test_interrupted_run_keeps_what_it_wrote(fashion_mnist, tmp_path, monkeypatc
     assert main(["run", "optimizer_compare_mnist", "--quick", "--no-progress", "--epochs", "1",
                  "--out", str(tmp_path)]) == 130
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["interrupted"] is True and len(metrics["results"]["optimizers"]) == 6
+    assert metrics["interrupted"] is True and metrics["finished"] is False
+    assert len(metrics["results"]["optimizers"]) == 6
     assert calls  # the interruption came while drawing, after the training had finished
 
 

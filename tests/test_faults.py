@@ -138,7 +138,7 @@ def run_results(out):
     """metrics.json's results without the times and where a resumed training began, and the final weights, of
     a finished run in `out`."""
     results = json.loads((out / "metrics.json").read_text())
-    assert results.get("interrupted") is False
+    assert results["interrupted"] is False and results["finished"] is True
     text = without_times(results["results"])
     arrays = {}
     for path in sorted((out / "weights").glob("*.npz")):
@@ -194,6 +194,8 @@ def test_a_killed_run_resumed_writes_what_an_uninterrupted_run_writes(backend, s
     if code == 0:
         pytest.skip(f"the run ended before the signal (after {delay:.2f} s)")
     assert code == 128 + signum if signum == signal.SIGTERM else code == -signum
+    if (out / "metrics.json").exists():  # what the killed run wrote says it did not finish
+        assert json.loads((out / "metrics.json").read_text())["finished"] is False
     resumed = subprocess.run(experiments_command(out, backend, "--checkpoint-every", "1", "--resume"),
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
@@ -297,7 +299,7 @@ def test_a_run_killed_after_its_results_but_before_removing_its_checkpoints_resu
         with pytest.raises(KilledHere):
             main(command)
     first = json.loads((tmp_path / "metrics.json").read_text())  # the results were whole before the kill
-    assert first["interrupted"] is False and list((tmp_path / "checkpoints").glob("*.ckpt"))
+    assert first["finished"] is True and list((tmp_path / "checkpoints").glob("*.ckpt"))
     assert main(command + ["--resume"]) == 0
     again = json.loads((tmp_path / "metrics.json").read_text())
     assert without_times(again["results"]) == without_times(first["results"])
