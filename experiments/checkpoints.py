@@ -138,8 +138,11 @@ class RunCheckpoints:
             raise ResumeError(f"{path} cannot be read ({error})") from None
         if set(payloads) != set(trainers):
             raise ResumeError(f"{path} holds the backends {sorted(payloads)}, this run trains {sorted(trainers)}")
-        for backend, trainer in trainers.items():
-            trainer.load_checkpoint_payload(payloads[backend], f"{path} [{backend}]")
+        for backend, trainer in trainers.items():  # a refusal ends the run, whose trainers go with it
+            try:
+                trainer.load_checkpoint_payload(payloads[backend], f"{path} [{backend}]")
+            except ValueError as error:  # another network, optimizer, setting or data than the run's
+                raise ResumeError(f"--resume refused: {error}") from None
 
     def due(self, trainer) -> bool:
         """Whether the steps the trainer has taken end at a checkpoint: an epoch's end, every `every` steps."""

@@ -105,6 +105,21 @@ def test_a_resumed_training_says_which_steps_its_time_covers(tmp_path):
     assert finished.took() == "(all 18 steps ran before the run was resumed)"
 
 
+@pytest.mark.parametrize("backend", ["numpy", "both"])
+def test_a_resume_on_other_data_is_refused_naming_it(backend, tmp_path):
+    settings = {**SETTINGS, "backend": backend}
+    stopped = StoppedAt(tmp_path, settings, resume=False, stop=5)
+    with pytest.raises(RunInterrupted):
+        train(backend, stopped)
+    stopped.finish_lock()
+    other = {side: ((x[::-1].copy(), t[::-1].copy()), test) for side, ((x, t), test) in data().items()}
+    training = TwoBackendTraining(backend, "float32", "cpu", seed=4)
+    training.checkpoints = RunCheckpoints(tmp_path, settings, resume=True)
+    with pytest.raises(ResumeError, match=r"--resume refused: .*\.ckpt \[\w+\] does not fit this Trainer: it "
+                                          r"was written with data='24 training samples \(sha256 "):
+        training.train("MultiLayerNetExtend with dropout", NET, other, "Adam", {"lr": 0.01}, epochs=3, batch_size=4)
+
+
 def test_resume_is_refused_with_other_settings_nothing_to_resume_or_the_run_busy(tmp_path):
     with pytest.raises(ResumeError, match="nothing to resume"):
         RunCheckpoints(tmp_path, SETTINGS, resume=True)
