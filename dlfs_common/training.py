@@ -82,8 +82,8 @@ def data_fingerprint(x_train, t_train, x_test, t_test) -> str:
         return array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
 
     def digest(x, t):
-        rows = np.linspace(0, len(x) - 1, min(len(x), FINGERPRINT_SAMPLES)).astype(np.int64)
-        sampled = np.ascontiguousarray(as_numpy(x[rows]), dtype=np.float64)
+        rows = np.linspace(0, len(x) - 1, min(len(x), FINGERPRINT_SAMPLES)).astype(np.int64).tolist()
+        sampled = np.ascontiguousarray(as_numpy(x[rows]), dtype=np.float64)  # a list indexes on any device
         labels = np.ascontiguousarray(as_numpy(t), dtype=np.int64)
         return hashlib.sha256(sampled.tobytes() + labels.tobytes()).hexdigest()[:16]
     return (f"{len(x_train)} training samples (sha256 {digest(x_train, t_train)}), "
