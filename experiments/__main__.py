@@ -194,28 +194,33 @@ def run_experiment(name, args, out, quiet=False):
         resume = args.resume or restarted_by_torchrun()
         ctx.checkpoints = RunCheckpoints(ctx.out, settings, resume and (args.resume or has_checkpoints(ctx.out)),
                                          args.checkpoint_every, ctx.writes, save_on_stop=ctx.metrics["ranks"] == 1)
-        ctx.checkpoints.stops.install()
         if ctx.writes:
             ctx.weights_folder = ctx.out / "weights"
-    else:  # SIGTERM stops it as Ctrl-C does: metrics.json says interrupted, a search's workers stop too
-        StopRequests().install()
-    ctx.quiet = quiet
-    if ctx.writes and not quiet:
-        print(f"== {name}: {describe(name)}" + (" (resumed)" if ctx.checkpoints and ctx.checkpoints.resume else ""))
-        if "torch" in ctx.backends and "device" not in unused_options(name):
-            print(f"torch runs on {ctx.device}" + (" (--device auto: the GPU where there is one, else the CPU)"
-                                                  if args.device == "auto" else ""))
+    # SIGTERM stops it as Ctrl-C does: metrics.json says interrupted, a search's workers stop too
+    restore_handlers = (ctx.checkpoints.stops if ctx.checkpoints else StopRequests()).install()
     try:
-        experiment(name)(ctx)
-    except KeyboardInterrupt:
-        ctx.write_metrics(interrupted=True)
-        kept = (f"; its checkpoints are in {ctx.checkpoints.folder}: the same command with --resume continues it"
-                if ctx.checkpoints else "")
-        print(f"\n{name} interrupted; what was written is kept in {ctx.out}{kept}", file=sys.stderr)
-        raise
-    ctx.write_metrics(interrupted=False, finished=True)
-    if ctx.checkpoints:  # only now: a kill before metrics.json is whole leaves a run that --resume finishes
-        ctx.checkpoints.finish()
+        ctx.quiet = quiet
+        if ctx.writes and not quiet:
+            print(f"== {name}: {describe(name)}"
+                  + (" (resumed)" if ctx.checkpoints and ctx.checkpoints.resume else ""))
+            if "torch" in ctx.backends and "device" not in unused_options(name):
+                print(f"torch runs on {ctx.device}" + (" (--device auto: the GPU where there is one, else the CPU)"
+                                                      if args.device == "auto" else ""))
+        try:
+            experiment(name)(ctx)
+        except KeyboardInterrupt:
+            ctx.write_metrics(interrupted=True)
+            kept = (f"; its checkpoints are in {ctx.checkpoints.folder}: the same command with --resume continues "
+                    "it" if ctx.checkpoints else "")
+            print(f"\n{name} interrupted; what was written is kept in {ctx.out}{kept}", file=sys.stderr)
+            raise
+        ctx.write_metrics(interrupted=False, finished=True)
+        if ctx.checkpoints:  # only now: a kill before metrics.json is whole leaves a run that --resume finishes
+            ctx.checkpoints.finish()
+    finally:  # for a process that goes on (a notebook, the tests): its handlers as they were, the folder free
+        restore_handlers()
+        if ctx.checkpoints:
+            ctx.checkpoints.finish_lock()
     if ctx.writes and quiet:
         print(f"{name} ({ctx.metrics['wall_seconds']:.0f} s): {agreement_verdict(ctx)}")
     elif ctx.writes:

@@ -54,8 +54,13 @@ class StopRequests:
         self.deferring = False
 
     def install(self):
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self.handle)
+        """Handle SIGTERM and SIGINT here; returns the function that puts the handlers found back."""
+        previous = {signum: signal.signal(signum, self.handle) for signum in (signal.SIGTERM, signal.SIGINT)}
+
+        def restore():
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        return restore
 
     def handle(self, signum, frame):
         if self.deferring and self.signum is None:

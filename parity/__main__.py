@@ -117,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] in (["grade"], ["exercises"]):
         return learner_command(argv)
     args = parse_args(argv)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_interrupted)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, raise_interrupted) if in_main_thread else None
     try:
         return run(args)
     except (ValueError, OSError) as error:  # a selection of nothing, an output that cannot be written
@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as interrupted:
         print("\npython -m parity: interrupted before every twin ran: no verdict", file=sys.stderr)
         return 128 + getattr(interrupted, "signum", signal.SIGINT)
+    finally:  # called in a process that goes on (the tests), SIGTERM is as it was
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def check_output_paths(args) -> None:

@@ -6,6 +6,7 @@ refusal that dlfs_common makes gives one message on both.
 """
 import errno
 import os
+import signal
 import stat
 
 import numpy as np
@@ -567,6 +568,16 @@ class TestSideEffects:
         assert np.get_printoptions() == printing and torch.get_num_threads() == threads
         assert calls == ["kept", (memory.M_MMAP_THRESHOLD, memory.GLIBC_MMAP_THRESHOLD),
                          (memory.M_TRIM_THRESHOLD, memory.GLIBC_TRIM_THRESHOLD), "trim"]
+
+    def test_the_commands_called_in_a_process_leave_its_signal_handlers_as_they_were(self, tmp_path):
+        from experiments.__main__ import main
+        handled = (signal.SIGTERM, signal.SIGINT)
+        before = {signum: signal.getsignal(signum) for signum in handled}
+        assert main(["run", "gradient_method", "--quick", "--out", str(tmp_path / "closed_form")]) == 0
+        assert main(["run", "weight_init_compare", "--quick", "--epochs", "1", "--no-progress",
+                     "--out", str(tmp_path / "trained")]) == 0  # with checkpoints, and their handlers
+        assert parity_main(["--twin", "Relu", "--dtype", "float64"]) == 0
+        assert {signum: signal.getsignal(signum) for signum in handled} == before
 
     def test_building_a_trainer_changes_nothing_process_wide(self, monkeypatch):
         from dlfs_common import memory
