@@ -8,6 +8,7 @@ from pathlib import Path
 from dlfs_common.dataset_files import DatasetError
 from dlfs_common.files import atomic_write
 from dlfs_common.memory import keep_freed_memory
+from dlfs_common.signals import signals_handled
 
 from .catalog import (
     CHECKPOINT_OPTIONS,
@@ -196,29 +197,28 @@ def run_experiment(name, args, out, quiet=False):
                                          args.checkpoint_every, ctx.writes, save_on_stop=ctx.metrics["ranks"] == 1)
         if ctx.writes:
             ctx.weights_folder = ctx.out / "weights"
-    # SIGTERM stops it as Ctrl-C does: metrics.json says interrupted, a search's workers stop too
-    restore_handlers = (ctx.checkpoints.stops if ctx.checkpoints else StopRequests()).install()
-    try:
-        ctx.quiet = quiet
-        if ctx.writes and not quiet:
-            print(f"== {name}: {describe(name)}"
-                  + (" (resumed)" if ctx.checkpoints and ctx.checkpoints.resume else ""))
-            if "torch" in ctx.backends and "device" not in unused_options(name):
-                print(f"torch runs on {ctx.device}" + (" (--device auto: the GPU where there is one, else the CPU)"
-                                                      if args.device == "auto" else ""))
-        try:
-            experiment(name)(ctx)
-        except KeyboardInterrupt:
-            ctx.write_metrics(interrupted=True)
-            kept = (f"; its checkpoints are in {ctx.checkpoints.folder}: the same command with --resume continues "
-                    "it" if ctx.checkpoints else "")
-            print(f"\n{name} interrupted; what was written is kept in {ctx.out}{kept}", file=sys.stderr)
-            raise
-        ctx.write_metrics(interrupted=False, finished=True)
-        if ctx.checkpoints:  # only now: a kill before metrics.json is whole leaves a run that --resume finishes
-            ctx.checkpoints.finish()
-    finally:  # for a process that goes on (a notebook, the tests): its handlers as they were, the folder free
-        restore_handlers()
+    stops = ctx.checkpoints.stops if ctx.checkpoints else StopRequests()
+    try:  # SIGTERM stops it as Ctrl-C does: metrics.json says interrupted, a search's workers stop too
+        with signals_handled(stops.handle):
+            ctx.quiet = quiet
+            if ctx.writes and not quiet:
+                print(f"== {name}: {describe(name)}"
+                      + (" (resumed)" if ctx.checkpoints and ctx.checkpoints.resume else ""))
+                if "torch" in ctx.backends and "device" not in unused_options(name):
+                    print(f"torch runs on {ctx.device}" + (" (--device auto: the GPU where there is one, else "
+                                                          "the CPU)" if args.device == "auto" else ""))
+            try:
+                experiment(name)(ctx)
+            except KeyboardInterrupt:
+                ctx.write_metrics(interrupted=True)
+                kept = (f"; its checkpoints are in {ctx.checkpoints.folder}: the same command with --resume "
+                        "continues it" if ctx.checkpoints else "")
+                print(f"\n{name} interrupted; what was written is kept in {ctx.out}{kept}", file=sys.stderr)
+                raise
+            ctx.write_metrics(interrupted=False, finished=True)
+            if ctx.checkpoints:  # only now: a kill before metrics.json is whole leaves a run --resume finishes
+                ctx.checkpoints.finish()
+    finally:  # for a process that goes on (a notebook, the tests): the run's folder free for another run
         if ctx.checkpoints:
             ctx.checkpoints.finish_lock()
     if ctx.writes and quiet:

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import zipfile
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from dlfs_common.checkpoint import first_difference, read_checkpoint_file, write_checkpoint_file
 from dlfs_common.files import atomic_write
+from dlfs_common.signals import StopSignal
 
 RUN_FILE = "run.json"
 # the settings a resumed run may change: where the torch side runs (a checkpoint loads onto any device) and how
@@ -32,12 +32,7 @@ RUN_FILE = "run.json"
 FREE_SETTINGS = ("device", "checkpoint_every")
 
 
-class RunInterrupted(KeyboardInterrupt):
-    """The run was asked to stop (SIGTERM or Ctrl-C): `signum` says by which signal."""
-
-    def __init__(self, signum: int):
-        super().__init__(f"stopped by {signal.Signals(signum).name}")
-        self.signum = signum
+RunInterrupted = StopSignal  # the run was asked to stop (SIGTERM or Ctrl-C): `signum` says by which signal
 
 
 class ResumeError(ValueError):
@@ -52,15 +47,6 @@ class StopRequests:
     def __init__(self):
         self.signum = None
         self.deferring = False
-
-    def install(self):
-        """Handle SIGTERM and SIGINT here; returns the function that puts the handlers found back."""
-        previous = {signum: signal.signal(signum, self.handle) for signum in (signal.SIGTERM, signal.SIGINT)}
-
-        def restore():
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        return restore
 
     def handle(self, signum, frame):
         if self.deferring and self.signum is None:

@@ -13,7 +13,6 @@ worker that wakes after its trial was failed drops its late result, saying so, a
 worker while it trains or waits, never halfway through a write to the storage (StopsBetweenWrites).
 """
 import os
-import signal
 import socket
 import sys
 import threading
@@ -22,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+
+from dlfs_common.signals import signals_handled
 
 from .checkpoints import RunInterrupted
 
@@ -392,21 +393,17 @@ class StopsBetweenWrites:
     storage's lock held or a claimed trial unknown to the worker, and so a trial RUNNING that no one fails.
     The handlers before it are restored on exit."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
     def __init__(self):
         self.signum = None
         self.raising = False
-        self.previous = {}
+        self.handled = signals_handled(self.handle)
 
     def __enter__(self):
-        for signum in self.SIGNALS:
-            self.previous[signum] = signal.signal(signum, self.handle)
+        self.handled.__enter__()
         return self
 
     def __exit__(self, *exc):
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
+        return self.handled.__exit__(*exc)
 
     def handle(self, signum, frame):
         if self.signum is None:

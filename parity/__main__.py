@@ -3,13 +3,13 @@ import argparse
 import os
 import signal
 import sys
-import threading
 import time
 
 import torch
 from tqdm import tqdm
 
 from dlfs_common.memory import keep_freed_memory
+from dlfs_common.signals import StopSignal, signals_handled
 from torch_impl.devices import available_devices, machine_description
 
 from . import registry, runner
@@ -100,16 +100,9 @@ def learner_command(argv) -> int:
     return status
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM, raised as Ctrl-C's KeyboardInterrupt is, so that the worker processes are stopped on the way out."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def raise_interrupted(signum, frame):
-    raise Interrupted(signum)
+def raise_stop(signum, frame):
+    """SIGTERM raised as Ctrl-C's KeyboardInterrupt is, so that the worker processes are stopped on the way out."""
+    raise StopSignal(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,19 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] in (["grade"], ["exercises"]):
         return learner_command(argv)
     args = parse_args(argv)
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, raise_interrupted) if in_main_thread else None
     try:
-        return run(args)
+        with signals_handled(raise_stop, (signal.SIGTERM,)):
+            return run(args)
     except (ValueError, OSError) as error:  # a selection of nothing, an output that cannot be written
         print(f"python -m parity: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupted:
         print("\npython -m parity: interrupted before every twin ran: no verdict", file=sys.stderr)
         return 128 + getattr(interrupted, "signum", signal.SIGINT)
-    finally:  # called in a process that goes on (the tests), SIGTERM is as it was
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def check_output_paths(args) -> None:
