@@ -65,7 +65,7 @@ def parse_args(argv):
 
 def learner_command(argv) -> int:
     """`grade FILE` and `exercises DIR --chapter N`: the learner's commands (parity.grade)."""
-    from .grade import CHAPTERS, TIME_LIMIT, GradeError, grade, write_exercises
+    from .grade import CHAPTERS, MAX_TIME_LIMIT, TIME_LIMIT, GradeError, grade, write_exercises
 
     parser = argparse.ArgumentParser(prog="python -m parity", description="Grade a learner's file of the book's "
                                      "pieces against PyTorch, or write blank pieces to fill in.")
@@ -85,8 +85,9 @@ def learner_command(argv) -> int:
                         "activation functions and softmax; 5: layers; 6: optimizers, batch norm, dropout; 7: "
                         "convolution and pooling)")
     args = parser.parse_args(argv)
-    if args.command == "grade" and not args.time_limit > 0:
-        parser.error(f"--time-limit must be a number of seconds above 0; got {args.time_limit}")
+    if args.command == "grade" and not 0 < args.time_limit <= MAX_TIME_LIMIT:  # nan and inf included
+        parser.error(f"--time-limit must be a number of seconds above 0, at most {MAX_TIME_LIMIT:g}; got "
+                     f"{args.time_limit}")
     try:
         if args.command == "exercises":
             path = write_exercises(args.folder, args.chapter)

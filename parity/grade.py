@@ -34,6 +34,7 @@ class GradeError(ValueError):
 
 
 TIME_LIMIT = 60.0  # seconds a piece's checks may take: the reference's take well under one
+MAX_TIME_LIMIT = 1e6  # what the interval timer takes on every platform (inf overflows it)
 
 
 class PieceTimedOut(BaseException):
@@ -43,7 +44,8 @@ class PieceTimedOut(BaseException):
 
 @contextmanager
 def time_limit(seconds: float | None):
-    """Within, PieceTimedOut once `seconds` have passed (SIGALRM; in the main thread only, else no limit)."""
+    """Within, PieceTimedOut once `seconds` (at most MAX_TIME_LIMIT) have passed (SIGALRM; in the main thread
+    only, else no limit)."""
     if seconds is None or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -100,6 +102,9 @@ def chapter_of(name: str) -> str:
 def grade(path, dtypes=("float64", "float32"), seconds: float | None = TIME_LIMIT) -> tuple[int, str]:
     """(exit status, report) for the learner's file at `path`: 0 if every piece passed, 1 if one failed. A piece
     whose checks take longer than `seconds` (None: no limit) fails, and the others are graded."""
+    if seconds is not None and not 0 < seconds <= MAX_TIME_LIMIT:  # before any piece, which it would fail
+        raise GradeError(f"the time limit must be a number of seconds above 0, at most {MAX_TIME_LIMIT:g}; got "
+                         f"{seconds}")
     module = load_learner_file(path)
     pieces = pieces_of(module)
     if not pieces:

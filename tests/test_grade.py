@@ -168,6 +168,11 @@ def test_a_piece_that_never_returns_fails_on_the_time_limit_and_the_others_are_g
     report = capsys.readouterr().out
     assert "relu                 FAIL  PieceTimedOut: its checks took longer than 0.5 s (an endless loop?)" in report
     assert "sigmoid              pass" in report and "tanh                 pass" in report  # graded after it
-    with pytest.raises(SystemExit):
-        main(["grade", str(source), "--time-limit", "0"])
-    assert "--time-limit must be a number of seconds above 0; got 0.0" in capsys.readouterr().err
+    for limit in ("0", "inf", "nan"):  # inf had overflowed the timer, and the piece it was set for failed
+        with pytest.raises(SystemExit):
+            main(["grade", str(source), "--time-limit", limit])
+        assert (f"--time-limit must be a number of seconds above 0, at most 1e+06; got {float(limit)}"
+                in capsys.readouterr().err)
+    from parity.grade import GradeError, grade
+    with pytest.raises(GradeError, match="the time limit must be a number of seconds above 0, at most 1e"):
+        grade(source, seconds=float("inf"))
