@@ -87,6 +87,9 @@ class RunCheckpoints:
     def check_resumable(self, settings: dict) -> None:
         run_file = self.folder / RUN_FILE
         if not run_file.is_file():
+            if run_finished(self.folder.parent):
+                raise ResumeError(f"nothing to resume: the run in {self.folder.parent} finished (its metrics.json "
+                                  "says so); without --resume it starts over")
             raise ResumeError(f"nothing to resume: {run_file} does not exist (a run writes it when it starts and "
                               "removes its checkpoints when it ends)")
         try:
@@ -181,6 +184,14 @@ def file_stem(label: str, backend: str) -> str:
 def has_checkpoints(out) -> bool:
     """Whether `out` holds the checkpoints of an unfinished run."""
     return any((Path(out) / "checkpoints").glob("*.ckpt"))
+
+
+def run_finished(out) -> bool:
+    """Whether `out`/metrics.json is that of a run that ended."""
+    try:
+        return json.loads((Path(out) / "metrics.json").read_text()).get("finished") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def restarted_by_torchrun() -> bool:

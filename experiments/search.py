@@ -232,6 +232,7 @@ def claim_waiting_trial(study):
     """A waiting trial this worker now runs, or None: Optuna's study.ask(), which hands out an enqueued trial
     to one caller only (the storage changes it from WAITING to RUNNING for the first claimant).
 
+    The trial names this worker and its first heartbeat from the moment it is claimed.
     ask() makes a new trial when no waiting one is left, which another worker may have claimed since this one
     looked: such a trial (it has no index) is marked FAIL, saying so. Two commands started together may both
     enqueue a draw: of the live trials of one index the lowest-numbered is the one that runs; a claimed
@@ -241,6 +242,8 @@ def claim_waiting_trial(study):
 
     while trials_by_state(study, TrialState.WAITING):
         trial = study.ask()
+        trial.set_user_attr("worker", worker_name())  # every trial that left WAITING names who took it,
+        trial.set_user_attr("heartbeat", time.time())  # those failed below included
         index = trial.user_attrs.get("index")
         if index is None:
             fail_trial(study, trial.number, "made by Optuna's ask() after another worker claimed the last "
@@ -275,13 +278,12 @@ def tell_result(study, trial, value) -> bool:
 
 
 class Heartbeat:
-    """While a trial runs: its worker's name, and the time every HEARTBEAT_SECONDS, in the trial's user attrs."""
+    """While a claimed trial runs: the time every HEARTBEAT_SECONDS in its user attrs (its worker's name and
+    first beat were written when it was claimed)."""
 
     def __init__(self, trial):
         self.trial = trial
         self.stopped = threading.Event()
-        trial.set_user_attr("worker", worker_name())
-        trial.set_user_attr("heartbeat", time.time())
         self.thread = threading.Thread(target=self.beat, daemon=True)
 
     def beat(self):

@@ -123,6 +123,10 @@ def test_a_resume_on_other_data_is_refused_naming_it(backend, tmp_path):
 def test_resume_is_refused_with_other_settings_nothing_to_resume_or_the_run_busy(tmp_path):
     with pytest.raises(ResumeError, match="nothing to resume"):
         RunCheckpoints(tmp_path, SETTINGS, resume=True)
+    (tmp_path / "metrics.json").write_text(json.dumps({"experiment": "train_convnet", "finished": True}))
+    with pytest.raises(ResumeError, match=f"nothing to resume: the run in {tmp_path} finished"):
+        RunCheckpoints(tmp_path, SETTINGS, resume=True)
+    (tmp_path / "metrics.json").unlink()
     stopped = StoppedAt(tmp_path, SETTINGS, resume=False, stop=2)
     with pytest.raises(RunInterrupted):
         train("numpy", stopped)
