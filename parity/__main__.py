@@ -123,10 +123,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_output_paths(args) -> None:
-    """Raise ValueError for an output file whose folder is missing or not writable, before any twin runs."""
+    """Raise ValueError for an output file whose folder is missing or not writable, or that two options name
+    (the last report written would replace the other), before any twin runs."""
+    named = {}
     for option in ("json", "markdown", "html"):
         if getattr(args, option) is not None:
             check_output_path(f"--{option} {getattr(args, option)}", getattr(args, option))
+            same = named.setdefault(os.path.realpath(getattr(args, option)), option)
+            if same != option:
+                raise ValueError(f"--{same} and --{option} both name {getattr(args, option)}: each report needs a "
+                                 "file of its own")
 
 
 def run(args) -> int:

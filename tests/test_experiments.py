@@ -435,11 +435,13 @@ def test_bench_rejects_unknown_acceleration(capsys):
     assert "unknown acceleration ['warp']" in capsys.readouterr().err
 
 
-def test_bench_refuses_ranks_it_would_time_on_no_network(capsys):
+@pytest.mark.parametrize("option", [["--ranks", "3"], ["--epoch", "all"]])
+def test_bench_refuses_ranks_or_epochs_it_would_time_on_no_network(option, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "--models", "MLP", "--ranks", "3"])
+        main(["bench", "--models", "MLP", *option])
     assert exit_info.value.code == 2
-    assert "--ranks times SimpleConvNet and DeepConvNet; --models MLP has neither" in capsys.readouterr().err
+    assert f"{' '.join(option[:1] if option[0] == '--ranks' else option)} times SimpleConvNet and DeepConvNet; " \
+           "--models MLP has neither" in capsys.readouterr().err
 
 
 def test_a_step_ratio_pairs_the_blocks_of_each_round():

@@ -522,6 +522,13 @@ class TestCommandLine:
         assert parity_main(["--twin", "Relu", option, str(tmp_path / "missing" / "page")]) == 2
         assert f"{option} {tmp_path / 'missing' / 'page'}: no folder" in capsys.readouterr().err
 
+    def test_two_reports_into_one_file_are_refused_before_any_twin_runs(self, tmp_path, monkeypatch, capsys):
+        monkeypatch.setattr(runner, "run_jobs", lambda *args: pytest.fail("a twin ran"))
+        (tmp_path / "link.md").symlink_to(tmp_path / "records")  # the same file by another name
+        assert parity_main(["--twin", "Relu", "--json", str(tmp_path / "records"), "--markdown",
+                            str(tmp_path / "link.md")]) == 2
+        assert f"--json and --markdown both name {tmp_path / 'link.md'}: each report needs a file of its own" in \
+            capsys.readouterr().err
 
     def test_an_output_folder_of_another_experiment_is_refused(self, tmp_path, capsys):
         from experiments.__main__ import main

@@ -47,9 +47,11 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if any(ranks < 1 for ranks in args.ranks):
         parser.error(f"--ranks must be at least 1; got {args.ranks}")
-    if args.ranks != parser.get_default("ranks") and args.ranks and not {"SimpleConvNet", "DeepConvNet"} & set(
-            args.models):
-        parser.error(f"--ranks times SimpleConvNet and DeepConvNet; --models {' '.join(args.models)} has neither")
+    no_convnet = not {"SimpleConvNet", "DeepConvNet"} & set(args.models)
+    for option, asked in (("--ranks", args.ranks != parser.get_default("ranks") and args.ranks),
+                          ("--epoch all", args.epoch == "all")):
+        if asked and no_convnet:  # it would time nothing, and say nothing
+            parser.error(f"{option} times SimpleConvNet and DeepConvNet; --models {' '.join(args.models)} has neither")
     for option in ("steps", "rounds", "epoch_images"):
         if getattr(args, option) is not None and getattr(args, option) < 1:
             parser.error(f"--{option.replace('_', '-')} must be at least 1")
