@@ -15,6 +15,11 @@ class StopSignal(KeyboardInterrupt):
         self.signum = signum
 
 
+def raise_stop(signum, frame):
+    """A handler: the signal raised as StopSignal, so that SIGTERM stops what Ctrl-C stops."""
+    raise StopSignal(signum)
+
+
 @contextmanager
 def signals_handled(handler, signums=STOP_SIGNALS):
     """Within: `handler(signum, frame)` for each of `signums`; on leaving, the handlers found are put back, so

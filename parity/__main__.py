@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from dlfs_common.memory import keep_freed_memory
-from dlfs_common.signals import StopSignal, signals_handled
+from dlfs_common.signals import StopSignal, raise_stop, signals_handled
 from torch_impl.devices import available_devices, machine_description
 
 from . import registry, runner
@@ -97,13 +97,12 @@ def learner_command(argv) -> int:
     except (GradeError, OSError) as error:
         print(f"python -m parity {args.command}: {error}", file=sys.stderr)
         return 2
+    except StopSignal as stopped:
+        print(f"\npython -m parity {args.command}: interrupted before every piece was checked: no verdict",
+              file=sys.stderr)
+        return 128 + stopped.signum
     print(report)
     return status
-
-
-def raise_stop(signum, frame):
-    """SIGTERM raised as Ctrl-C's KeyboardInterrupt is, so that the worker processes are stopped on the way out."""
-    raise StopSignal(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         return learner_command(argv)
     args = parse_args(argv)
     try:
-        with signals_handled(raise_stop, (signal.SIGTERM,)):
+        with signals_handled(raise_stop, (signal.SIGTERM,)):  # the worker processes are stopped on the way out
             return run(args)
     except (ValueError, OSError) as error:  # a selection of nothing, an output that cannot be written
         print(f"python -m parity: {error}", file=sys.stderr)

@@ -14,6 +14,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
+from dlfs_common.signals import StopSignal, raise_stop, signals_handled
+
 from .learner import HOMES, check_records, checkable_names
 from .report import failure_lines
 from .sources import COMPUTING_METHODS
@@ -72,10 +74,23 @@ def load_learner_file(path) -> object:
     sys.modules[name] = module  # dataclasses and pickling look their module up by name
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as error:  # a learner's sys.exit() at import must not end the grader
+    except StopSignal:  # Ctrl-C or SIGTERM (grade's handlers): the grading stops
         del sys.modules[name]
-        raise GradeError(f"{path} cannot be imported: {type(error).__name__}: {error}") from None
+        raise
+    except (Exception, SystemExit, KeyboardInterrupt) as error:  # a learner's sys.exit() or raise must not end
+        del sys.modules[name]
+        # the grader
+        raise GradeError(f"{path} cannot be imported: {what_it_raised(error)}") from None
     return module
+
+
+def what_it_raised(error: BaseException) -> str:
+    """The learner's error in words: its type and message, or what raising it meant."""
+    if isinstance(error, SystemExit):
+        return f"SystemExit: it called sys.exit({error.code!r}), which would have ended the grading"
+    if isinstance(error, KeyboardInterrupt):
+        return "KeyboardInterrupt: it raised what Ctrl-C raises, which would have ended the grading"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def pieces_of(module) -> dict:
@@ -101,10 +116,17 @@ def chapter_of(name: str) -> str:
 
 def grade(path, dtypes=("float64", "float32"), seconds: float | None = TIME_LIMIT) -> tuple[int, str]:
     """(exit status, report) for the learner's file at `path`: 0 if every piece passed, 1 if one failed. A piece
-    whose checks take longer than `seconds` (None: no limit) fails, and the others are graded."""
+    whose checks take longer than `seconds` (None: no limit) fails, and the others are graded. Ctrl-C or SIGTERM
+    stops the grading (StopSignal); a KeyboardInterrupt that the learner's code raises fails its piece."""
     if seconds is not None and not 0 < seconds <= MAX_TIME_LIMIT:  # before any piece, which it would fail
         raise GradeError(f"the time limit must be a number of seconds above 0, at most {MAX_TIME_LIMIT:g}; got "
                          f"{seconds}")
+    with signals_handled(raise_stop):
+        return grade_pieces(path, dtypes, seconds)
+
+
+def grade_pieces(path, dtypes, seconds) -> tuple[int, str]:
+    """grade's work, with its signal handlers in place."""
     module = load_learner_file(path)
     pieces = pieces_of(module)
     if not pieces:
@@ -120,9 +142,12 @@ def grade(path, dtypes=("float64", "float32"), seconds: float | None = TIME_LIMI
         try:
             with time_limit(seconds):
                 records = check_records(implementation, name, dtypes, "cpu", only)
-        except (Exception, SystemExit, PieceTimedOut) as error:  # not even set up, or endless: a finding too
-            lines.append(f"  {name:20s} FAIL  {type(error).__name__}: {error}")
-            failures.append((name, f"{type(error).__name__}: {error}"))
+        except StopSignal:
+            raise
+        except (Exception, SystemExit, KeyboardInterrupt, PieceTimedOut) as error:  # not even set up, or
+            # endless, or raising what a Ctrl-C raises: a finding too
+            lines.append(f"  {name:20s} FAIL  {what_it_raised(error)}")
+            failures.append((name, what_it_raised(error)))
             continue
         failed = failure_lines(records)
         if failed and all(BLANK.format(name) in line for line in failed):

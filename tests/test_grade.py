@@ -1,6 +1,10 @@
 """`python -m parity grade FILE` on a learner's whole file, right and with planted errors, and
 `python -m parity exercises DIR` writing the blanks it grades."""
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 
 import pytest
 
@@ -140,7 +144,8 @@ def test_blank_pieces_are_written_graded_as_blank_and_never_overwritten(tmp_path
 @pytest.mark.parametrize("source, message", [
     ("import nowhere_to_be_found\n", "cannot be imported: ModuleNotFoundError"),
     ("x = 1\n", "defines none of the book's pieces"),
-    ("import sys\nsys.exit(3)\n", "cannot be imported: SystemExit: 3"),
+    ("import sys\nsys.exit(3)\n", "cannot be imported: SystemExit: it called sys.exit(3)"),
+    ("raise KeyboardInterrupt\n", "cannot be imported: KeyboardInterrupt: it raised what Ctrl-C raises"),
 ])
 def test_a_file_that_cannot_be_graded_says_why(tmp_path, capsys, source, message):
     status, _, err = grade(tmp_path, source, capsys)
@@ -176,3 +181,50 @@ def test_a_piece_that_never_returns_fails_on_the_time_limit_and_the_others_are_g
     from parity.grade import GradeError, grade
     with pytest.raises(GradeError, match="the time limit must be a number of seconds above 0, at most 1e"):
         grade(source, seconds=float("inf"))
+
+
+def test_a_piece_that_exits_or_raises_keyboardinterrupt_fails_and_the_others_are_graded(tmp_path, capsys):
+    source = tmp_path / "abrupt.py"
+    source.write_text(textwrap.dedent('''
+        import sys
+        import numpy as np
+
+        def sigmoid(x):
+            raise KeyboardInterrupt
+
+        def relu(x):
+            sys.exit(0)
+
+        def tanh(x):
+            return np.tanh(x)
+    '''))
+    assert main(["grade", str(source), "--dtype", "float64"]) == 1
+    report = capsys.readouterr().out
+    assert "sigmoid              FAIL  KeyboardInterrupt: it raised what Ctrl-C raises, which would have ended " \
+           "the grading" in report
+    assert "relu                 FAIL  SystemExit: it called sys.exit(0)" in report
+    assert "tanh                 pass" in report
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_stops_the_grading_with_no_verdict(signum, tmp_path):
+    source = tmp_path / "endless.py"
+    started = tmp_path / "started"
+    source.write_text(textwrap.dedent(f'''
+        from pathlib import Path
+
+        def relu(x):
+            Path({str(started)!r}).touch()
+            while True:
+                pass
+    '''))
+    process = subprocess.Popen([sys.executable, "-m", "parity", "grade", str(source)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not started.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, err
+    assert "interrupted before every piece was checked: no verdict" in err
+    assert "Traceback" not in err and "FAIL" not in out
