@@ -8,6 +8,7 @@ import errno
 import os
 import signal
 import stat
+import tempfile
 
 import numpy as np
 import pytest
@@ -468,14 +469,20 @@ class TestEdges:
         _, stream = book_draw_stream(0)
         assert [next(stream) for _ in range(300)] == book_draws(0, 300)[1]
 
-    def test_an_unwritable_cache_for_torchvision_names_the_variable(self, tmp_path, monkeypatch):
+    def test_an_unwritable_cache_falls_back_on_both_sides_and_then_names_the_variable(self, tmp_path, monkeypatch):
         make_dataset(tmp_path / "data")
         (tmp_path / "a file").write_text("")
         monkeypatch.setenv(dataset_files.CACHE_DIR_ENV, str(tmp_path / "a file"))
+        (tmp_path / "temporary").mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+        (x, t), _ = numpy_load_mnist(data_dir=tmp_path / "data")  # parsed without a cache
+        (x_torch, t_torch), _ = torch_load_mnist(data_dir=tmp_path / "data")  # unpacked into a temporary folder
+        np.testing.assert_array_equal(x_torch.numpy(), x)
+        np.testing.assert_array_equal(t_torch.numpy(), t)
+        assert not list((tmp_path / "temporary").iterdir())  # which is removed once loaded
+        monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "a file" / "temporary"))  # no temporary folder
         message = refusal(lambda: torch_load_mnist(data_dir=tmp_path / "data"))
-        assert "set DLFS_CACHE_DIR to a writable folder" in message
-        (x, _), _ = numpy_load_mnist(data_dir=tmp_path / "data")  # the NumPy side parses without a cache
-        assert x.shape == (6, 784)
+        assert "nor into a temporary folder" in message and "set DLFS_CACHE_DIR to a writable folder" in message
 
 
 class TestCommandLine:

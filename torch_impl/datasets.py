@@ -2,12 +2,16 @@
 
 torchvision wants the four IDX files uncompressed under
 `<root>/<FashionMNIST|MNIST>/raw/`; they are unpacked once into the cache
-folder next to numpy_impl's `.npz` cache. Nothing is downloaded unless
+folder next to numpy_impl's `.npz` cache (where that folder cannot be written, into a temporary folder
+removed once loaded, as the NumPy side parses without a cache). Nothing is downloaded unless
 `download=True` is asked for and the files are not on disk; then both loaders
 share dlfs_common.dataset_files.download_dataset.
 """
 import gzip
 import shutil
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
 
 import torch.nn.functional as F
 from torchvision import datasets as tv_datasets
@@ -38,22 +42,33 @@ def _unpack(source, target):
         shutil.copyfileobj(f, out)
 
 
-def torchvision_root(dataset="fashion-mnist", data_dir=None, cache_dir=None):
-    """(root, files): a torchvision root folder holding `dataset`'s local IDX files, unpacked on first use,
-    and those files ({'train_img': Path, ...})."""
-    files = find_dataset_files(dataset, data_dir)
-    root = cache_path(dataset, files, cache_dir).with_suffix("")
-    raw = root / TORCHVISION_CLASSES[dataset].__name__ / "raw"
+def unpack_for_torchvision(dataset, files, root) -> None:
+    """Unpack `files` (where no complete copy is there already) into `root` as torchvision reads them; OSError
+    where `root` cannot be written."""
+    raw = Path(root) / TORCHVISION_CLASSES[dataset].__name__ / "raw"
     for key, source in files.items():
         target = raw / FILES[key]
         if not idx_file_is_complete(target):  # missing, or a copy cut short or spoiled: unpacked again
-            try:
-                _unpack(source, target)
-            except OSError as error:
-                raise DatasetError(f"cannot write the unpacked copy of {source} that torchvision reads into {raw} "
-                                   f"({error.strerror or error}); set {CACHE_DIR_ENV} to a writable folder, or pass "
-                                   "cache_dir=") from None
-    return root, files
+            _unpack(source, target)
+
+
+def torchvision_root(dataset, files, cache_dir, cleanup: ExitStack):
+    """A torchvision root folder holding `files` unpacked: in the cache folder, or, where it cannot be
+    written, a temporary folder that `cleanup` removes."""
+    root = cache_path(dataset, files, cache_dir).with_suffix("")
+    try:
+        unpack_for_torchvision(dataset, files, root)
+        return root
+    except OSError as cache_error:
+        try:
+            temporary = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dlfs-torchvision-")))
+            unpack_for_torchvision(dataset, files, temporary)
+            return temporary
+        except OSError as error:
+            raise DatasetError(f"cannot write the unpacked copies of {dataset}'s files that torchvision reads, "
+                               f"neither into {root} ({cache_error.strerror or cache_error}) nor into a temporary "
+                               f"folder ({error.strerror or error}); set {CACHE_DIR_ENV} to a writable folder, or "
+                               "pass cache_dir=") from None
 
 
 def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False,
@@ -74,14 +89,16 @@ def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool
     if dataset not in TORCHVISION_CLASSES:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {tuple(TORCHVISION_CLASSES)}")
     try:
-        root, files = torchvision_root(dataset, data_dir, cache_dir)
+        files = find_dataset_files(dataset, data_dir)
     except FileNotFoundError:
         if not download:
             raise
-        root, files = torchvision_root(dataset, download_dataset(dataset, cache_dir), cache_dir)
+        files = find_dataset_files(dataset, download_dataset(dataset, cache_dir))
     result = []
-    for train in (True, False):
-        split = TORCHVISION_CLASSES[dataset](str(root), train=train)
+    with ExitStack() as cleanup:
+        root = torchvision_root(dataset, files, cache_dir, cleanup)
+        splits = [TORCHVISION_CLASSES[dataset](str(root), train=train) for train in (True, False)]
+    for train, split in zip((True, False), splits):
         x, t = split.data, split.targets
         split_name = "train" if train else "test"
         check_split(files[f"{split_name}_img"], files[f"{split_name}_label"], x, t)
