@@ -2,6 +2,8 @@
 a file altered or cut short (a kill during the write leaves none: dlfs_common.files.atomic_write) is refused
 whole on loading; and the comparison that refuses a checkpoint of another run."""
 import hashlib
+import io
+import zipfile
 from pathlib import Path
 
 from .files import atomic_write
@@ -29,6 +31,22 @@ def read_checkpoint_file(path) -> bytes:
     if hashlib.sha256(payload).hexdigest() != digest:
         raise ValueError(f"{path} was altered or cut short: its contents do not match the digest stored with it")
     return payload
+
+
+def unreadable_checkpoint(path, payload: bytes, reader: str, error: Exception) -> ValueError:
+    """The refusal of a checkpoint `payload` (from `path`) whose digest matches but which `reader`
+    ('numpy_impl' or 'torch_impl') cannot read: it names the other side when the other side's Trainer wrote it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        names = []
+    writer = ("numpy_impl" if "description.npy" in names else
+              "torch_impl" if any(name.endswith("/data.pkl") for name in names) else None)
+    if writer is not None and writer != reader:
+        return ValueError(f"{path} is a checkpoint of {writer}'s Trainer, which {reader}'s Trainer cannot load "
+                          "(parity.convert carries a network's weights from one side to the other)")
+    return ValueError(f"{path} is not a checkpoint {reader}'s Trainer can read ({error})")
 
 
 def first_difference(saved: dict, own: dict, what: str = "") -> str:

@@ -18,7 +18,11 @@ def atomic_write(path):
     path = Path(os.path.realpath(path))
     if path.exists() and not path.is_file():
         raise NotARegularFile(f"{path} is not a regular file (a folder, device, FIFO or socket): not replaced")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as error:  # its message would name the temporary file, which the caller never named
+        why = f"no such folder {path.parent}" if isinstance(error, FileNotFoundError) else error.strerror or str(error)
+        raise type(error)(error.errno, f"cannot write {path}: {why}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

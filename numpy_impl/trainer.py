@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from dlfs_common.checkpoint import arrays_difference
+from dlfs_common.checkpoint import arrays_difference, unreadable_checkpoint
 from dlfs_common.checks import check_labels
 from dlfs_common.training import (
     TrainerBase,
@@ -110,7 +110,7 @@ class Trainer(TrainerBase):
                 arrays = {name: saved[name] for name in saved.files}
             description = json.loads(arrays.pop("description").tobytes())
         except (OSError, ValueError, KeyError, EOFError) as error:
-            raise ValueError(f"{path} is not a checkpoint numpy_impl's Trainer can read ({error})") from None
+            raise unreadable_checkpoint(path, payload, "numpy_impl", error) from None
         difference = self.checkpoint_difference(description, arrays)
         if difference:
             raise ValueError(f"{path} does not fit this Trainer: {difference}; nothing was loaded")

@@ -407,6 +407,20 @@ class TestFiles:
         trainer = small_trainer("torch")
         assert f"{tmp_path}: cannot be read" in refusal(lambda: trainer.load_checkpoint(tmp_path))
 
+    @pytest.mark.parametrize("side", SIDES)
+    def test_a_checkpoint_of_the_other_side_is_refused_naming_its_writer(self, side, tmp_path):
+        other = "torch" if side == "numpy" else "numpy"
+        small_trainer(other).save_checkpoint(tmp_path / "ckpt")
+        assert f"ckpt is a checkpoint of {other}_impl's Trainer, which {side}_impl's Trainer cannot load" in refusal(
+            lambda: small_trainer(side).load_checkpoint(tmp_path / "ckpt"))
+
+    @pytest.mark.parametrize("side", SIDES)
+    def test_a_checkpoint_into_a_missing_folder_names_the_folder(self, side, tmp_path):
+        with pytest.raises(FileNotFoundError) as error:
+            small_trainer(side).save_checkpoint(tmp_path / "missing" / "ckpt")
+        assert str(error.value) == f"[Errno 2] cannot write {tmp_path / 'missing' / 'ckpt'}: no such folder " \
+                                   f"{tmp_path / 'missing'}"  # not the temporary file it was to write first
+
 
 class TestEdges:
     def test_a_device_torch_impl_is_not_checked_on_or_a_gpu_not_there_is_refused(self, monkeypatch):

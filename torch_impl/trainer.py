@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from dlfs_common.checkpoint import arrays_difference
+from dlfs_common.checkpoint import arrays_difference, unreadable_checkpoint
 from dlfs_common.checks import check_finite, check_labels
 from dlfs_common.training import (
     TrainerBase,
@@ -213,7 +213,7 @@ class Trainer(TrainerBase):
         try:
             checkpoint = torch.load(io.BytesIO(payload), map_location=self.device, weights_only=True)
         except Exception as error:  # a digest that matches a payload torch cannot read: not ours
-            raise ValueError(f"{path} is not a checkpoint torch_impl's Trainer can read ({error})") from None
+            raise unreadable_checkpoint(path, payload, "torch_impl", error) from None
         difference = self.checkpoint_difference(checkpoint)
         if difference:
             raise ValueError(f"{path} does not fit this Trainer: {difference}; nothing was loaded")
