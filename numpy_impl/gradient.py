@@ -3,19 +3,27 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dlfs_common.checks import is_number
+
 
 def numerical_diff(f: Callable, x: float, h: float = 1e-4) -> float:
     """Central difference (f(x+h) - f(x-h)) / 2h of a scalar function."""
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
-def check_differentiable_point(x) -> None:
-    """Raise ValueError unless x is a NumPy array of float32 or float64, which can hold x + h in place."""
+def check_differentiable_point(x, h) -> None:
+    """Raise ValueError unless x is a writable NumPy array of float32 or float64, which can hold x + h in
+    place, and h a finite step above 0."""
     dtype = getattr(x, "dtype", None)
     if not isinstance(x, np.ndarray) or not np.issubdtype(dtype, np.floating) or dtype.itemsize < 4:
         found = f"an array of {dtype}" if isinstance(x, np.ndarray) else f"a {type(x).__name__}"
         raise ValueError(f"numerical_gradient: x must be a float32 or float64 NumPy array, which it nudges by h in "
                          f"place; got {found} (for the book's example write np.array([3.0, 4.0]), not [3, 4])")
+    if not x.flags.writeable:
+        raise ValueError("numerical_gradient: x is read-only, and it is nudged by h in place; pass a writable "
+                         "copy (x.copy())")
+    if not is_number(h) or not 0 < h < np.inf:
+        raise ValueError(f"numerical_gradient: h must be a finite number above 0; got {h!r}")
 
 
 def numerical_gradient(f: Callable, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
@@ -26,10 +34,13 @@ def numerical_gradient(f: Callable, x: np.ndarray, h: float = 1e-4) -> np.ndarra
     their `params`). So x must hold floats of at least single precision: an integer array would
     truncate the nudges (x + 1e-4 stored as x) and a float16 one round them away; either raises
     ValueError rather than return a wrong gradient. Write np.array([3.0, 4.0]), not [3, 4].
+    Rounding limits it even so, as it does the book's: an element too large for its dtype to hold x + h
+    gets a gradient of 0 (float64 near 1e13, where the book's descent with lr 10 stops; float32 near 1e4),
+    and where f is large against the change h makes in it, the difference keeps few digits.
     """
-    check_differentiable_point(x)
+    check_differentiable_point(x, h)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    it = np.nditer(x, flags=["multi_index", "zerosize_ok"], op_flags=["readwrite"])
     while not it.finished:
         idx = it.multi_index
         original = x[idx]

@@ -229,6 +229,17 @@ class TestNumerics:
         assert "float32 or float64 NumPy array" in refusal(lambda: numerical_gradient(lambda x: np.sum(x ** 2),
                                                                                       point))
 
+    def test_numerical_gradient_refuses_a_read_only_point_and_a_step_that_is_no_step(self):
+        point = np.array([3.0, 4.0])
+        point.flags.writeable = False
+        assert "x is read-only" in refusal(lambda: numerical_gradient(lambda x: np.sum(x ** 2), point))
+        for h in (0, -1e-4, float("nan"), float("inf"), "1e-4"):
+            assert "h must be a finite number above 0" in refusal(
+                lambda h=h: numerical_gradient(lambda x: np.sum(x ** 2), np.array([3.0, 4.0]), h))
+
+    def test_numerical_gradient_of_no_element_is_empty(self):
+        assert numerical_gradient(lambda x: np.sum(x ** 2), np.zeros((0, 3))).shape == (0, 3)
+
     @pytest.mark.parametrize("loss, got", [(lambda x: x ** 2, "an array of shape (2,)"), (lambda x: None, "None")])
     def test_numerical_gradient_refuses_a_function_that_returns_no_number(self, loss, got):
         assert refusal(lambda: numerical_gradient(loss, np.array([3.0, 4.0]))).endswith(got)
