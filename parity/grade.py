@@ -77,9 +77,8 @@ def load_learner_file(path) -> object:
     except StopSignal:  # Ctrl-C or SIGTERM (grade's handlers): the grading stops
         del sys.modules[name]
         raise
-    except (Exception, SystemExit, KeyboardInterrupt) as error:  # a learner's sys.exit() or raise must not end
+    except (Exception, SystemExit, KeyboardInterrupt) as error:  # the learner's sys.exit() or raise: a finding
         del sys.modules[name]
-        # the grader
         raise GradeError(f"{path} cannot be imported: {what_it_raised(error)}") from None
     return module
 
@@ -144,8 +143,8 @@ def grade_pieces(path, dtypes, seconds) -> tuple[int, str]:
                 records = check_records(implementation, name, dtypes, "cpu", only)
         except StopSignal:
             raise
-        except (Exception, SystemExit, KeyboardInterrupt, PieceTimedOut) as error:  # not even set up, or
-            # endless, or raising what a Ctrl-C raises: a finding too
+        except (Exception, SystemExit, KeyboardInterrupt, PieceTimedOut) as error:  # not even set up, endless,
+            # or raising what ends a program: a finding too
             lines.append(f"  {name:20s} FAIL  {what_it_raised(error)}")
             failures.append((name, what_it_raised(error)))
             continue
