@@ -1,6 +1,5 @@
 """python -m experiments: list, run, or demo the experiments of chapters 4 to 8."""
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from .checkpoints import (
     StopRequests,
     has_checkpoints,
     restarted_by_torchrun,
+    saved_metrics,
 )
 from .search import StorageError
 
@@ -156,10 +156,7 @@ def check_output_folder(parser, out):
 def check_folder_is_this_experiments(parser, out, name):
     """Stop with a message if `out` holds the results of another experiment, whose metrics.json this run would
     replace beside the other's figures."""
-    try:
-        written_by = json.loads((out / "metrics.json").read_text()).get("experiment")
-    except (OSError, ValueError, AttributeError):  # none there (or not ours): nothing of another experiment's
-        return
+    written_by = saved_metrics(out).get("experiment")  # None: nothing of another experiment's there
     if written_by not in (None, name):
         parser.error(f"--out {out} holds the results of {written_by} (its metrics.json); give {name} a folder of "
                      "its own")

@@ -87,7 +87,7 @@ class RunCheckpoints:
     def check_resumable(self, settings: dict) -> None:
         run_file = self.folder / RUN_FILE
         if not run_file.is_file():
-            if run_finished(self.folder.parent):
+            if saved_metrics(self.folder.parent).get("finished") is True:
                 raise ResumeError(f"nothing to resume: the run in {self.folder.parent} finished (its metrics.json "
                                   "says so); without --resume it starts over")
             raise ResumeError(f"nothing to resume: {run_file} does not exist (a run writes it when it starts and "
@@ -186,12 +186,13 @@ def has_checkpoints(out) -> bool:
     return any((Path(out) / "checkpoints").glob("*.ckpt"))
 
 
-def run_finished(out) -> bool:
-    """Whether `out`/metrics.json is that of a run that ended."""
+def saved_metrics(out) -> dict:
+    """The metrics.json in `out`; {} where there is none, or none that a run of ours wrote (not a JSON object)."""
     try:
-        return json.loads((Path(out) / "metrics.json").read_text()).get("finished") is True
-    except (OSError, ValueError, AttributeError):
-        return False
+        metrics = json.loads((Path(out) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
 
 
 def restarted_by_torchrun() -> bool:
