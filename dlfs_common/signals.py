@@ -1,5 +1,9 @@
-"""Stopping on SIGTERM as on Ctrl-C, and putting the process's own handlers back afterwards."""
+"""Stopping on SIGTERM as on Ctrl-C, putting the process's own handlers back afterwards, and stopping a
+worker process whose parent is gone."""
+import ctypes
+import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 
@@ -34,3 +38,20 @@ def signals_handled(handler, signums=STOP_SIGNALS):
     finally:
         for signum, found in previous.items():
             signal.signal(signum, found)
+
+
+PR_SET_PDEATHSIG = 1  # Linux's prctl option: a signal for this process when the thread that made it ends
+
+
+def stop_with_parent(parent_pid: int) -> None:
+    """Have this process receive SIGTERM when its parent, the process `parent_pid`, ends, even by SIGKILL,
+    which leaves a parent no chance to stop its workers (Linux's PR_SET_PDEATHSIG; elsewhere nothing changes).
+    Call it from the worker, whose parent made it in the thread that waits for it."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl(PR_SET_PDEATHSIG): {os.strerror(error)}")
+    if os.getppid() != parent_pid:  # it ended before the request was made
+        os.kill(os.getpid(), signal.SIGTERM)

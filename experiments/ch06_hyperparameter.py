@@ -1,5 +1,6 @@
 """Chapter 6.5: random search over the learning rate and weight decay, on a validation split, as an Optuna study."""
 import multiprocessing
+import os
 import time
 import warnings
 
@@ -72,7 +73,7 @@ def run_workers(ctx, settings, study):
             bar.update(complete() - bar.n)
             return
         spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: no torch or BLAS state forked
-        workers = [spawn.Process(target=worker_process, args=(settings,), name=f"worker {k}")
+        workers = [spawn.Process(target=worker_process, args=(settings, os.getpid()), name=f"worker {k}")
                    for k in range(ctx.workers)]
         for worker in workers:
             worker.start()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dlfs_common.signals import signals_handled
+from dlfs_common.signals import signals_handled, stop_with_parent
 
 from .checkpoints import RunInterrupted
 
@@ -427,9 +427,10 @@ class StopsBetweenWrites:
             self.raising = False
 
 
-def worker_process(settings: SearchSettings) -> None:
+def worker_process(settings: SearchSettings, parent_pid: int) -> None:
     """The body of a spawned worker (`--workers K`): Ctrl-C or SIGTERM ends it quietly, its trial marked FAIL by
-    work()."""
+    work(); so does the end of the command that started it, killed with SIGKILL included."""
+    stop_with_parent(parent_pid)
     try:
         work(settings)
     except KeyboardInterrupt:

@@ -373,3 +373,69 @@ def test_sigterm_stops_every_worker_and_marks_the_run_interrupted(fashion_mnist,
         assert not Path(f"/proc/{pid}").exists(), f"worker {pid} lives on"
     assert json.loads((out / "metrics.json").read_text())["interrupted"] is True
     assert not open_study(settings).get_trials(states=(TrialState.RUNNING,))  # each worker failed its own
+
+
+ORPHANED_WORKER = """
+import os, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", sys.argv[1], str(os.getpid()), sys.argv[2]])
+print(child.pid, flush=True)
+time.sleep(120)
+"""
+WORKER_THAT_STOPS_WITH_ITS_PARENT = """
+import sys, time
+from pathlib import Path
+from dlfs_common.signals import stop_with_parent
+stop_with_parent(int(sys.argv[1]))
+Path(sys.argv[2]).touch()
+time.sleep(120)
+"""
+
+
+def is_running(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie, which no one has reaped yet, has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_worker_stops_when_its_parent_is_killed_with_sigkill(tmp_path):
+    ready = tmp_path / "ready"
+    parent = subprocess.Popen([sys.executable, "-c", ORPHANED_WORKER, WORKER_THAT_STOPS_WITH_ITS_PARENT, str(ready)],
+                              stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    deadline = time.time() + 60
+    while not ready.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    assert ready.exists() and is_running(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while is_running(child) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not is_running(child), "the worker outlived its killed parent"
+
+
+@pytest.mark.slow
+def test_sigkill_to_the_search_stops_its_workers_and_they_fail_their_trials(fashion_mnist, tmp_path):
+    from optuna.trial import TrialState
+    out = tmp_path / "run"
+    search_process = run_search(out, "--workers", "2", "--trials", "8", "--epochs", "20", wait=False)
+    settings = SearchSettings(storage=str(out / "study.journal"), trials=8, seed=0, epochs=20)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        time.sleep(0.5)
+        if (out / "study.journal").is_file() and open_study(settings).get_trials(states=(TrialState.RUNNING,)):
+            break
+    children = subprocess.run(["ps", "-ww", "--ppid", str(search_process.pid), "-o", "pid=,args="], capture_output=True,
+                              text=True).stdout.splitlines()
+    workers = [int(line.split()[0]) for line in children if "spawn_main" in line]
+    assert len(workers) == 2, children
+    search_process.kill()  # no chance to stop its workers itself
+    search_process.wait()
+    deadline = time.time() + 60
+    while any(is_running(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(is_running(pid) for pid in workers), "a worker lives on"
+    assert not open_study(settings).get_trials(states=(TrialState.RUNNING,))  # each worker failed its own
