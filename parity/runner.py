@@ -1,11 +1,13 @@
 """One runner: registry in, records out. The pytest suite and `python -m parity` both use it."""
 import multiprocessing
+import os
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import nullcontext
 from functools import lru_cache
 
 from dlfs_common.memory import keep_freed_memory
+from dlfs_common.signals import stop_with_parent
 from torch_impl.devices import available_devices, exact_mode, share_cores
 
 from .records import Record
@@ -113,7 +115,8 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
     results = [None] * len(jobs)
     context = multiprocessing.get_context("spawn")  # forking a process that runs torch's threads can hang
     others = set(multiprocessing.active_children())  # the caller's own processes, left alone
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker, initargs=(workers,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
+                             initargs=(workers, os.getpid())) as pool:
         try:
             futures = {pool.submit(run_named_jobs, jobs[indices[0]][0].name,
                                    [jobs[index][1:] for index in indices]): indices for indices in groups}
@@ -137,9 +140,11 @@ def run_jobs(jobs: list[tuple], workers: int = 1, done=lambda job: None) -> list
     return [record for job_records in results for record in job_records]
 
 
-def start_worker(workers: int) -> None:
-    """A worker process's set-up: its share of the cores, and freed memory kept for the next arrays (as in
-    the main process: dlfs_common.memory)."""
+def start_worker(workers: int, parent_pid: int) -> None:
+    """A worker process's set-up: its share of the cores, freed memory kept for the next arrays (as in the
+    main process: dlfs_common.memory), and an end when its parent ends (killed with SIGKILL, the pool's workers
+    had waited on its queue for ever)."""
+    stop_with_parent(parent_pid)
     share_cores(workers)
     keep_freed_memory()
 

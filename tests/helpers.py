@@ -56,3 +56,11 @@ def run_named_jobs_naming_the_process(name, settings):
 
     return [[Record(name, f"process {os.getpid()}", dtype, str(device), 0.0, 0.0, 1.0, True)]
             for dtype, device in settings]
+
+
+def process_is_running(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie, which no one has reaped yet, has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

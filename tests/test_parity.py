@@ -2,11 +2,11 @@
 planted errors that the harness must catch."""
 import json
 from dataclasses import fields, replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import process_is_running
 from torch_helpers import CUDA_SKIP
 
 import numpy_impl.functions
@@ -261,15 +261,35 @@ def test_sigterm_stops_the_command_and_its_workers_at_once_with_no_verdict(tmp_p
     assert command.returncode == 128 + signal.SIGTERM
     assert "python -m parity: interrupted before every twin ran: no verdict" in err and "checks of" not in err
 
-    def running(pid):
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-        except OSError:
-            return False
     deadline = time.time() + 5  # a worker left alone ran on until its job ended, seconds later
-    while any(map(running, workers)) and time.time() < deadline:
+    while any(map(process_is_running, workers)) and time.time() < deadline:
         time.sleep(0.05)
-    assert not any(map(running, workers))
+    assert not any(map(process_is_running, workers))
+
+
+@pytest.mark.parametrize("when", [pytest.param("at its start", marks=pytest.mark.slow), "into its jobs"])
+def test_sigkill_to_the_command_ends_its_workers(when):
+    # SIGKILL leaves the command no chance to stop its pool: the workers had waited on its queue for ever
+    import signal
+    import subprocess
+    import sys
+    import time
+    command = subprocess.Popen([sys.executable, "-m", "parity", "--twin", "*trajectory*", "--jobs", "2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers, deadline = [], time.time() + 60
+    while len(workers) < 2 and time.time() < deadline:
+        workers = [int(pid) for pid in subprocess.run(["pgrep", "-P", str(command.pid), "-f", "spawn_main"],
+                                                      capture_output=True, text=True).stdout.split()]
+        time.sleep(0.05)
+    assert len(workers) == 2
+    if when == "into its jobs":
+        time.sleep(1.0)
+    command.send_signal(signal.SIGKILL)
+    command.wait()
+    deadline = time.time() + 10
+    while any(map(process_is_running, workers)) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not any(map(process_is_running, workers))
 
 
 @pytest.mark.slow  # starts two worker processes

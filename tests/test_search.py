@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import process_is_running
 
 from experiments import search
 from experiments.search import SearchSettings, book_draws, enqueue_missing, fail_lost_trials, open_study
@@ -391,14 +392,6 @@ time.sleep(120)
 """
 
 
-def is_running(pid: int) -> bool:
-    """Whether process `pid` exists and has not ended (a zombie, which no one has reaped yet, has)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_worker_stops_when_its_parent_is_killed_with_sigkill(tmp_path):
     ready = tmp_path / "ready"
@@ -408,13 +401,13 @@ def test_a_worker_stops_when_its_parent_is_killed_with_sigkill(tmp_path):
     deadline = time.time() + 60
     while not ready.exists() and time.time() < deadline:
         time.sleep(0.02)
-    assert ready.exists() and is_running(child)
+    assert ready.exists() and process_is_running(child)
     parent.kill()
     parent.wait()
     deadline = time.time() + 10
-    while is_running(child) and time.time() < deadline:
+    while process_is_running(child) and time.time() < deadline:
         time.sleep(0.05)
-    assert not is_running(child), "the worker outlived its killed parent"
+    assert not process_is_running(child), "the worker outlived its killed parent"
 
 
 @pytest.mark.slow
@@ -435,7 +428,7 @@ def test_sigkill_to_the_search_stops_its_workers_and_they_fail_their_trials(fash
     search_process.kill()  # no chance to stop its workers itself
     search_process.wait()
     deadline = time.time() + 60
-    while any(is_running(pid) for pid in workers) and time.time() < deadline:
+    while any(process_is_running(pid) for pid in workers) and time.time() < deadline:
         time.sleep(0.2)
-    assert not any(is_running(pid) for pid in workers), "a worker lives on"
+    assert not any(process_is_running(pid) for pid in workers), "a worker lives on"
     assert not open_study(settings).get_trials(states=(TrialState.RUNNING,))  # each worker failed its own
