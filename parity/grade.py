@@ -93,10 +93,14 @@ def what_it_raised(error: BaseException) -> str:
 
 
 def pieces_of(module) -> dict:
-    """{book name: class or function} that `module` itself defines (not imports) under a checkable name, in
-    chapter order."""
-    defined = {name: obj for name, obj in vars(module).items()
-               if getattr(obj, "__module__", None) == module.__name__ and callable(obj)}
+    """{book name: what `module` binds to it} for each checkable name, in chapter order: the classes and
+    functions it defines (not those it imports), and any other value (an instance, a number), which is graded
+    as a failing piece, so that the report never calls it missing."""
+    def is_piece(obj):
+        if callable(obj):
+            return getattr(obj, "__module__", None) == module.__name__
+        return not inspect.ismodule(obj)
+    defined = {name: obj for name, obj in vars(module).items() if is_piece(obj)}
     return {name: defined[name] for chapter in CHAPTERS.values() for name in chapter if name in defined}
 
 

@@ -228,3 +228,26 @@ def test_ctrl_c_or_sigterm_stops_the_grading_with_no_verdict(signum, tmp_path):
     assert process.returncode == 128 + signum, err
     assert "interrupted before every piece was checked: no verdict" in err
     assert "Traceback" not in err and "FAIL" not in out
+
+
+def test_a_book_name_bound_to_an_instance_or_a_value_fails_instead_of_being_called_missing(tmp_path, capsys):
+    source = tmp_path / "values.py"
+    source.write_text(textwrap.dedent('''
+        import numpy as np
+        from numpy_impl import layers
+        from numpy_impl.layers import Affine  # imported, not written here: not graded
+
+        Relu = layers.Relu()
+        sigmoid = 5
+
+        def tanh(x):
+            return np.tanh(x)
+    '''))
+    assert main(["grade", str(source), "--dtype", "float64"]) == 1
+    report = capsys.readouterr().out
+    assert "Relu                 FAIL  ValueError: implementation must be a class" in report
+    assert "pass Relu itself, not an instance of it" in report
+    assert "sigmoid              FAIL  ValueError: implementation must be a class" in report and "got 5" in report
+    assert "tanh                 pass" in report
+    not_in_file = report.split("not in the file: ")[1].splitlines()[0].split(", ")
+    assert "Affine" in not_in_file and "Relu" not in not_in_file and "sigmoid" not in not_in_file
