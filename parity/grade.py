@@ -66,6 +66,12 @@ def time_limit(seconds: float | None):
 def load_learner_file(path) -> object:
     """The module that the Python file at `path` defines, imported under a name of its own."""
     path = Path(path)
+    if path.is_dir():
+        chapters = sorted(child.name for child in path.glob("chapter_*.py"))
+        raise GradeError(f"{path} is a folder; grade takes one Python file" + (f" (in it: {', '.join(chapters)})"
+                                                                               if chapters else ""))
+    if path.exists() and not path.is_file():
+        raise GradeError(f"{path} is not a regular file (a device, FIFO or socket): give a Python file")
     if not path.is_file():
         raise GradeError(f"{path}: no such file")
     name = f"learner_{abs(hash(str(path.resolve())))}"
@@ -209,7 +215,12 @@ def write_exercises(folder, chapter: str) -> Path:
         raise GradeError(f"--chapter must be one of {', '.join(CHAPTERS)}; got {chapter!r}")
     folder = Path(folder)
     path = folder / f"chapter_{chapter.replace('-', '_')}.py"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise GradeError(f"{folder} is a file, not a folder: give the folder to write chapter files into") from None
+    except OSError as error:
+        raise GradeError(f"cannot make the folder {folder} ({error.strerror or error})") from None
     header = (f'"""The pieces of chapter {chapter}, blank: write each, then `python -m parity grade {path}`\n'
               "checks them against PyTorch (any subset: the others are skipped). Each keeps the book's\n"
               'signature; the docstrings are numpy_impl\'s."""\nimport numpy as np  # noqa: F401\n\n\n')

@@ -154,6 +154,19 @@ def test_a_file_that_cannot_be_graded_says_why(tmp_path, capsys, source, message
     assert "missing.py: no such file" in capsys.readouterr().err
 
 
+def test_a_folder_or_a_device_in_place_of_a_file_is_named_as_such(tmp_path, capsys):
+    assert main(["exercises", str(tmp_path / "work"), "--chapter", "5"]) == 0
+    capsys.readouterr()
+    assert main(["grade", str(tmp_path / "work")]) == 2
+    assert f"{tmp_path / 'work'} is a folder; grade takes one Python file (in it: chapter_5.py)" in \
+        capsys.readouterr().err
+    assert main(["grade", "/dev/null"]) == 2
+    assert "/dev/null is not a regular file" in capsys.readouterr().err
+    (tmp_path / "a file").write_text("")
+    assert main(["exercises", str(tmp_path / "a file"), "--chapter", "5"]) == 2
+    assert f"{tmp_path / 'a file'} is a file, not a folder" in capsys.readouterr().err
+
+
 def test_a_piece_that_never_returns_fails_on_the_time_limit_and_the_others_are_graded(tmp_path, capsys):
     source = tmp_path / "endless.py"
     source.write_text(textwrap.dedent('''
