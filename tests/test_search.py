@@ -353,10 +353,10 @@ def test_a_rerun_with_other_settings_runs_its_own_study(fashion_mnist, tmp_path)
     assert {len(record["validation_curve"]) for record in second["trials"] if record["state"] == "COMPLETE"} == {3}
 
 
-@pytest.mark.slow
-def test_sigterm_stops_every_worker_and_marks_the_run_interrupted(fashion_mnist, tmp_path):
+def two_workers_training(out):
+    """A search command started with two workers, once one of them trains a trial: (the command's process, the
+    study's settings, the workers' process ids)."""
     from optuna.trial import TrialState
-    out = tmp_path / "run"
     search_process = run_search(out, "--workers", "2", "--trials", "8", "--epochs", "20", wait=False)
     settings = SearchSettings(storage=str(out / "study.journal"), trials=8, seed=0, epochs=20)
     deadline = time.time() + 300
@@ -366,8 +366,16 @@ def test_sigterm_stops_every_worker_and_marks_the_run_interrupted(fashion_mnist,
             break
     children = subprocess.run(["ps", "-ww", "--ppid", str(search_process.pid), "-o", "pid=,args="], capture_output=True,
                               text=True).stdout.splitlines()
-    workers = [line.split()[0] for line in children if "spawn_main" in line]
+    workers = [int(line.split()[0]) for line in children if "spawn_main" in line]
     assert len(workers) == 2, children
+    return search_process, settings, workers
+
+
+@pytest.mark.slow
+def test_sigterm_stops_every_worker_and_marks_the_run_interrupted(fashion_mnist, tmp_path):
+    from optuna.trial import TrialState
+    out = tmp_path / "run"
+    search_process, settings, workers = two_workers_training(out)
     search_process.send_signal(signal.SIGTERM)  # to the command alone, as a scheduler sends it
     assert search_process.wait(timeout=60) == 128 + signal.SIGTERM
     for pid in workers:
@@ -413,18 +421,7 @@ def test_a_worker_stops_when_its_parent_is_killed_with_sigkill(tmp_path):
 @pytest.mark.slow
 def test_sigkill_to_the_search_stops_its_workers_and_they_fail_their_trials(fashion_mnist, tmp_path):
     from optuna.trial import TrialState
-    out = tmp_path / "run"
-    search_process = run_search(out, "--workers", "2", "--trials", "8", "--epochs", "20", wait=False)
-    settings = SearchSettings(storage=str(out / "study.journal"), trials=8, seed=0, epochs=20)
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        time.sleep(0.5)
-        if (out / "study.journal").is_file() and open_study(settings).get_trials(states=(TrialState.RUNNING,)):
-            break
-    children = subprocess.run(["ps", "-ww", "--ppid", str(search_process.pid), "-o", "pid=,args="], capture_output=True,
-                              text=True).stdout.splitlines()
-    workers = [int(line.split()[0]) for line in children if "spawn_main" in line]
-    assert len(workers) == 2, children
+    search_process, settings, workers = two_workers_training(tmp_path / "run")
     search_process.kill()  # no chance to stop its workers itself
     search_process.wait()
     deadline = time.time() + 60
