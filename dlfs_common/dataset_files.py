@@ -140,6 +140,16 @@ def download_dataset(dataset="fashion-mnist", cache_dir=None):
     return target
 
 
+def locate_dataset(dataset="fashion-mnist", data_dir=None, cache_dir=None, download=False):
+    """find_dataset_files; where none are found and download=True, the files download_dataset fetches."""
+    try:
+        return find_dataset_files(dataset, data_dir)
+    except FileNotFoundError:
+        if not download:
+            raise
+        return find_dataset_files(dataset, download_dataset(dataset, cache_dir))
+
+
 def default_cache_dir():
     return Path(os.environ.get(CACHE_DIR_ENV) or Path.home() / ".cache" / "dlfs-twins")
 

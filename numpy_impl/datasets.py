@@ -15,8 +15,7 @@ from dlfs_common.dataset_files import (
     DatasetError,
     cache_path,
     check_split,
-    download_dataset,
-    find_dataset_files,
+    locate_dataset,
 )
 from dlfs_common.files import atomic_write
 
@@ -71,12 +70,7 @@ def read_dataset(files):
 def load_raw(dataset="fashion-mnist", data_dir=None, cache_dir=None, download=False):
     """uint8 arrays {'train_img', 'train_label', 'test_img', 'test_label'}, from the cache when valid;
     download=True fetches the files (download_dataset) when none are found."""
-    try:
-        files = find_dataset_files(dataset, data_dir)
-    except FileNotFoundError:
-        if not download:
-            raise
-        files = find_dataset_files(dataset, download_dataset(dataset, cache_dir))
+    files = locate_dataset(dataset, data_dir, cache_dir, download)
     cache = cache_path(dataset, files, cache_dir)
     arrays = read_cache(cache)
     if arrays is not None:

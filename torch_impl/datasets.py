@@ -24,9 +24,8 @@ from dlfs_common.dataset_files import (
     DatasetError,
     cache_path,
     check_split,
-    download_dataset,
-    find_dataset_files,
     idx_file_is_complete,
+    locate_dataset,
 )
 from dlfs_common.files import atomic_write
 
@@ -88,12 +87,7 @@ def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool
     device = resolve_device(device)
     if dataset not in TORCHVISION_CLASSES:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {tuple(TORCHVISION_CLASSES)}")
-    try:
-        files = find_dataset_files(dataset, data_dir)
-    except FileNotFoundError:
-        if not download:
-            raise
-        files = find_dataset_files(dataset, download_dataset(dataset, cache_dir))
+    files = locate_dataset(dataset, data_dir, cache_dir, download)
     result = []
     with ExitStack() as cleanup:
         root = torchvision_root(dataset, files, cache_dir, cleanup)
